@@ -19,7 +19,8 @@ function protoFiles(dir: string): string[] {
   });
 }
 
-const run = (args: string[]) => execFileSync(buf, args, { cwd: root, stdio: "inherit" });
+const env = { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH}` };
+const run = (args: string[]) => execFileSync(buf, args, { cwd: root, env, stdio: "inherit" });
 run(["generate", "-o", outBase]);
 mkdirSync(join(outBase, "gen"), { recursive: true });
 run([
