@@ -1,0 +1,115 @@
+// Access-token verification, the same everywhere in the system (RFC 8725):
+// algorithm pinned to ES256, typ at+jwt, issuer and audience checked, exp/nbf
+// enforced, kid required and looked up, size bounded, revoked sessions
+// refused. Signatures are checked with node:crypto on cached KeyObjects.
+import { verify as cryptoVerify } from "node:crypto";
+import type { KeyValueStore } from "../kv.js";
+import type { KeySource } from "./keys.js";
+import type { Principal } from "./principal.js";
+import { isSessionRevoked } from "./revocation.js";
+
+export const ACCESS_TOKEN_ALG = "ES256";
+export const ACCESS_TOKEN_TYP = "at+jwt";
+/** Tokens longer than this are refused before any parsing. */
+export const MAX_TOKEN_BYTES = 4096;
+
+export class TokenError extends Error {
+  constructor(readonly reason: string) {
+    super(`invalid token: ${reason}`);
+  }
+}
+
+export interface VerifierOptions {
+  issuer: string;
+  /** Audience of user access tokens (e.g. "acme-api"). */
+  userAudience: string;
+  /** Audiences of service tokens accepted here (e.g. ["acme-user"]); the policy checks which. */
+  serviceAudiences: readonly string[];
+  keys: KeySource;
+  /** Store of revoked session ids; omitted only in unit tests. */
+  kv?: KeyValueStore;
+  clockSkewSeconds?: number;
+  now?: () => number;
+}
+
+export interface TokenVerifier {
+  /** The principal of a valid token; throws TokenError otherwise. */
+  verify(token: string): Promise<Principal>;
+}
+
+const b64json = (part: string): Record<string, unknown> => {
+  const v = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not an object");
+  return v as Record<string, unknown>;
+};
+
+const strings = (v: unknown): string[] | undefined =>
+  typeof v === "string" ? [v] : Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : undefined;
+
+export function createVerifier(opts: VerifierOptions): TokenVerifier {
+  const skew = opts.clockSkewSeconds ?? 30;
+  const now = opts.now ?? (() => Date.now() / 1000);
+  return {
+    async verify(token) {
+      if (token.length > MAX_TOKEN_BYTES) throw new TokenError("too large");
+      const parts = token.split(".");
+      if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) throw new TokenError("malformed");
+      let header: Record<string, unknown>;
+      let claims: Record<string, unknown>;
+      try {
+        header = b64json(parts[0]);
+        claims = b64json(parts[1]);
+      } catch {
+        throw new TokenError("malformed");
+      }
+      if (header.alg !== ACCESS_TOKEN_ALG) throw new TokenError("algorithm not allowed");
+      const typ = typeof header.typ === "string" ? header.typ.toLowerCase() : "";
+      if (typ !== ACCESS_TOKEN_TYP && typ !== `application/${ACCESS_TOKEN_TYP}`) throw new TokenError("wrong typ");
+      if (header.crit !== undefined) throw new TokenError("unsupported crit");
+      if (typeof header.kid !== "string" || header.kid.length === 0 || header.kid.length > 128) throw new TokenError("missing kid");
+      const key = await opts.keys.get(header.kid);
+      if (!key) throw new TokenError("unknown kid");
+      const ok = cryptoVerify(
+        "sha256",
+        Buffer.from(`${parts[0]}.${parts[1]}`),
+        { key, dsaEncoding: "ieee-p1363" },
+        Buffer.from(parts[2], "base64url"),
+      );
+      if (!ok) throw new TokenError("bad signature");
+
+      const t = now();
+      if (claims.iss !== opts.issuer) throw new TokenError("wrong issuer");
+      const aud = strings(claims.aud);
+      if (!aud) throw new TokenError("wrong audience");
+      if (typeof claims.exp !== "number" || claims.exp <= t - skew) throw new TokenError("expired");
+      if (claims.nbf !== undefined && (typeof claims.nbf !== "number" || claims.nbf > t + skew)) throw new TokenError("not yet valid");
+      if (typeof claims.iat !== "number" || claims.iat > t + skew) throw new TokenError("bad iat");
+      if (typeof claims.sub !== "string" || !claims.sub) throw new TokenError("missing sub");
+      if (typeof claims.jti !== "string" || !claims.jti) throw new TokenError("missing jti");
+
+      if (typeof claims.client_id === "string") {
+        if (!aud.some((a) => opts.serviceAudiences.includes(a))) throw new TokenError("wrong audience");
+        return {
+          kind: "service",
+          clientId: claims.client_id,
+          allowedRoutes: strings(claims.allowed_routes) ?? [],
+          rateLimit: typeof claims.rate_limit === "number" ? claims.rate_limit : 0,
+          audience: aud,
+          tokenId: claims.jti,
+          expiresAt: claims.exp,
+        };
+      }
+      if (!aud.includes(opts.userAudience)) throw new TokenError("wrong audience");
+      if (typeof claims.sid !== "string" || !claims.sid) throw new TokenError("missing sid");
+      if (opts.kv && (await isSessionRevoked(opts.kv, claims.sid))) throw new TokenError("session revoked");
+      return {
+        kind: "user",
+        userId: claims.sub,
+        sessionId: claims.sid,
+        roles: strings(claims.roles) ?? [],
+        tokenId: claims.jti,
+        expiresAt: claims.exp,
+      };
+    },
+  };
+}

@@ -1,0 +1,84 @@
+// Service-to-service calls: gRPC clients with a service token (client
+// credentials, cached until shortly before expiry) and a default deadline.
+import type { DescService } from "@bufbuild/protobuf";
+import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { AuthService } from "../gen/acme/auth/v1/auth_pb.js";
+
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+}
+
+/** Service-token audience of a service: "acme.user.v1.UserInternalService" -> "acme-user". */
+export function audienceOf(serviceTypeName: string): string {
+  const [org, svc] = serviceTypeName.split(".");
+  return `${org}-${svc}`;
+}
+
+export interface TokenSource {
+  token(audience: string): Promise<string>;
+}
+
+/** Client-credentials tokens from the auth service, cached per audience. */
+export function serviceTokens(transport: Transport, creds: ClientCredentials): TokenSource {
+  const auth = createClient(AuthService, transport);
+  const cache = new Map<string, { token: string; until: number }>();
+  const pending = new Map<string, Promise<string>>();
+  return {
+    async token(audience) {
+      const hit = cache.get(audience);
+      if (hit && hit.until > Date.now()) return hit.token;
+      let p = pending.get(audience);
+      if (!p) {
+        p = auth
+          .issueServiceToken({ ...creds, audience }, { timeoutMs: 5000 })
+          .then((r) => {
+            // Refresh at 80% of the lifetime.
+            cache.set(audience, { token: r.accessToken, until: Date.now() + r.expiresIn * 800 });
+            return r.accessToken;
+          })
+          .finally(() => pending.delete(audience));
+        pending.set(audience, p);
+      }
+      return p;
+    },
+  };
+}
+
+/** Adds "authorization: Bearer <service token>" for the target service's audience. */
+export function serviceTokenInterceptor(tokens: TokenSource): Interceptor {
+  return (next) => async (req) => {
+    if (!req.header.has("authorization")) {
+      req.header.set("authorization", `Bearer ${await tokens.token(audienceOf(req.service.typeName))}`);
+    }
+    return next(req);
+  };
+}
+
+export interface ServiceClientOptions {
+  baseUrl: string;
+  tokens?: TokenSource;
+  /** Default deadline per call. */
+  timeoutMs?: number;
+  interceptors?: Interceptor[];
+}
+
+export function grpcTransport(baseUrl: string, interceptors: Interceptor[] = [], timeoutMs?: number): Transport {
+  return createGrpcTransport({ baseUrl, interceptors, defaultTimeoutMs: timeoutMs });
+}
+
+/** A transport created on first use (for URLs known only once the server listens). */
+export function lazyTransport(make: () => Transport): Transport {
+  let t: Transport | undefined;
+  return {
+    unary: (...args) => (t ??= make()).unary(...args),
+    stream: (...args) => (t ??= make()).stream(...args),
+  };
+}
+
+export function serviceClient<S extends DescService>(service: S, opts: ServiceClientOptions): Client<S> {
+  const interceptors = [...(opts.interceptors ?? [])];
+  if (opts.tokens) interceptors.push(serviceTokenInterceptor(opts.tokens));
+  return createClient(service, grpcTransport(opts.baseUrl, interceptors, opts.timeoutMs ?? 3000));
+}

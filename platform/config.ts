@@ -1,0 +1,110 @@
+// Configuration from the environment, validated once at start. A bad value
+// stops the process with an error naming the variable.
+import { resolve } from "node:path";
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`config: ${variable} ${message}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function str(env: Env, name: string, def: string): string {
+  const v = env[name];
+  return v === undefined || v === "" ? def : v;
+}
+
+export function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+export function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(name, "must be a URL");
+  }
+  if (!protocols.includes(u.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(" or ")}, got ${u.protocol}`);
+  }
+  return raw;
+}
+
+export function oneOf<T extends string>(env: Env, name: string, def: T, allowed: readonly T[]): T {
+  const v = str(env, name, def);
+  if (!allowed.includes(v as T)) throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${v}"`);
+  return v as T;
+}
+
+export type ServiceName = "auth" | "user" | "order";
+
+export interface Config {
+  /** Port of this process (all-in-one: the one port; standalone: the service's port). */
+  readonly port: number;
+  readonly host: string;
+  /** Data directory for the embedded database and generated dev secrets. */
+  readonly dataDir: string;
+  /** Postgres URL; undefined means embedded PGlite under dataDir. */
+  readonly databaseUrl?: string;
+  /** Redis URL; undefined means the in-process store. */
+  readonly redisUrl?: string;
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+  /** Where the other services are (standalone mode); all-in-one calls itself. */
+  readonly serviceUrls: Readonly<Record<ServiceName, string | undefined>>;
+  readonly jwt: {
+    readonly issuer: string;
+    readonly audience: string;
+    readonly accessTtlSeconds: number;
+  };
+  readonly bcryptCost: number;
+  /** Max request body bytes at the edge. */
+  readonly maxBodyBytes: number;
+  /** Allowed CORS origins ("*" or a comma-separated list). */
+  readonly corsOrigins: readonly string[];
+  /** Path of the rate-limit config (envoyproxy/ratelimit format). */
+  readonly rateLimitConfig: string;
+  readonly shutdownGraceMs: number;
+  /** Raw environment, for modules with their own variables (OTEL_*). */
+  readonly env: Env;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = int(env, "PORT", 8080, 0, 65535);
+  const corsRaw = str(env, "CORS_ORIGINS", "*");
+  return {
+    port,
+    host: str(env, "HOST", "0.0.0.0"),
+    dataDir: resolve(str(env, "DATA_DIR", "./.data")),
+    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+    redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
+    logLevel: oneOf(env, "LOG_LEVEL", "info", ["debug", "info", "warn", "error"] as const),
+    serviceUrls: {
+      auth: url(env, "AUTH_URL", ["http:", "https:"]),
+      user: url(env, "USER_URL", ["http:", "https:"]),
+      order: url(env, "ORDER_URL", ["http:", "https:"]),
+    },
+    jwt: {
+      issuer: str(env, "JWT_ISSUER", "acme-auth"),
+      audience: str(env, "JWT_AUDIENCE", "acme-api"),
+      accessTtlSeconds: int(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 30, 86400),
+    },
+    bcryptCost: int(env, "BCRYPT_COST", 12, 10, 15),
+    maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+    corsOrigins: corsRaw.split(",").map((s) => s.trim()).filter(Boolean),
+    rateLimitConfig: resolve(str(env, "RATELIMIT_CONFIG", "envoy/ratelimit/config.yaml")),
+    shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10000, 0, 120000),
+    env,
+  };
+}

@@ -1,0 +1,150 @@
+// Key-value store: Redis through ioredis when REDIS_URL is set, otherwise an
+// in-process store with the same semantics (TTL, atomic increment, sets) so the
+// embedded run needs no server. Only the operations the product uses.
+import { Redis } from "ioredis";
+
+export interface KeyValueStore {
+  readonly kind: "redis" | "memory";
+  get(key: string): Promise<string | null>;
+  /** Set a value, with an optional time to live in milliseconds. */
+  set(key: string, value: string, ttlMs?: number): Promise<void>;
+  /** Set only if absent; true when this call set it. */
+  setNx(key: string, value: string, ttlMs: number): Promise<boolean>;
+  del(...keys: string[]): Promise<number>;
+  /**
+   * Atomically add `by` and return the new value. When ttlMs is given and the
+   * key was created by this call, it expires after ttlMs.
+   */
+  incr(key: string, by?: number, ttlMs?: number): Promise<number>;
+  /** Remaining time to live in ms; -2 when missing, -1 without expiry. */
+  pttl(key: string): Promise<number>;
+  sadd(key: string, ...members: string[]): Promise<number>;
+  srem(key: string, ...members: string[]): Promise<number>;
+  smembers(key: string): Promise<string[]>;
+  sismember(key: string, member: string): Promise<boolean>;
+  /** Round trip in ms (health). */
+  ping(): Promise<number>;
+  close(): Promise<void>;
+}
+
+const INCR_SCRIPT = `
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if tonumber(ARGV[2]) > 0 and n == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return n`;
+
+export function redisStore(url: string): KeyValueStore & { client: Redis } {
+  const client = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+  // Connection errors surface on commands; an unhandled 'error' event would crash.
+  client.on("error", () => {});
+  return {
+    kind: "redis",
+    client,
+    get: (k) => client.get(k),
+    set: async (k, v, ttl) => {
+      if (ttl) await client.set(k, v, "PX", Math.max(1, Math.ceil(ttl)));
+      else await client.set(k, v);
+    },
+    setNx: async (k, v, ttl) => (await client.set(k, v, "PX", Math.max(1, Math.ceil(ttl)), "NX")) === "OK",
+    del: (...keys) => (keys.length ? client.del(...keys) : Promise.resolve(0)),
+    incr: async (k, by = 1, ttl = 0) => Number(await client.eval(INCR_SCRIPT, 1, k, by, Math.ceil(ttl))),
+    pttl: (k) => client.pttl(k),
+    sadd: (k, ...m) => client.sadd(k, ...m),
+    srem: (k, ...m) => client.srem(k, ...m),
+    smembers: (k) => client.smembers(k),
+    sismember: async (k, m) => (await client.sismember(k, m)) === 1,
+    ping: async () => {
+      const t = performance.now();
+      await client.ping();
+      return performance.now() - t;
+    },
+    close: async () => {
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+interface Entry {
+  value: string | Set<string>;
+  expiresAt?: number;
+}
+
+/** In-process stand-in for Redis with the same semantics for these commands. */
+export function memoryStore(now: () => number = Date.now): KeyValueStore {
+  const data = new Map<string, Entry>();
+  const live = (k: string): Entry | undefined => {
+    const e = data.get(k);
+    if (e && e.expiresAt !== undefined && e.expiresAt <= now()) {
+      data.delete(k);
+      return undefined;
+    }
+    return e;
+  };
+  const str = (k: string): string | null => {
+    const e = live(k);
+    if (!e) return null;
+    if (typeof e.value !== "string") throw new Error("WRONGTYPE Operation against a key holding the wrong kind of value");
+    return e.value;
+  };
+  const set = (k: string): Set<string> | undefined => {
+    const e = live(k);
+    if (!e) return undefined;
+    if (typeof e.value === "string") throw new Error("WRONGTYPE Operation against a key holding the wrong kind of value");
+    return e.value;
+  };
+  const sweep = setInterval(() => {
+    for (const k of data.keys()) live(k);
+  }, 30_000);
+  sweep.unref();
+  return {
+    kind: "memory",
+    get: async (k) => str(k),
+    set: async (k, v, ttl) => {
+      data.set(k, { value: v, expiresAt: ttl ? now() + ttl : undefined });
+    },
+    setNx: async (k, v, ttl) => {
+      if (live(k)) return false;
+      data.set(k, { value: v, expiresAt: now() + ttl });
+      return true;
+    },
+    del: async (...keys) => keys.filter((k) => live(k) && data.delete(k)).length,
+    incr: async (k, by = 1, ttl = 0) => {
+      const cur = str(k);
+      if (cur !== null && !/^-?\d+$/.test(cur)) throw new Error("ERR value is not an integer or out of range");
+      const n = (cur === null ? 0 : Number(cur)) + by;
+      const prev = live(k);
+      const expiresAt = cur === null ? (ttl > 0 ? now() + ttl : undefined) : prev?.expiresAt;
+      data.set(k, { value: String(n), expiresAt });
+      return n;
+    },
+    pttl: async (k) => {
+      const e = live(k);
+      if (!e) return -2;
+      return e.expiresAt === undefined ? -1 : e.expiresAt - now();
+    },
+    sadd: async (k, ...m) => {
+      let s = set(k);
+      if (!s) data.set(k, { value: (s = new Set()) });
+      const before = s.size;
+      m.forEach((x) => s!.add(x));
+      return s.size - before;
+    },
+    srem: async (k, ...m) => {
+      const s = set(k);
+      if (!s) return 0;
+      const n = m.filter((x) => s.delete(x)).length;
+      if (s.size === 0) data.delete(k);
+      return n;
+    },
+    smembers: async (k) => [...(set(k) ?? [])],
+    sismember: async (k, m) => set(k)?.has(m) ?? false,
+    ping: async () => 0,
+    close: async () => {
+      clearInterval(sweep);
+      data.clear();
+    },
+  };
+}
+
+export function openStore(url: string | undefined): KeyValueStore {
+  return url ? redisStore(url) : memoryStore();
+}

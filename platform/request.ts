@@ -1,0 +1,33 @@
+// Facts about the incoming request that handlers need (client address, user
+// agent, request id), independent of which edge (Envoy, embedded, none) sent it.
+import { createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect";
+import type { NodeRequest } from "./server.js";
+
+/** The TCP peer of the request as seen by this process. */
+export const peerAddressKey = createContextKey<string>("", { description: "peer address" });
+
+/** Header the edges set to the real client address (Envoy does with use_remote_address). */
+export const EXTERNAL_ADDRESS_HEADER = "x-envoy-external-address";
+
+export function contextValuesFor(req: NodeRequest) {
+  const values = createContextValues();
+  values.set(peerAddressKey, normaliseIp(req.socket?.remoteAddress ?? ""));
+  return values;
+}
+
+export function normaliseIp(ip: string): string {
+  return ip.startsWith("::ffff:") ? ip.slice(7) : ip;
+}
+
+/** The client's IP: the edge's external-address header if set, else the TCP peer. */
+export function clientIp(ctx: HandlerContext): string {
+  return ctx.requestHeader.get(EXTERNAL_ADDRESS_HEADER) || ctx.values.get(peerAddressKey) || "unknown";
+}
+
+export function userAgent(ctx: HandlerContext): string {
+  return (ctx.requestHeader.get("user-agent") ?? "").slice(0, 256);
+}
+
+export function requestId(ctx: HandlerContext): string {
+  return ctx.requestHeader.get("x-request-id") ?? "";
+}

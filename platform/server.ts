@@ -1,0 +1,129 @@
+// One port for everything: HTTP/1.1 and cleartext HTTP/2 (h2c, prior
+// knowledge) are told apart by the HTTP/2 connection preface, as Envoy's
+// `codec_type: AUTO` does. gRPC, gRPC-Web and Connect go to the connect
+// router; plain HTTP handlers (REST edge, JWKS, /metrics, /health) run first.
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "./logger.js";
+
+export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+/** A plain HTTP handler; returns true when it answered the request. */
+export type HttpHandler = (req: NodeRequest, res: NodeResponse) => boolean | Promise<boolean>;
+
+export interface ServerOptions {
+  port: number;
+  host?: string;
+  routes: (router: ConnectRouter) => void;
+  interceptors?: Interceptor[];
+  /** Tried in order before the RPC router. */
+  httpHandlers?: HttpHandler[];
+  contextValues?: (req: NodeRequest) => ContextValues;
+  log: Logger;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  readonly url: string;
+  /** Stop accepting, let in-flight requests finish (up to graceMs), then close. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const rpc = connectNodeAdapter({
+    routes: opts.routes,
+    interceptors: opts.interceptors,
+    contextValues: opts.contextValues as never,
+    fallback: (_req, res) => {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ code: 5, message: "not found", details: [] }));
+    },
+  });
+  let inFlight = 0;
+  let draining = false;
+  let drained: (() => void) | undefined;
+  const handle = async (req: NodeRequest, res: NodeResponse) => {
+    inFlight++;
+    res.once("close", () => {
+      inFlight--;
+      if (draining && inFlight === 0) drained?.();
+    });
+    if (draining && "setHeader" in res && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+    try {
+      for (const h of opts.httpHandlers ?? []) {
+        if (await h(req, res)) return;
+      }
+      rpc(req as never, res as never);
+    } catch (err) {
+      opts.log.error("http handler failed", { path: req.url?.split("?")[0], err });
+      if (!res.headersSent) {
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ code: 13, message: "internal error", details: [] }));
+      } else res.destroy?.();
+    }
+  };
+
+  const h1 = http.createServer({ keepAliveTimeout: 65_000 }, handle as http.RequestListener);
+  const h2 = http2.createServer({}, handle as never);
+  const sessions = new Set<http2.Http2Session>();
+  h2.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  const sockets = new Set<net.Socket>();
+
+  const tcp = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    let buf = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const n = Math.min(buf.length, PREFACE.length);
+      const isH2 = buf.subarray(0, n).equals(PREFACE.subarray(0, n));
+      if (isH2 && buf.length < PREFACE.length) return; // need more bytes to decide
+      socket.off("data", onData);
+      socket.pause();
+      socket.unshift(buf);
+      // http2 drains the unshifted bytes (readableLength) into its session and
+      // then reads the handle directly: resuming would emit them to nobody.
+      // http1 attaches a data listener and needs the stream flowing again.
+      if (isH2) h2.emit("connection", socket);
+      else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+    socket.on("error", () => socket.destroy());
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    tcp.once("error", reject);
+    tcp.listen(opts.port, opts.host ?? "0.0.0.0", () => resolve());
+  });
+  const port = (tcp.address() as net.AddressInfo).port;
+  const shownHost = !opts.host || opts.host === "0.0.0.0" || opts.host === "::" ? "localhost" : opts.host;
+
+  return {
+    port,
+    url: `http://${shownHost}:${port}`,
+    close: async (graceMs = 10_000) => {
+      draining = true;
+      const stopped = new Promise<void>((r) => tcp.close(() => r()));
+      for (const s of sessions) s.close(); // GOAWAY: no new streams, finish open ones
+      h1.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([new Promise<void>((r) => (drained = r)), new Promise((r) => setTimeout(r, graceMs).unref())]);
+      }
+      h1.closeAllConnections();
+      for (const s of sessions) s.destroy();
+      for (const s of sockets) s.destroy();
+      await stopped;
+    },
+  };
+}

@@ -1,0 +1,56 @@
+// What every service module provides to the process that hosts it, and what
+// the host gives it. A process hosts one service (compose) or all of them
+// (`npm start`); the modules do not know which.
+import type { DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
+import type { KeySource } from "./auth/keys.js";
+import type { TokenVerifier } from "./auth/verifier.js";
+import type { TokenSource } from "./clients.js";
+import type { Config, ServiceName } from "./config.js";
+import type { Database } from "./db.js";
+import type { KeyValueStore } from "./kv.js";
+import type { Logger } from "./logger.js";
+import type { Secrets } from "./secrets.js";
+import type { HttpHandler } from "./server.js";
+
+export interface ServiceContext {
+  readonly config: Config;
+  readonly db: Database;
+  readonly kv: KeyValueStore;
+  readonly log: Logger;
+  readonly secrets: Secrets;
+  /** Verifies access tokens (the same checks everywhere). */
+  readonly verifier: TokenVerifier;
+  /** Base URL of each service (itself included); all-in-one points them at its own port. */
+  readonly urls: Readonly<Record<ServiceName, string>>;
+  /** Service tokens of this service's own client (`<name>-service`). */
+  readonly tokens: TokenSource;
+}
+
+export interface ServiceModule {
+  readonly name: ServiceName;
+  /** The gRPC services this module serves (public and internal). */
+  readonly services: readonly DescService[];
+  /** Register handlers on the router. */
+  routes(router: ConnectRouter): void;
+  /** Plain HTTP handlers this service answers (e.g. the auth service's JWKS). */
+  readonly httpHandlers?: readonly HttpHandler[];
+  /** The auth service's key store, so verifiers in the same process skip HTTP. */
+  readonly keySource?: KeySource;
+  /** Start background jobs. */
+  start?(): void | Promise<void>;
+  /** Stop background jobs and release resources (the db/kv are closed by the host). */
+  stop?(): void | Promise<void>;
+}
+
+/**
+ * Two-phase construction: `prepare` runs migrations and loads state (the auth
+ * service exposes its key source here), then `create` builds the module once
+ * the host has built the verifier and token source.
+ */
+export interface ServiceDefinition {
+  readonly name: ServiceName;
+  /** Migrations and state loading; may return a key source (auth only). */
+  prepare(deps: { db: Database; config: Config; secrets: Secrets; log: Logger; kv: KeyValueStore }): Promise<{ keySource?: KeySource }>;
+  create(ctx: ServiceContext): Promise<ServiceModule>;
+}

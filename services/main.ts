@@ -1,0 +1,46 @@
+// Entry point.
+//   npm start                         all services + embedded edge on one port (PORT, default 8080)
+//   node --import tsx services/main.ts auth|user|order   one service (compose, behind Envoy)
+import { loadConfig, ConfigError, type ServiceName } from "../platform/config.js";
+import { startSystem } from "./system.js";
+
+const NAMES: ServiceName[] = ["auth", "user", "order"];
+
+async function main() {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => !NAMES.includes(a as ServiceName));
+  if (unknown.length) {
+    console.error(`unknown service "${unknown[0]}"; expected one of: ${NAMES.join(", ")} (none = all, with the edge)`);
+    process.exit(2);
+  }
+  const config = loadConfig();
+  const services = args.length ? (args as ServiceName[]) : NAMES;
+  const system = await startSystem({ config, services, edge: args.length === 0 });
+  const base = system.url;
+  console.log(`\nacme ${args.length ? services.join(", ") : "all services + edge"} listening on ${base}`);
+  if (args.length === 0) {
+    console.log(`  REST:  curl -s ${base}/v1/auth/register -H 'content-type: application/json' -d '{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}'`);
+  }
+  console.log(`  gRPC:  npx buf curl --protocol grpc --http2-prior-knowledge ${base} --list-services\n`);
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: finishing in-flight requests`);
+    system.stop().then(
+      () => process.exit(0),
+      (err) => {
+        console.error("shutdown failed:", err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+main().catch((err) => {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,153 @@
+// Composition root: builds the shared platform (db, kv, verifier), the
+// requested services and, in the all-in-one run, the embedded edge, and serves
+// them on one port. `services/main.ts` is the command line around it.
+import type { DescService } from "@bufbuild/protobuf";
+import { createRouterTransport, type ConnectRouter, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createEdge, type Edge } from "../edge/index.js";
+import { authInterceptor } from "../platform/auth/interceptor.js";
+import { remoteJwks, type KeySource } from "../platform/auth/keys.js";
+import { createVerifier } from "../platform/auth/verifier.js";
+import { audienceOf, grpcTransport, lazyTransport, serviceTokens } from "../platform/clients.js";
+import type { Config, ServiceName } from "../platform/config.js";
+import { openDatabase, type Database } from "../platform/db.js";
+import { errorInterceptor } from "../platform/errors.js";
+import { HealthState, registerHealth, ServingStatus } from "../platform/health.js";
+import { openStore, type KeyValueStore } from "../platform/kv.js";
+import { createLogger, type Logger } from "../platform/logger.js";
+import { registerReflection } from "../platform/reflection.js";
+import { registry } from "../platform/registry.js";
+import { loadSecrets } from "../platform/secrets.js";
+import { contextValuesFor } from "../platform/request.js";
+import { startServer, type HttpHandler, type RunningServer } from "../platform/server.js";
+import type { ServiceDefinition, ServiceModule } from "../platform/service.js";
+import { authService } from "./auth/index.js";
+import { orderService } from "./order/index.js";
+import { userService } from "./user/index.js";
+
+export const definitions: Record<ServiceName, ServiceDefinition> = {
+  auth: authService,
+  user: userService,
+  order: orderService,
+};
+
+export interface SystemOptions {
+  config: Config;
+  /** Services hosted by this process. */
+  services: ServiceName[];
+  /** Serve the embedded edge (REST, edge limits) in front. */
+  edge: boolean;
+  log?: Logger;
+  /** Use these instead of opening from config (tests). */
+  db?: Database;
+  kv?: KeyValueStore;
+}
+
+export interface System {
+  readonly server: RunningServer;
+  readonly url: string;
+  readonly modules: readonly ServiceModule[];
+  readonly health: HealthState;
+  readonly db: Database;
+  readonly kv: KeyValueStore;
+  stop(): Promise<void>;
+}
+
+export async function startSystem(opts: SystemOptions): Promise<System> {
+  const { config } = opts;
+  const log = opts.log ?? createLogger({ service: opts.services.length === 1 ? opts.services[0] : "acme" }, { level: config.logLevel });
+  const db = opts.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir }));
+  const kv = opts.kv ?? openStore(config.redisUrl);
+  const secrets = loadSecrets(config.dataDir, config.env);
+  const defs = opts.services.map((n) => definitions[n]);
+
+  let keySource: KeySource | undefined;
+  for (const def of defs) {
+    const prepared = await def.prepare({ db, config, secrets, log: log.child({ component: def.name }), kv });
+    keySource ??= prepared.keySource;
+  }
+
+  // Until the server listens we do not know our own port (PORT=0 in tests).
+  let selfUrl = "";
+  const urlOf = (name: ServiceName) => (opts.services.includes(name) ? selfUrl : config.serviceUrls[name]);
+  const urls = new Proxy({} as Record<ServiceName, string>, {
+    get: (_t, name: ServiceName) => {
+      const u = urlOf(name);
+      if (!u) throw new Error(`config: ${name.toUpperCase()}_URL is required when the ${name} service runs elsewhere`);
+      return u;
+    },
+  });
+  let remote: KeySource | undefined;
+  const keys: KeySource = keySource ?? { get: (kid) => (remote ??= remoteJwks(`${urls.auth}/.well-known/jwks.json`)).get(kid) };
+  const verifier = createVerifier({
+    issuer: config.jwt.issuer,
+    userAudience: config.jwt.audience,
+    serviceAudiences: opts.services.map((n) => audienceOf(`acme.${n}.v1`)),
+    keys,
+    kv,
+  });
+
+  const modules: ServiceModule[] = [];
+  for (const def of defs) {
+    const tokens = serviceTokens(lazyTransport(() => grpcTransport(urls.auth)), {
+      clientId: `${def.name}-service`, clientSecret: secrets.clientSecrets[def.name],
+    });
+    modules.push(await def.create({ config, db, kv, log: log.child({ component: def.name }), secrets, verifier, urls, tokens }));
+  }
+
+  const health = new HealthState();
+  const hosted: DescService[] = modules.flatMap((m) => [...m.services]);
+  for (const s of hosted) health.set(s.typeName, ServingStatus.SERVING);
+  const serviceNames = () => [
+    ...hosted.map((s) => s.typeName),
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+  ];
+
+  const serviceInterceptors: Interceptor[] = [
+    errorInterceptor(log),
+    authInterceptor({ verifier, serviceAudience: audienceOf }),
+  ];
+  const routes = (router: ConnectRouter) => {
+    registerHealth(router, health);
+    registerReflection(router, registry, serviceNames);
+    for (const m of modules) m.routes(router);
+  };
+
+  // The edge reaches local services in process and remote ones over gRPC.
+  const local = createRouterTransport((r) => modules.forEach((m) => m.routes(r)), {
+    router: { interceptors: serviceInterceptors },
+  });
+  const hostedNames = new Set(hosted.map((s) => s.typeName));
+  const transportFor = (typeName: string): Transport => {
+    if (hostedNames.has(typeName)) return local;
+    const name = typeName.split(".")[1] as ServiceName;
+    return grpcTransport(urls[name]);
+  };
+  const edge: Edge | undefined = opts.edge ? await createEdge({ config, kv, log, verifier, transportFor }) : undefined;
+
+  const httpHandlers: HttpHandler[] = [...(edge?.httpHandlers ?? []), ...modules.flatMap((m) => [...(m.httpHandlers ?? [])])];
+  const server = await startServer({
+    port: config.port,
+    host: config.host,
+    routes,
+    interceptors: [...(edge?.rpcInterceptors ?? []), ...serviceInterceptors],
+    httpHandlers,
+    contextValues: contextValuesFor,
+    log,
+  });
+  selfUrl = `http://127.0.0.1:${server.port}`;
+  for (const m of modules) await m.start?.();
+
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      health.shutdown();
+      await server.close(config.shutdownGraceMs);
+      for (const m of modules) await m.stop?.();
+      await edge?.close?.();
+      if (!opts.kv) await kv.close();
+      if (!opts.db) await db.close();
+    })());
+  return { server, url: server.url, modules, health, db, kv, stop };
+}
