@@ -1,0 +1,16 @@
+// Mocha global fixtures: one Postgres and one Redis server for the whole run.
+// Each test gets its own database (freshDatabaseUrl) and Redis db (freshRedisUrl).
+import { startPostgres, startRedis, type Running } from "./servers.js";
+
+let pgServer: Running | undefined;
+let redisServer: Running | undefined;
+
+export async function mochaGlobalSetup() {
+  [pgServer, redisServer] = await Promise.all([startPostgres(), startRedis()]);
+  process.env.ACME_TEST_PG_URL = pgServer.url;
+  process.env.ACME_TEST_REDIS_URL = redisServer.url;
+}
+
+export async function mochaGlobalTeardown() {
+  await Promise.all([pgServer?.stop(), redisServer?.stop()]);
+}
