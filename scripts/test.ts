@@ -55,6 +55,9 @@ if (!edgeOnly) {
       rmSync(out, { recursive: true, force: true });
     }
   });
+  check("envoy/envoy.yaml is up to date with the contract", () =>
+    run(process.execPath, ["--import", "tsx", "scripts/envoy-config.ts", "--check"]),
+  );
   const hasMain = spawnSync("git", ["rev-parse", "--verify", "-q", "main:proto"], { cwd: root }).status === 0;
   if (hasMain) {
     check("buf breaking against main", () => {

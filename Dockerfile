@@ -1,0 +1,24 @@
+# One image for the three services (docker-compose.yml runs it three times):
+#   node --import tsx services/main.ts <auth|user|order>
+# Each serves gRPC (h2c) and HTTP/1.1 on $PORT. gen/ is committed, so no build step.
+FROM node:20-bookworm-slim
+
+WORKDIR /app
+ENV NODE_ENV=production \
+    DATA_DIR=/data
+
+# Dependencies first: this layer is reused until package-lock.json changes.
+COPY package.json package-lock.json ./
+# Runtime dependencies only (test/envoy/deploy.test.ts checks the services import no
+# devDependency).
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+COPY . .
+
+# Named volumes mounted here start with this ownership: the per-service data dir
+# (generated keys, secrets.json) and the secrets written by the secrets-init job.
+RUN mkdir -p /data /run/acme-secrets && chown node:node /data /run/acme-secrets
+USER node
+
+EXPOSE 50051 50052 50053
+CMD ["node", "--import", "tsx", "services/main.ts"]

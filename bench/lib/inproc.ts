@@ -1,0 +1,72 @@
+// In-process micro benchmarks: raw bcrypt and crypto.verify rates, and our
+// verifier on the same tokens.
+import { createSign, generateKeyPairSync, randomUUID, verify as cryptoVerify, type KeyObject } from "node:crypto";
+import bcrypt from "bcrypt";
+import { createVerifier } from "../../platform/auth/verifier.js";
+
+/** Compares per second with `concurrency` in flight for `seconds`. */
+export async function bcryptRate(cost: number, concurrency: number, seconds: number): Promise<number> {
+  const hash = await bcrypt.hash("correct horse battery", cost);
+  let done = 0;
+  const until = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        await bcrypt.compare("correct horse battery", hash);
+        done++;
+      }
+    }),
+  );
+  return done / ((performance.now() - t0) / 1000);
+}
+
+function loop(seconds: number, fn: () => unknown): number {
+  let n = 0;
+  const until = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  while (performance.now() < until) {
+    for (let i = 0; i < 100; i++) fn();
+    n += 100;
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function loopAsync(seconds: number, fn: () => Promise<unknown>): Promise<number> {
+  let n = 0;
+  const until = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  while (performance.now() < until) {
+    for (let i = 0; i < 100; i++) await fn();
+    n += 100;
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+function es256Token(privateKey: KeyObject, kid: string): string {
+  const now = Math.floor(Date.now() / 1000);
+  const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const head = `${enc({ alg: "ES256", typ: "at+jwt", kid })}.${enc({
+    iss: "acme-auth", aud: "acme-api", sub: randomUUID(), sid: randomUUID(), jti: randomUUID(), roles: ["user"], iat: now, nbf: now, exp: now + 900,
+  })}`;
+  const sig = createSign("sha256").update(head).sign({ key: privateKey, dsaEncoding: "ieee-p1363" });
+  return `${head}.${sig.toString("base64url")}`;
+}
+
+/** Raw crypto.verify of an ES256 JWT signature vs our full verifier (no store). */
+export async function jwtRates(seconds: number): Promise<{ raw: number; ours: number }> {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const token = es256Token(privateKey, "k1");
+  const [h, p, s] = token.split(".");
+  const data = Buffer.from(`${h}.${p}`);
+  const sig = Buffer.from(s, "base64url");
+  const raw = loop(seconds, () => cryptoVerify("sha256", data, { key: publicKey, dsaEncoding: "ieee-p1363" }, sig));
+  const verifier = createVerifier({
+    issuer: "acme-auth",
+    userAudience: "acme-api",
+    serviceAudiences: [],
+    keys: { get: async (kid) => (kid === "k1" ? publicKey : undefined) },
+  });
+  const ours = await loopAsync(seconds, () => verifier.verify(token));
+  return { raw, ours };
+}

@@ -1,0 +1,177 @@
+// docker-compose.yml, Dockerfile and envoy/ratelimit/config.yaml, checked statically
+// against envoy/envoy.yaml and envoy/settings.yaml (Docker cannot run here), plus the
+// compose healthcheck and secrets scripts run for real. Each check fails on a broken copy.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { builtinModules } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { checkCompose, checkRatelimitConfig } from "./compose-check.js";
+import { ROOT } from "./envoy-protos.js";
+import { copyOf, loadInputs, readRepo, type Inputs, type Json } from "./inputs.js";
+import { limitFor } from "./simulate.js";
+
+const run = promisify(execFile);
+const exitCode = (cmd: string[], env: Record<string, string> = {}) =>
+  run(cmd[0], cmd.slice(1), { env: { ...process.env, ...env }, timeout: 10_000 }).then(() => 0, (e) => e.code as number);
+
+describe("deployment: ratelimit config, docker compose, Dockerfile", () => {
+  let base: Inputs;
+  before(() => { base = loadInputs(); });
+  const has = (problems: string[], re: RegExp) => assert.ok(problems.some((p) => re.test(p)), `expected ${re} in:\n${problems.join("\n") || "(none)"}`);
+  const broken = (mutate: (i: Inputs) => void) => { const i = copyOf(base); mutate(i); return i; };
+
+  it("envoy/ratelimit/config.yaml is valid envoyproxy/ratelimit config with the agreed limits", () => {
+    assert.deepEqual(checkRatelimitConfig(base), []);
+    const limit = (...d: [string, string][]) => limitFor(base.ratelimit, d).node?.rate_limit;
+    assert.deepEqual(limit(["remote_address", "198.51.100.1"]), { unit: "second", requests_per_unit: 20 });
+    assert.deepEqual(limit(["user_per_second", "u1"]), { unit: "second", requests_per_unit: 3 });
+    assert.deepEqual(limit(["user_per_minute", "u1"]), { unit: "minute", requests_per_unit: 100 });
+    assert.deepEqual(limit(["rate_class", "auth"], ["remote_address", "198.51.100.1"]), { unit: "minute", requests_per_unit: 20 });
+    assert.equal(limit(["rate_class", "other"], ["remote_address", "198.51.100.1"]), undefined);
+  });
+
+  it("docker-compose.yml matches the clusters, mounts, ports and settings", () => {
+    assert.deepEqual(checkCompose(base), []);
+  });
+
+  it("compose strings have no stray $ (compose would interpolate it)", () => {
+    for (const [name, s] of Object.entries<Json>(base.compose.services)) {
+      for (const text of [s.command, s.healthcheck?.test].flat().filter((x) => typeof x === "string")) {
+        assert.doesNotMatch(text.replaceAll("$$", ""), /\$/, `${name}: ${text.slice(0, 60)}`);
+      }
+    }
+  });
+
+  it("Dockerfile: node:20-bookworm-slim, npm ci, the whole tree, no secrets in the context", () => {
+    const dockerfile = readRepo("Dockerfile");
+    assert.match(dockerfile, /^FROM node:20-bookworm-slim$/m);
+    assert.match(dockerfile, /^RUN npm ci\b/m);
+    assert.match(dockerfile, /^COPY \. \.$/m);
+    const ignored = readRepo(".dockerignore").split("\n").map((l) => l.trim());
+    for (const p of [".env", "node_modules", ".git", ".data"]) assert.ok(ignored.includes(p), `.dockerignore lacks ${p}`);
+    for (const p of ["gen", "services", "platform", "proto"]) assert.ok(!ignored.includes(p), `.dockerignore drops ${p}`);
+  });
+
+  it("the services import only runtime dependencies (the image installs --omit=dev)", () => {
+    const pkg = JSON.parse(readRepo("package.json"));
+    const files = (dir: string): string[] => readdirSync(join(ROOT, dir)).flatMap((n) => {
+      const p = join(dir, n);
+      return statSync(join(ROOT, p)).isDirectory() ? files(p) : p.endsWith(".ts") ? [p] : [];
+    });
+    const seen = new Set<string>();
+    for (const file of ["services", "platform", "edge", "gen"].flatMap(files)) {
+      const src = readRepo(file);
+      const specs = [...src.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']/gm), ...src.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)]
+        .map((m) => m[1]).filter((s) => !s.startsWith("."));
+      for (const spec of specs) {
+        const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0];
+        seen.add(name);
+        if (name.startsWith("node:") || builtinModules.includes(name)) continue;
+        assert.ok(pkg.dependencies[name], `${file} imports ${name}, which is not in "dependencies"`);
+      }
+    }
+    assert.ok(seen.has("@bufbuild/protobuf") && seen.has("node:fs"), "the import scan found nothing");
+  });
+
+  it(".env.example holds no values", () => {
+    for (const line of readRepo(".env.example").split("\n")) {
+      if (line.trim() && !line.trim().startsWith("#")) assert.match(line, /^[A-Z_]+=$/, line);
+    }
+  });
+
+  describe("compose scripts, run for real", function () {
+    this.timeout(30_000);
+
+    it("the services' healthcheck speaks gRPC health to a real gRPC server", async () => {
+      const cmd: string[] = base.compose.services.auth.healthcheck.test.slice(1);
+      assert.equal(cmd[0], "node");
+      const server = new grpc.Server();
+      const health = new HealthImplementation({ "": "SERVING" });
+      health.addToServer(server);
+      const port = await new Promise<number>((ok, ko) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? ko(e) : ok(p))));
+      try {
+        assert.equal(await exitCode(cmd, { PORT: String(port) }), 0, "SERVING");
+        health.setStatus("", "NOT_SERVING");
+        assert.equal(await exitCode(cmd, { PORT: String(port) }), 1, "NOT_SERVING");
+      } finally {
+        server.forceShutdown();
+      }
+      assert.equal(await exitCode(cmd, { PORT: String(port) }), 1, "nothing listening");
+    });
+
+    it("secrets-init writes each service's env file once, and node --env-file reads it", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "acme-secrets-"));
+      try {
+        const script: string = base.compose.services["secrets-init"].command[2];
+        const cmd = ["node", "-e", script.replaceAll("/run/acme-secrets", dir)];
+        assert.equal(await exitCode(cmd), 0);
+        const first = Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f), "utf8")]));
+        assert.equal(await exitCode(cmd), 0);
+        for (const [f, text] of Object.entries(first)) assert.equal(readFileSync(join(dir, f), "utf8"), text, `${f} was rewritten`);
+        assert.equal(statSync(join(dir, "postgres_password")).mode & 0o777, 0o444);
+        const pgFile = base.compose.services.postgres.environment.POSTGRES_PASSWORD_FILE.replace("/run/acme-secrets", dir);
+        const pg = readFileSync(pgFile, "utf8");
+        for (const name of ["auth", "user", "order"]) {
+          const envFile = base.compose.services[name].command.find((a: string) => a.startsWith("--env-file=")).slice(11).replace("/run/acme-secrets", dir);
+          const { stdout } = await run("node", [`--env-file=${envFile}`, "-e", "console.log(JSON.stringify(process.env))"], { env: {} });
+          const env = JSON.parse(stdout);
+          assert.equal(env.PGPASSWORD, pg, `${name}: PGPASSWORD`);
+          assert.ok(env[`${name.toUpperCase()}_CLIENT_SECRET`]?.length >= 16, `${name}: its client secret`);
+          const others = ["AUTH", "USER", "ORDER"].filter((n) => n !== name.toUpperCase() && env[`${n}_CLIENT_SECRET`]);
+          assert.deepEqual(others, name === "auth" ? ["USER", "ORDER"] : [], `${name}: other clients' secrets`);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe("catches a broken copy", () => {
+    const service = (i: Inputs, n: string) => i.compose.services[n];
+
+    it("a service port that differs from its Envoy cluster", () => {
+      has(checkCompose(broken((x) => { service(x, "order").environment.PORT = "50099"; })),
+        /cluster order: order:50053, but compose service order listens on 50099/);
+    });
+    it("a cluster host that is not a compose service", () => {
+      has(checkCompose(broken((x) => { x.compose.services.ratelimiter = x.compose.services.ratelimit; delete x.compose.services.ratelimit; })),
+        /cluster ratelimit: host ratelimit is not a compose service/);
+    });
+    it("the descriptor set mounted where the transcoder does not look", () => {
+      has(checkCompose(broken((x) => { service(x, "envoy").volumes[1] = "./gen/api.binpb:/etc/envoy/descriptors.pb:ro"; })),
+        /gen\/api\.binpb must be mounted at \/etc\/envoy\/api\.binpb/);
+    });
+    it("Envoy's config mounted where --config-path does not point", () => {
+      has(checkCompose(broken((x) => { service(x, "envoy").command[2] = "/etc/envoy/edge.yaml"; })), /envoy\.yaml must be mounted at \/etc\/envoy\/edge\.yaml/);
+    });
+    it("the ratelimit config directory mounted elsewhere", () => {
+      has(checkCompose(broken((x) => { service(x, "ratelimit").environment.RUNTIME_SUBDIRECTORY = "rl"; })), /envoy\/ratelimit must be mounted/);
+    });
+    it("the admin port published on every interface", () => {
+      has(checkCompose(broken((x) => { service(x, "envoy").ports[1] = "9901:9901"; })), /admin 9901 must be published on 127\.0\.0\.1 only/);
+    });
+    it("waiting for a healthy service that has no healthcheck", () => {
+      has(checkCompose(broken((x) => { delete service(x, "ratelimit").healthcheck; })), /waits for ratelimit to be healthy, but ratelimit has no healthcheck/);
+    });
+    it("an unpinned image", () => {
+      has(checkCompose(broken((x) => { service(x, "redis").image = "redis:latest"; })), /redis: image redis:latest is not pinned/);
+    });
+    it("a service that disagrees with the JWT issuer", () => {
+      has(checkCompose(broken((x) => { service(x, "user").environment.JWT_ISSUER = "acme"; })), /user: JWT_ISSUER\/JWT_AUDIENCE differ/);
+    });
+    it("a ratelimit domain that is not Envoy's", () => {
+      has(checkRatelimitConfig(broken((x) => { x.ratelimit.domain = "edge"; })), /ratelimit domain "edge" != Envoy's "acme"/);
+    });
+    it("a ratelimit unit the service does not know", () => {
+      has(checkRatelimitConfig(broken((x) => { x.ratelimit.descriptors[0].rate_limit.unit = "fortnight"; })), /unit fortnight/);
+    });
+    it("another file in envoy/ratelimit (the service would load it)", () => {
+      has(checkRatelimitConfig(broken((x) => { x.ratelimitDir.push("README.md"); })), /envoy\/ratelimit holds README\.md/);
+    });
+  });
+});
