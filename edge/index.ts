@@ -1,11 +1,41 @@
 // The embedded edge: what `npm start` serves in front of the services on its
-// one port, with the same contract as envoy/envoy.yaml.
+// one port, with the same contract as envoy/envoy.yaml. Everything is read at
+// start from the descriptors (routes, access, rate-limit classes: see
+// platform/policy.ts) and from the same rate-limit config file as Envoy's
+// ratelimit service, so changing a .proto or config.yaml changes both edges.
+//
+//   headers.ts      hygiene, client address, x-request-id, security headers
+//   cors.ts         CORS (preflights answered before any JWT check)
+//   template.ts     google.api.http path templates
+//   url.ts          path normalisation, percent-decoding, query parsing
+//   routes.ts       the REST routes of the contract, as a path trie
+//   transcode.ts    JSON/path/query <-> protobuf messages
+//   authn.ts        JWT checks with jwt_authn's answers
+//   ratelimit.ts    envoyproxy/ratelimit's algorithm, keys and headers
+//   errors.ts       gRPC status -> HTTP (convert_grpc_status), local replies
+//   rest.ts         the REST request pipeline
+//   interceptor.ts  the same limits and hygiene for gRPC / gRPC-Web / Connect
+//
+// Paths the REST routes do not claim (no route starts with their first
+// segment: /health, /metrics, gRPC paths) fall through to the next handlers
+// and the RPC router, with the edge's header handling and CORS applied.
+// GET /health (aggregated health) is not built here: platform/telemetry
+// serves it (and /metrics) in services/system.ts, ahead of these handlers.
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import type { TokenVerifier } from "../platform/auth/verifier.js";
 import type { Config } from "../platform/config.js";
 import type { KeyValueStore } from "../platform/kv.js";
 import type { Logger } from "../platform/logger.js";
+import { isInternal } from "../platform/policy.js";
+import { productServices, registry } from "../platform/registry.js";
 import type { HttpHandler } from "../platform/server.js";
+import { createEdgeAuthn } from "./authn.js";
+import { applyCors, corsPolicy } from "./cors.js";
+import { prepareRequest } from "./headers.js";
+import { edgeInterceptor } from "./interceptor.js";
+import { createRateLimiter, loadRateLimitConfig } from "./ratelimit.js";
+import { restHandler } from "./rest.js";
+import { compileRoutes } from "./routes.js";
 
 export interface EdgeDeps {
   config: Config;
@@ -14,6 +44,8 @@ export interface EdgeDeps {
   verifier: TokenVerifier;
   /** Transport to the backend serving a service type name (in process or over gRPC). */
   transportFor(serviceTypeName: string): Transport;
+  /** Clock in seconds since the epoch (tests); default Date.now() / 1000. */
+  now?: () => number;
 }
 
 export interface Edge {
@@ -24,6 +56,49 @@ export interface Edge {
   close?(): Promise<void>;
 }
 
-export async function createEdge(_deps: EdgeDeps): Promise<Edge> {
-  return { httpHandlers: [], rpcInterceptors: [] };
+/** Deadline of REST calls to the services (Envoy's default route timeout). */
+export const BACKEND_TIMEOUT_MS = 15_000;
+
+export async function createEdge(deps: EdgeDeps): Promise<Edge> {
+  const { config, log } = deps;
+  const routes = compileRoutes();
+  const limiter = createRateLimiter({
+    config: loadRateLimitConfig(config.rateLimitConfig),
+    kv: deps.kv,
+    now: deps.now,
+    // Like Envoy's ratelimit filter with failure_mode_deny: false: fail open.
+    onError: (err) => log.warn("rate limit check failed, request allowed", { err }),
+  });
+  const authn = createEdgeAuthn({ verifier: deps.verifier, issuer: config.jwt.issuer, audience: config.jwt.audience, now: deps.now });
+  const cors = corsPolicy(config.corsOrigins);
+  const transports = new Map<string, Transport>();
+  const transportFor = (name: string) => {
+    let t = transports.get(name);
+    if (!t) transports.set(name, (t = deps.transportFor(name)));
+    return t;
+  };
+  const rest = restHandler({
+    routes,
+    registry,
+    authn,
+    limiter,
+    transportFor,
+    maxBodyBytes: config.maxBodyBytes,
+    timeoutMs: BACKEND_TIMEOUT_MS,
+    log,
+  });
+  const internalPrefixes = productServices()
+    .filter(isInternal)
+    .map((s) => `/${s.typeName}/`);
+
+  const handler: HttpHandler = async (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const ctx = prepareRequest(req, res, !internalPrefixes.some((p) => path.startsWith(p)));
+    if (applyCors(cors, req, res)) return true;
+    return rest(req, res, ctx);
+  };
+  return {
+    httpHandlers: [handler],
+    rpcInterceptors: [edgeInterceptor({ authn, limiter })],
+  };
 }

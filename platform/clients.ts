@@ -4,6 +4,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AuthService } from "../gen/acme/auth/v1/auth_pb.js";
+import { clientObservability } from "./telemetry/tracing.js";
 
 export interface ClientCredentials {
   clientId: string;
@@ -65,7 +66,8 @@ export interface ServiceClientOptions {
 }
 
 export function grpcTransport(baseUrl: string, interceptors: Interceptor[] = [], timeoutMs?: number): Transport {
-  return createGrpcTransport({ baseUrl, interceptors, defaultTimeoutMs: timeoutMs });
+  // Tracing innermost: the client span covers the call, not the token fetch before it.
+  return createGrpcTransport({ baseUrl, interceptors: [...interceptors, clientObservability()], defaultTimeoutMs: timeoutMs });
 }
 
 /** A transport created on first use (for URLs known only once the server listens). */

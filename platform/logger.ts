@@ -44,6 +44,17 @@ export interface LoggerOptions {
   context?: () => Fields;
 }
 
+let globalContext: (() => Fields) | undefined;
+
+/**
+ * Fields added to every line of every logger, computed per line (the active
+ * trace_id, span_id and request_id: see platform/telemetry/context.ts). Fields
+ * given to the call win over them.
+ */
+export function setLogContext(provider: (() => Fields) | undefined): void {
+  globalContext = provider;
+}
+
 export function createLogger(base: Fields, opts: LoggerOptions = {}): Logger {
   const min = order[opts.level ?? "info"];
   const pretty = opts.pretty ?? process.stdout.isTTY === true;
@@ -51,7 +62,7 @@ export function createLogger(base: Fields, opts: LoggerOptions = {}): Logger {
   const make = (bound: Fields): Logger => {
     const log = (level: Level, msg: string, fields: Fields = {}) => {
       if (order[level] < min) return;
-      const rec = { level, time: new Date().toISOString(), ...bound, ...opts.context?.(), msg, ...clean(fields) };
+      const rec = { level, time: new Date().toISOString(), ...bound, ...globalContext?.(), ...opts.context?.(), msg, ...clean(fields) };
       if (pretty) {
         const { level: l, time, msg: m, service, ...rest } = rec as Fields;
         const extra = Object.keys(rest).length ? " " + JSON.stringify(rest) : "";

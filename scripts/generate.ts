@@ -33,3 +33,12 @@ run([
   "-o",
   join(outBase, "gen/api.binpb"),
 ]);
+// OpenAPI 3.1 of the REST routes, from the descriptor set just built
+// (imported late: scripts/openapi.ts loads ./gen, which buf generate rewrites).
+const { writeOpenApi } = await import("./openapi.js");
+writeOpenApi(join(outBase, "gen/api.binpb"), join(outBase, "gen/openapi.json"));
+// Envoy's config follows the contract too. A separate process, so it loads the
+// gen/ files just written rather than the ones this process started with.
+if (outIdx < 0) {
+  execFileSync(process.execPath, ["--import", "tsx", join(root, "scripts/envoy-config.ts")], { cwd: root, stdio: "inherit" });
+}

@@ -1,7 +1,9 @@
 // Entry point.
 //   npm start                         all services + embedded edge on one port (PORT, default 8080)
-//   node --import tsx services/main.ts auth|user|order   one service (compose, behind Envoy)
+//   node --import tsx --import ./platform/telemetry/register.ts services/main.ts auth|user|order
+//                                     one service (compose, behind Envoy); the preload starts OpenTelemetry
 import { loadConfig, ConfigError, type ServiceName } from "../platform/config.js";
+import { shutdownTelemetry } from "../platform/telemetry/sdk.js";
 import { startSystem } from "./system.js";
 
 const NAMES: ServiceName[] = ["auth", "user", "order"];
@@ -28,13 +30,16 @@ async function main() {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: finishing in-flight requests`);
-    system.stop().then(
-      () => process.exit(0),
-      (err) => {
-        console.error("shutdown failed:", err);
-        process.exit(1);
-      },
-    );
+    system
+      .stop()
+      .then(() => shutdownTelemetry()) // export the spans still buffered
+      .then(
+        () => process.exit(0),
+        (err) => {
+          console.error("shutdown failed:", err);
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));

@@ -18,6 +18,7 @@ import { registerReflection } from "../platform/reflection.js";
 import { registry } from "../platform/registry.js";
 import { loadSecrets } from "../platform/secrets.js";
 import { contextValuesFor } from "../platform/request.js";
+import { observability, propagateContext } from "../platform/telemetry/index.js";
 import { startServer, type HttpHandler, type RunningServer } from "../platform/server.js";
 import type { ServiceDefinition, ServiceModule } from "../platform/service.js";
 import { authService } from "./auth/index.js";
@@ -104,9 +105,14 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
     "grpc.reflection.v1alpha.ServerReflection",
   ];
 
+  // Traces, RED metrics, access log, /metrics, /health (platform/telemetry).
+  const obs = observability({
+    log, db, kv, health,
+    local: () => modules.map((m) => ({ name: m.name, services: m.services.map((s) => s.typeName) })),
+  });
   const serviceInterceptors: Interceptor[] = [
     errorInterceptor(log),
-    authInterceptor({ verifier, serviceAudience: audienceOf }),
+    authInterceptor({ verifier, serviceAudience: audienceOf, onRejected: obs.onTokenRejected }),
   ];
   const routes = (router: ConnectRouter) => {
     registerHealth(router, health);
@@ -116,7 +122,8 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
 
   // The edge reaches local services in process and remote ones over gRPC.
   const local = createRouterTransport((r) => modules.forEach((m) => m.routes(r)), {
-    router: { interceptors: serviceInterceptors },
+    router: { interceptors: [obs.rpc, ...serviceInterceptors] },
+    transport: { interceptors: [propagateContext()] },
   });
   const hostedNames = new Set(hosted.map((s) => s.typeName));
   const transportFor = (typeName: string): Transport => {
@@ -126,12 +133,16 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   };
   const edge: Edge | undefined = opts.edge ? await createEdge({ config, kv, log, verifier, transportFor }) : undefined;
 
-  const httpHandlers: HttpHandler[] = [...(edge?.httpHandlers ?? []), ...modules.flatMap((m) => [...(m.httpHandlers ?? [])])];
+  const httpHandlers: HttpHandler[] = [
+    obs.metrics,
+    obs.health,
+    obs.traceHttp([...(edge?.httpHandlers ?? []), ...modules.flatMap((m) => [...(m.httpHandlers ?? [])])]),
+  ];
   const server = await startServer({
     port: config.port,
     host: config.host,
     routes,
-    interceptors: [...(edge?.rpcInterceptors ?? []), ...serviceInterceptors],
+    interceptors: [obs.rpc, ...(edge?.rpcInterceptors ?? []), ...serviceInterceptors],
     httpHandlers,
     contextValues: contextValuesFor,
     log,
@@ -148,6 +159,7 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
       await edge?.close?.();
       if (!opts.kv) await kv.close();
       if (!opts.db) await db.close();
+      obs.close();
     })());
   return { server, url: server.url, modules, health, db, kv, stop };
 }

@@ -1,19 +1,138 @@
-// Auth service module (placeholder until the auth issue lands).
+// Auth service module: accounts, sessions, tokens, signing keys, service
+// clients. `prepare` migrates, loads (or creates) the signing keys and syncs
+// the built-in clients, and hands the host its KeySource; `create` wires the
+// handlers; `start` runs key maintenance, cleanup and the admin bootstrap.
+import { createClient } from "@connectrpc/connect";
+import type { Kysely } from "kysely";
 import { AuthInternalService, AuthService } from "../../gen/acme/auth/v1/auth_pb.js";
-import type { ServiceDefinition } from "../../platform/service.js";
+import { UserInternalService } from "../../gen/acme/user/v1/user_pb.js";
+import { grpcTransport, lazyTransport, serviceTokenInterceptor, type TokenSource } from "../../platform/clients.js";
+import type { Database } from "../../platform/db.js";
+import type { ServiceDefinition, ServiceModule } from "../../platform/service.js";
+import { Accounts } from "./accounts.js";
+import { Audit } from "./audit.js";
+import { runBootstrap } from "./bootstrap.js";
+import { Cleanup } from "./cleanup.js";
+import { localTokenSource, ServiceClients } from "./clients.js";
+import { AdjustableClock } from "./clock.js";
+import { loadAuthConfig, type AuthConfig } from "./config.js";
+import { authHandlers } from "./handlers.js";
+import { internalHandlers } from "./internal.js";
+import { JwksPublisher } from "./jwks.js";
+import { SigningKeys } from "./keys.js";
+import { Lockout } from "./lockout.js";
+import { migrateAuth } from "./migrations.js";
+import { PasswordHasher } from "./passwords.js";
+import { userServiceProfiles, type Profiles } from "./profiles.js";
+import { Sessions } from "./sessions.js";
+import { AuthStore, type AuthDb } from "./store.js";
+import { TokenMinter } from "./tokens.js";
+
+/** Deadline of calls to the user service. */
+const USER_CALL_TIMEOUT_MS = 3000;
+
+interface Prepared {
+  cfg: AuthConfig;
+  clock: AdjustableClock;
+  keys: SigningKeys;
+  clients: ServiceClients;
+}
+
+/** What `prepare` built for a database, until `create` picks it up. */
+const prepared = new WeakMap<Database, Prepared>();
+
+/** The parts tests (and the admin command) reach for; not used by other services. */
+export interface AuthInternals {
+  readonly cfg: AuthConfig;
+  readonly clock: AdjustableClock;
+  readonly keys: SigningKeys;
+  readonly store: AuthStore;
+  readonly hasher: PasswordHasher;
+  readonly lockout: Lockout;
+  readonly minter: TokenMinter;
+  readonly cleanup: Cleanup;
+  readonly tokens: TokenSource;
+  readonly profiles: Profiles;
+  /** Resolves when the ADMIN_EMAIL bootstrap has finished (immediately without one). */
+  readonly bootstrapped: Promise<void>;
+}
+
+export interface AuthModule extends ServiceModule {
+  readonly internals: AuthInternals;
+}
 
 export const authService: ServiceDefinition = {
   name: "auth",
-  async prepare() {
-    return {};
+  async prepare({ db, config, secrets, log }) {
+    const cfg = loadAuthConfig(config);
+    await migrateAuth(db.db);
+    const kdb = db.db as Kysely<AuthDb>;
+    const clock = new AdjustableClock();
+    const keys = new SigningKeys(kdb, secrets.keyEncryptionKey, cfg, clock, log);
+    await keys.maintain();
+    if (!keys.canSign()) {
+      throw new Error(
+        "auth: the active signing key cannot be decrypted with KEY_ENCRYPTION_KEY (changed?); restore it, or run `npm run admin -- rotate-keys --immediate`",
+      );
+    }
+    const clients = new ServiceClients(kdb);
+    await clients.sync(secrets.clientSecrets);
+    prepared.set(db, { cfg, clock, keys, clients });
+    return { keySource: keys };
   },
-  async create() {
+
+  async create(ctx): Promise<AuthModule> {
+    const p = prepared.get(ctx.db);
+    if (!p) throw new Error("auth: create() before prepare()");
+    const { cfg, clock, keys, clients } = p;
+    const kdb = ctx.db.db as Kysely<AuthDb>;
+    const log = ctx.log;
+
+    const store = new AuthStore(kdb);
+    const hasher = new PasswordHasher({ cost: cfg.bcryptCost, concurrency: cfg.bcryptConcurrency, queue: cfg.bcryptQueue });
+    const lockout = new Lockout(ctx.kv, cfg, clock);
+    const audit = new Audit(kdb, log, clock);
+    const minter = new TokenMinter(keys, cfg);
+    // Our own service tokens are minted here, not fetched from ourselves.
+    const tokens = localTokenSource(minter, () => clock.now());
+    const userClient = createClient(
+      UserInternalService,
+      lazyTransport(() => grpcTransport(ctx.urls.user, [serviceTokenInterceptor(tokens)], USER_CALL_TIMEOUT_MS)),
+    );
+    const profiles = userServiceProfiles(userClient, log, USER_CALL_TIMEOUT_MS);
+    const sessions = new Sessions(store, minter, ctx.kv, cfg, clock, audit, profiles);
+    const accounts = new Accounts(store, hasher, lockout, sessions, profiles, audit, clock, log);
+    const jwks = new JwksPublisher(keys, cfg);
+    const cleanup = new Cleanup(kdb, cfg, clock, log);
+
+    const stopBootstrap = new AbortController();
+    let bootstrapped: Promise<void> = Promise.resolve();
+
     return {
       name: "auth",
       services: [AuthService, AuthInternalService],
       routes(router) {
-        router.service(AuthService, {});
-        router.service(AuthInternalService, {});
+        router.service(AuthService, authHandlers({ accounts, sessions, clients, minter, audit, jwks }));
+        router.service(AuthInternalService, internalHandlers(accounts, sessions));
+      },
+      httpHandlers: [jwks.httpHandler()],
+      keySource: keys,
+      async start() {
+        keys.start();
+        cleanup.start();
+        await hasher.warm();
+        if (cfg.adminEmail) {
+          bootstrapped = runBootstrap({ cfg, store, hasher, profiles, audit, log }, stopBootstrap.signal);
+        }
+      },
+      async stop() {
+        stopBootstrap.abort();
+        keys.stop();
+        await cleanup.stop();
+        await bootstrapped.catch(() => {});
+      },
+      get internals(): AuthInternals {
+        return { cfg, clock, keys, store, hasher, lockout, minter, cleanup, tokens, profiles, bootstrapped };
       },
     };
   },

@@ -1,30 +1,40 @@
 // UserInternalService: called by other services with a service token.
 import type { ServiceImpl } from "@connectrpc/connect";
 import { UserInternalService } from "../../gen/acme/user/v1/user_pb.js";
-import { invalidArgument, type FieldViolation } from "../../platform/errors.js";
+import { alreadyExists, PG_UNIQUE_VIOLATION, pgCode } from "../../platform/errors.js";
+import { UUID_RE, Validator } from "../../platform/validate.js";
 import { toUser } from "./convert.js";
-import type { UserStore } from "./store.js";
+import { NAME_MAX, ROLES, type Role, type UserStore } from "./store.js";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** RFC 5321 path limit. */
+const EMAIL_MAX = 254;
 
 export function internalHandlers(store: UserStore): Partial<ServiceImpl<typeof UserInternalService>> {
   return {
     async createProfile(req) {
-      const bad: FieldViolation[] = [];
-      if (!UUID.test(req.userId)) bad.push({ field: "userId", description: "must be a UUID" });
-      if (!req.email) bad.push({ field: "email", description: "is required" });
-      if (req.role && req.role !== "user" && req.role !== "admin") bad.push({ field: "role", description: 'must be "user" or "admin"' });
-      if (bad.length) throw invalidArgument(bad);
-      const profile = await store.createProfile({
-        id: req.userId,
-        email: req.email,
-        name: req.name,
-        role: (req.role || "user") as "user" | "admin",
-      });
-      return { user: toUser(profile) };
+      const v = new Validator();
+      v.uuid("userId", req.userId);
+      v.text("email", req.email, { max: EMAIL_MAX, pattern: /^[^@\s]+@[^@\s]+$/, patternDescription: "must be an email address" });
+      // The name may be empty at registration; UpdateMe requires one.
+      v.text("name", req.name, { min: 0, max: NAME_MAX });
+      if (req.role !== "") v.oneOf("role", req.role, ROLES);
+      v.done();
+      try {
+        const profile = await store.createProfile({
+          id: req.userId,
+          email: req.email,
+          name: req.name,
+          role: (req.role || "user") as Role,
+        });
+        return { user: toUser(profile) };
+      } catch (err) {
+        // Another profile has this email (profiles_email is unique).
+        if (pgCode(err) === PG_UNIQUE_VIOLATION) throw alreadyExists("email already registered");
+        throw err;
+      }
     },
     async checkUser(req) {
-      if (!UUID.test(req.userId)) return { exists: false, active: false };
+      if (!UUID_RE.test(req.userId)) return { exists: false, active: false };
       const p = await store.get(req.userId);
       if (!p) return { exists: false, active: false };
       return { exists: true, active: p.active, user: toUser(p) };

@@ -1,11 +1,17 @@
 // Data access for the user service (schema "users"). Types first, SQL visible.
-import type { ColumnType, Generated, Kysely, Selectable } from "kysely";
+import { sql, type ColumnType, type Generated, type Kysely, type Selectable } from "kysely";
+import { cursorTs, keysetWhere, type Keyset } from "../../platform/pagination.js";
+
+export type Role = "user" | "admin";
+export const ROLES: readonly Role[] = ["user", "admin"];
+/** Names are at most 100 characters (UpdateMe also requires one). */
+export const NAME_MAX = 100;
 
 export interface ProfileTable {
   id: string;
   email: string;
   name: string;
-  role: "user" | "admin";
+  role: Role;
   active: Generated<boolean>;
   created_at: ColumnType<Date, never, never>;
   updated_at: ColumnType<Date, never, Date>;
@@ -16,12 +22,13 @@ export interface UserDb {
 }
 
 export type Profile = Selectable<ProfileTable>;
+export type ProfilePatch = Partial<Pick<Profile, "name" | "role" | "active">>;
 
 export class UserStore {
   constructor(private readonly db: Kysely<UserDb>) {}
 
   /** Insert a profile; an existing profile with the same id is returned unchanged (idempotent). */
-  async createProfile(p: { id: string; email: string; name: string; role: "user" | "admin" }): Promise<Profile> {
+  async createProfile(p: { id: string; email: string; name: string; role: Role }): Promise<Profile> {
     const inserted = await this.db
       .insertInto("users.profiles")
       .values({ id: p.id, email: p.email, name: p.name, role: p.role })
@@ -36,5 +43,37 @@ export class UserStore {
 
   get(id: string): Promise<Profile | undefined> {
     return this.db.selectFrom("users.profiles").selectAll().where("id", "=", id).executeTakeFirst();
+  }
+
+  /** Apply a patch; undefined when no such profile. */
+  async update(id: string, patch: ProfilePatch): Promise<Profile | undefined> {
+    return this.db
+      .updateTable("users.profiles")
+      .set({ ...patch, updated_at: sql<Date>`now()` })
+      .where("id", "=", id)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Remove a profile; false when there was none. */
+  async delete(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom("users.profiles").where("id", "=", id).executeTakeFirst();
+    return r.numDeletedRows > 0n;
+  }
+
+  /**
+   * Profiles oldest first, (created_at, id) keyset after `after`; `limit` rows
+   * with their cursor (served by the profiles_created index).
+   */
+  list(after: Keyset | undefined, limit: number): Promise<(Profile & { cursor_ts: string })[]> {
+    return this.db
+      .selectFrom("users.profiles")
+      .selectAll()
+      .select(cursorTs("created_at").as("cursor_ts"))
+      .where(keysetWhere("created_at", "id", after, "asc"))
+      .orderBy("created_at", "asc")
+      .orderBy("id", "asc")
+      .limit(limit)
+      .execute();
   }
 }

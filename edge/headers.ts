@@ -1,0 +1,61 @@
+// Header hygiene shared by the REST path and the RPC interceptor:
+// - client-sent headers only an edge may set are dropped before anything
+//   reads them (x-jwt-*, x-envoy-*, x-forwarded-*, x-acme-*);
+// - x-envoy-external-address is set to the client IP (the TCP peer: clients
+//   connect directly, as Envoy's use_remote_address with no trusted hops);
+// - x-request-id is kept when the client sent a sane one, generated otherwise,
+//   and echoed in the response;
+// - every response carries x-content-type-options and x-frame-options;
+//   credential endpoints also cache-control: no-store.
+import { randomUUID } from "node:crypto";
+import { EXTERNAL_ADDRESS_HEADER, normaliseIp } from "../platform/request.js";
+import type { NodeRequest, NodeResponse } from "../platform/server.js";
+
+export const STRIPPED_PREFIXES = ["x-jwt-", "x-envoy-", "x-forwarded-", "x-acme-"] as const;
+
+export function isStripped(name: string): boolean {
+  const n = name.toLowerCase();
+  return STRIPPED_PREFIXES.some((p) => n.startsWith(p));
+}
+
+/** Headers of the REST request passed on to the backend call (besides those the edge sets). */
+export const FORWARDED_REQUEST_HEADERS = ["authorization", "user-agent", "traceparent", "tracestate"] as const;
+
+export const REQUEST_ID_HEADER = "x-request-id";
+const SANE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+export function requestIdFrom(value: string | string[] | undefined | null): string {
+  const v = Array.isArray(value) ? value[0] : value;
+  return v && SANE_REQUEST_ID.test(v) ? v : randomUUID();
+}
+
+export function clientIpOf(req: NodeRequest): string {
+  return normaliseIp(req.socket?.remoteAddress ?? "") || "unknown";
+}
+
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+};
+
+/**
+ * First step for every request on the port: decide the request id (written
+ * back into the request so the RPC router and the services see it), drop
+ * edge-only headers, set the client address, and put the id and the security
+ * headers on the response. `hygiene` is false for calls to internal services:
+ * no edge routes those; in the all-in-one process they are the services'
+ * own calls to each other through the port, left as sent.
+ */
+export function prepareRequest(req: NodeRequest, res: NodeResponse, hygiene = true): { requestId: string; clientIp: string } {
+  const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+  const clientIp = clientIpOf(req);
+  const headers = req.headers as Record<string, string | string[] | undefined>;
+  if (hygiene) {
+    for (const name of Object.keys(headers)) if (isStripped(name)) delete headers[name];
+    headers[EXTERNAL_ADDRESS_HEADER] = clientIp;
+  }
+  headers[REQUEST_ID_HEADER] = requestId;
+  res.setHeader(REQUEST_ID_HEADER, requestId);
+  for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+  return { requestId, clientIp };
+}

@@ -1,0 +1,143 @@
+// GET /health: every service this port answers for and its dependencies
+// (Postgres `select 1`, Redis PING), each with status and latency; 200 when
+// all are up, 503 otherwise. Services hosted elsewhere (when the embedded edge
+// fronts remote ones) are asked with grpc.health.v1 Check. The probes are not
+// traced: a scrape every few seconds would bury the real traces.
+import { suppressTracing } from "@opentelemetry/core";
+import { context } from "@opentelemetry/api";
+import { createClient, type Transport } from "@connectrpc/connect";
+import { sql } from "kysely";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/health/v1/health_pb.js";
+import type { Database } from "../db.js";
+import type { HealthState } from "../health.js";
+import type { KeyValueStore } from "../kv.js";
+import type { HttpHandler } from "../server.js";
+
+export interface Check {
+  status: "up" | "down";
+  latency_ms: number;
+  /** Why it is down (a short, non-sensitive reason). */
+  error?: string;
+  [extra: string]: unknown;
+}
+
+export interface ServiceHealth extends Check {
+  /** Hosted in this process ("local") or asked over gRPC ("remote"). */
+  where: "local" | "remote";
+  dependencies: Record<string, Check>;
+}
+
+export interface HealthReport {
+  status: "up" | "down";
+  time: string;
+  services: Record<string, ServiceHealth>;
+  dependencies: Record<string, Check>;
+}
+
+export interface HealthSources {
+  db: Database;
+  kv: KeyValueStore;
+  state: HealthState;
+  /** Services hosted here: name -> gRPC service type names. Read on each probe. */
+  local: () => ReadonlyArray<{ name: string; services: readonly string[] }>;
+  /** Services elsewhere that this port fronts: name -> transport to ask. */
+  remote?: () => ReadonlyArray<{ name: string; transport: Transport }>;
+  /** Per check, default 1000 ms. */
+  timeoutMs?: number;
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+async function timed(fn: (signal: AbortSignal) => Promise<unknown>, timeoutMs: number, extra: Record<string, unknown> = {}): Promise<Check> {
+  const t = performance.now();
+  const ac = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      fn(ac.signal),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return { status: "up", latency_ms: round(performance.now() - t), ...extra };
+  } catch (err) {
+    ac.abort();
+    return { status: "down", latency_ms: round(performance.now() - t), error: reason(err), ...extra };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A reason safe to show: error code or class and a short message, no connection strings. */
+function reason(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown; name?: unknown };
+  const code = typeof e?.code === "string" ? e.code : undefined;
+  const msg = typeof e?.message === "string" ? e.message.replace(/\b\w+:\/\/\S+/g, "<url>").slice(0, 120) : "error";
+  return code ? `${code}: ${msg}` : msg;
+}
+
+export async function checkHealth(src: HealthSources): Promise<HealthReport> {
+  const timeoutMs = src.timeoutMs ?? 1000;
+  // Probes run with tracing suppressed (no pg/redis spans for them).
+  return context.with(suppressTracing(context.active()), async () => {
+    const [postgres, redis] = await Promise.all([
+      timed(() => sql`select 1`.execute(src.db.db), timeoutMs, { kind: src.db.kind }),
+      timed(() => src.kv.ping(), timeoutMs, { kind: src.kv.kind }),
+    ]);
+    const dependencies = { postgres, redis };
+    const services: Record<string, ServiceHealth> = {};
+    for (const { name, services: typeNames } of src.local()) {
+      const t = performance.now();
+      const notServing = typeNames.filter((s) => src.state.get(s) !== Status.SERVING);
+      const deps = { postgres, redis };
+      const depsDown = Object.entries(deps).filter(([, c]) => c.status === "down").map(([n]) => n);
+      const problems = [...notServing.map((s) => `${s} not serving`), ...depsDown.map((d) => `${d} down`)];
+      services[name] = {
+        status: problems.length ? "down" : "up",
+        latency_ms: round(performance.now() - t),
+        where: "local",
+        ...(problems.length ? { error: problems.join("; ") } : {}),
+        dependencies: deps,
+      };
+    }
+    const remote = src.remote?.() ?? [];
+    await Promise.all(
+      remote.map(async ({ name, transport }) => {
+        const client = createClient(Health, transport);
+        let status: Status | undefined;
+        const check = await timed(async (signal) => {
+          status = (await client.check({ service: "" }, { signal, timeoutMs })).status;
+          if (status !== Status.SERVING) throw new Error(`status ${Status[status]}`);
+        }, timeoutMs);
+        services[name] = { ...check, where: "remote", dependencies: {} };
+      }),
+    );
+    const all = [...Object.values(services), postgres, redis];
+    const status: "up" | "down" = all.every((c) => c.status === "up") ? "up" : "down";
+    return {
+      status,
+      time: new Date().toISOString(),
+      services,
+      dependencies,
+    };
+  });
+}
+
+/** GET /health (and HEAD): the report as JSON, 200 when everything is up, 503 otherwise. */
+export function healthHandler(src: HealthSources, path = "/health"): HttpHandler {
+  return async (req, res) => {
+    const url = req.url ?? "";
+    const q = url.indexOf("?");
+    if ((q === -1 ? url : url.slice(0, q)) !== path) return false;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" });
+      res.end("method not allowed\n");
+      return true;
+    }
+    const report = await checkHealth(src);
+    res.writeHead(report.status === "up" ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" });
+    if (req.method === "HEAD") res.end();
+    else res.end(JSON.stringify(report));
+    return true;
+  };
+}

@@ -1,0 +1,92 @@
+// Append-only audit log (auth.auth_events; a trigger refuses UPDATE, DELETE and
+// TRUNCATE). Records what happened, to whom, from where and in which trace;
+// never passwords, tokens or hashes. A failed write is logged, not fatal:
+// signing in must not depend on the audit table being writable.
+import type { HandlerContext } from "@connectrpc/connect";
+import type { Kysely } from "kysely";
+import { withDbRetry } from "../../platform/db.js";
+import type { Logger } from "../../platform/logger.js";
+import { clientIp, userAgent } from "../../platform/request.js";
+import type { Clock } from "./clock.js";
+import type { AuthDb } from "./store.js";
+
+export type AuthEventType =
+  | "register"
+  | "login_success"
+  | "login_failure"
+  | "lock"
+  | "refresh"
+  | "refresh_failure"
+  | "reuse_detected"
+  | "logout"
+  | "logout_all"
+  | "password_change"
+  | "password_change_failure"
+  | "session_revoked"
+  | "sessions_revoked"
+  | "account_deleted"
+  | "token_issued"
+  | "token_refused"
+  | "admin_created";
+
+/** Why a login failed; the client only ever sees "invalid email or password". */
+export type LoginFailureReason = "unknown_user" | "bad_password" | "locked" | "inactive" | "ip_limited";
+
+export interface RequestInfo {
+  ip: string;
+  userAgent: string;
+  traceId: string;
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** The trace id of a W3C traceparent header, or "" when absent or malformed. */
+export function traceIdOf(traceparent: string | null | undefined): string {
+  const m = TRACEPARENT.exec((traceparent ?? "").trim().toLowerCase());
+  return m && !/^0+$/.test(m[1]) ? m[1] : "";
+}
+
+export function requestInfo(ctx: HandlerContext): RequestInfo {
+  return { ip: clientIp(ctx), userAgent: userAgent(ctx), traceId: traceIdOf(ctx.requestHeader.get("traceparent")) };
+}
+
+/** For work that is not a request (bootstrap, admin command, cleanup). */
+export const SYSTEM_REQUEST: RequestInfo = { ip: "", userAgent: "", traceId: "" };
+
+export interface EventFields {
+  userId?: string;
+  clientId?: string;
+  sessionId?: string;
+  reason?: string;
+}
+
+export class Audit {
+  constructor(
+    private readonly db: Kysely<AuthDb>,
+    private readonly log: Logger,
+    private readonly clock: Clock,
+  ) {}
+
+  async record(type: AuthEventType, f: EventFields, req: RequestInfo): Promise<void> {
+    try {
+      await withDbRetry(() =>
+        this.db
+          .insertInto("auth.auth_events")
+          .values({
+            at: new Date(this.clock.now()),
+            type,
+            user_id: f.userId ?? null,
+            client_id: f.clientId ?? null,
+            session_id: f.sessionId ?? null,
+            reason: f.reason?.slice(0, 200) ?? null,
+            ip: req.ip.slice(0, 64),
+            user_agent: req.userAgent.slice(0, 256),
+            trace_id: req.traceId,
+          })
+          .execute(),
+      );
+    } catch (err) {
+      this.log.error("audit event not recorded", { type, err });
+    }
+  }
+}

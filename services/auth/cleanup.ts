@@ -1,0 +1,98 @@
+// Background cleanup of expired sessions, refresh tokens and signing keys, in
+// bounded batches. Safe on several instances at once: each batch locks its
+// rows with FOR UPDATE SKIP LOCKED, so instances share the work instead of
+// waiting on each other. Lockout and revocation state lives in the KV store
+// with a TTL on every key and expires there without help.
+import type { Kysely } from "kysely";
+import { withDbRetry } from "../../platform/db.js";
+import type { Logger } from "../../platform/logger.js";
+import type { Clock } from "./clock.js";
+import type { AuthConfig } from "./config.js";
+import type { AuthDb } from "./store.js";
+
+const BATCH = 500;
+/** Batches per table per run, so one run stays short; the next run continues. */
+const MAX_BATCHES = 20;
+/** Keep expired signing keys' rows a day for forensics (they are no longer published). */
+const KEY_GRACE_MS = 86_400_000;
+
+export interface CleanupResult {
+  refreshTokens: number;
+  sessions: number;
+  signingKeys: number;
+}
+
+export class Cleanup {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<CleanupResult>;
+
+  constructor(
+    private readonly db: Kysely<AuthDb>,
+    private readonly cfg: AuthConfig,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  runOnce(): Promise<CleanupResult> {
+    return (this.running ??= this.run().finally(() => (this.running = undefined)));
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.runOnce().then(
+        (r) => (r.refreshTokens || r.sessions || r.signingKeys) && this.log.info("auth cleanup", { ...r }),
+        (err) => this.log.error("auth cleanup failed", { err }),
+      );
+    }, this.cfg.cleanupIntervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running?.catch(() => {});
+  }
+
+  private async run(): Promise<CleanupResult> {
+    const now = new Date(this.clock.now());
+    const revokedBefore = new Date(now.getTime() - this.cfg.revokedRetentionSeconds * 1000);
+    const keysBefore = new Date(now.getTime() - KEY_GRACE_MS);
+    const refreshTokens = await this.batched(() =>
+      this.db
+        .deleteFrom("auth.refresh_tokens")
+        .where("token_hash", "in", (eb) =>
+          eb.selectFrom("auth.refresh_tokens").select("token_hash").where("expires_at", "<=", now).limit(BATCH).forUpdate().skipLocked(),
+        )
+        .executeTakeFirst(),
+    );
+    // Sessions past their absolute lifetime, and sessions revoked longer ago than the retention
+    // (their refresh tokens go with them, by the foreign key).
+    const expired = await this.batched(() =>
+      this.db
+        .deleteFrom("auth.sessions")
+        .where("id", "in", (eb) => eb.selectFrom("auth.sessions").select("id").where("expires_at", "<=", now).limit(BATCH).forUpdate().skipLocked())
+        .executeTakeFirst(),
+    );
+    const revoked = await this.batched(() =>
+      this.db
+        .deleteFrom("auth.sessions")
+        .where("id", "in", (eb) =>
+          eb.selectFrom("auth.sessions").select("id").where("revoked_at", "<=", revokedBefore).limit(BATCH).forUpdate().skipLocked(),
+        )
+        .executeTakeFirst(),
+    );
+    const signingKeys = await this.batched(() =>
+      this.db.deleteFrom("auth.signing_keys").where("expires_at", "<=", keysBefore).executeTakeFirst(),
+    );
+    return { refreshTokens, sessions: expired + revoked, signingKeys };
+  }
+
+  private async batched(del: () => Promise<{ numDeletedRows: bigint }>): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < MAX_BATCHES; i++) {
+      const n = Number((await withDbRetry(del)).numDeletedRows);
+      total += n;
+      if (n < BATCH) break;
+    }
+    return total;
+  }
+}

@@ -1,0 +1,120 @@
+// Service clients (OAuth client credentials): the built-in clients of the
+// three services, their allowed audiences and routes, stored with a SHA-256 of
+// the secret only and checked in constant time. Also the auth service's own
+// TokenSource, which mints its service tokens directly instead of calling itself.
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Kysely, Selectable } from "kysely";
+import type { TokenSource } from "../../platform/clients.js";
+import { audienceOf } from "../../platform/clients.js";
+import type { ServiceName } from "../../platform/config.js";
+import { withDbRetry } from "../../platform/db.js";
+import type { AuthDb, ServiceClientTable } from "./store.js";
+import type { TokenMinter } from "./tokens.js";
+
+export interface ClientDefinition {
+  clientId: string;
+  audiences: string[];
+  allowedRoutes: string[];
+  /** Requests per minute (the rate_limit claim). */
+  rateLimit: number;
+}
+
+export const BUILTIN_CLIENTS: Record<ServiceName, ClientDefinition> = {
+  auth: {
+    clientId: "auth-service",
+    audiences: ["acme-user"],
+    allowedRoutes: ["/acme.user.v1.UserInternalService/*"],
+    rateLimit: 6000,
+  },
+  user: {
+    clientId: "user-service",
+    audiences: ["acme-auth", "acme-order"],
+    allowedRoutes: ["/acme.auth.v1.AuthInternalService/*", "/acme.order.v1.OrderInternalService/*"],
+    rateLimit: 6000,
+  },
+  order: {
+    clientId: "order-service",
+    audiences: ["acme-user"],
+    allowedRoutes: ["/acme.user.v1.UserInternalService/CheckUser"],
+    rateLimit: 6000,
+  },
+};
+
+export type ServiceClient = Selectable<ServiceClientTable>;
+
+const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest();
+/** Compared against when the client is unknown, so both paths cost the same. */
+const NO_CLIENT = sha256("no such client");
+
+/** "/acme.user.v1.UserInternalService/*" -> "acme-user": the routes a token for `audience` may carry. */
+export function routesFor(routes: readonly string[], audience: string): string[] {
+  return routes.filter((r) => audienceOf(r.replace(/^\//, "").split("/")[0]) === audience);
+}
+
+export class ServiceClients {
+  constructor(private readonly db: Kysely<AuthDb>) {}
+
+  /** Upsert the built-in clients with the current secrets (idempotent; every instance may run it). */
+  async sync(secrets: Readonly<Record<ServiceName, string>>): Promise<void> {
+    for (const [name, def] of Object.entries(BUILTIN_CLIENTS) as [ServiceName, ClientDefinition][]) {
+      const row = {
+        client_id: def.clientId,
+        secret_hash: sha256(secrets[name]),
+        audiences: def.audiences,
+        allowed_routes: def.allowedRoutes,
+        rate_limit: def.rateLimit,
+      };
+      await withDbRetry(() =>
+        this.db
+          .insertInto("auth.service_clients")
+          .values(row)
+          .onConflict((oc) =>
+            oc.column("client_id").doUpdateSet({
+              secret_hash: row.secret_hash,
+              audiences: row.audiences,
+              allowed_routes: row.allowed_routes,
+              rate_limit: row.rate_limit,
+              updated_at: new Date(),
+            }),
+          )
+          .execute(),
+      );
+    }
+  }
+
+  /** The client when id and secret match an active client; undefined otherwise (same work either way). */
+  async authenticate(clientId: string, secret: string): Promise<ServiceClient | undefined> {
+    const row = clientId
+      ? await withDbRetry(() =>
+          this.db.selectFrom("auth.service_clients").selectAll().where("client_id", "=", clientId).where("active", "=", true).executeTakeFirst(),
+        )
+      : undefined;
+    const expected = row ? Buffer.from(row.secret_hash) : NO_CLIENT;
+    const ok = expected.length === 32 && timingSafeEqual(expected, sha256(secret));
+    return ok && row ? row : undefined;
+  }
+}
+
+/**
+ * Service tokens of the auth service's own client, minted in process and
+ * cached to 80% of their life by `now` (the service clock, which also decides
+ * when a key stops being published).
+ */
+export function localTokenSource(minter: TokenMinter, now: () => number, def: ClientDefinition = BUILTIN_CLIENTS.auth): TokenSource {
+  const cache = new Map<string, { token: string; until: number }>();
+  return {
+    async token(audience) {
+      const hit = cache.get(audience);
+      if (hit && hit.until > now()) return hit.token;
+      if (!def.audiences.includes(audience)) throw new Error(`${def.clientId} may not call ${audience}`);
+      const t = minter.serviceToken({
+        clientId: def.clientId,
+        audience,
+        allowedRoutes: routesFor(def.allowedRoutes, audience),
+        rateLimit: def.rateLimit,
+      });
+      cache.set(audience, { token: t.token, until: now() + t.expiresIn * 800 });
+      return t.token;
+    },
+  };
+}

@@ -1,0 +1,286 @@
+// ES256 signing keys: stored in auth.signing_keys with the private key sealed
+// by AES-256-GCM under secrets.keyEncryptionKey, rotated on a schedule or by
+// command. Life of a key: created and published in the JWKS at once, signs
+// from `activates_at` (publish-ahead later, so cached JWKS copies learn it
+// first) until its successor activates (`retires_at`), and stays published
+// until every token it signed has expired (`expires_at`). Schedule changes run
+// under a transaction-scoped advisory lock, so instances starting together
+// create one key, not several. Also the in-process KeySource for verifiers.
+import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
+import { sql, type Kysely, type Selectable } from "kysely";
+import type { Jwk, KeySource } from "../../platform/auth/keys.js";
+import { withDbRetry } from "../../platform/db.js";
+import type { Logger } from "../../platform/logger.js";
+import type { Clock } from "./clock.js";
+import { maxTokenTtlSeconds, type AuthConfig } from "./config.js";
+import type { AuthDb, SigningKeyTable } from "./store.js";
+
+export interface SigningKey {
+  readonly kid: string;
+  /** Undefined when the sealed key cannot be opened with this KEK (published, never used to sign). */
+  readonly privateKey?: KeyObject;
+  readonly publicKey: KeyObject;
+  readonly jwk: Jwk;
+  /** Epoch ms. */
+  readonly activatesAt: number;
+  readonly retiresAt?: number;
+  readonly expiresAt?: number;
+}
+
+/** Verifiers may keep a JWKS this much past a key's last token (clock skew). */
+const RETIRE_MARGIN_MS = 60_000;
+/** Unknown kids reload from the database at most this often. */
+const MIN_RELOAD_MS = 2_000;
+
+// ---- sealing private keys at rest
+
+export function sealPrivateKey(kek: Buffer, kid: string, der: Buffer): Buffer {
+  const iv = randomBytes(12);
+  const c = createCipheriv("aes-256-gcm", kek, iv);
+  c.setAAD(Buffer.from(kid, "utf8"));
+  const ct = Buffer.concat([c.update(der), c.final()]);
+  return Buffer.concat([iv, c.getAuthTag(), ct]);
+}
+
+export function openPrivateKey(kek: Buffer, kid: string, sealed: Uint8Array): Buffer {
+  const b = Buffer.from(sealed);
+  const d = createDecipheriv("aes-256-gcm", kek, b.subarray(0, 12));
+  d.setAAD(Buffer.from(kid, "utf8"));
+  d.setAuthTag(b.subarray(12, 28));
+  return Buffer.concat([d.update(b.subarray(28)), d.final()]);
+}
+
+/** RFC 7638 thumbprint of a P-256 public key: the kid. */
+export function thumbprint(jwk: { crv?: string; x?: string; y?: string }): string {
+  const canonical = JSON.stringify({ crv: jwk.crv, kty: "EC", x: jwk.x, y: jwk.y });
+  return createHash("sha256").update(canonical).digest("base64url");
+}
+
+export function newKeyRow(kek: Buffer, activatesAt: Date) {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const pub = publicKey.export({ format: "jwk" }) as { crv: string; x: string; y: string };
+  const kid = thumbprint(pub);
+  const jwk = { kty: "EC", crv: pub.crv, x: pub.x, y: pub.y, kid, alg: "ES256", use: "sig" };
+  const der = privateKey.export({ format: "der", type: "pkcs8" }) as Buffer;
+  return {
+    kid,
+    alg: "ES256",
+    public_jwk: JSON.stringify(jwk),
+    private_key_enc: sealPrivateKey(kek, kid, der),
+    activates_at: activatesAt,
+    retires_at: null,
+    expires_at: null,
+  };
+}
+
+type KeyRow = Selectable<SigningKeyTable>;
+
+export class SigningKeys implements KeySource {
+  private keys = new Map<string, SigningKey>();
+  private lastLoad = -Infinity;
+  private loading?: Promise<void>;
+  /** Database reloads so far (tests check the unknown-kid rate limit). */
+  loads = 0;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly db: Kysely<AuthDb>,
+    private readonly kek: Buffer,
+    private readonly cfg: AuthConfig,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  // ---- KeySource (verifiers in this process)
+
+  async get(kid: string): Promise<KeyObject | undefined> {
+    const k = this.keys.get(kid);
+    if (k) return this.published(k) ? k.publicKey : undefined;
+    if (this.clock.now() - this.lastLoad >= MIN_RELOAD_MS) await this.load();
+    else if (this.loading) await this.loading;
+    const again = this.keys.get(kid);
+    return again && this.published(again) ? again.publicKey : undefined;
+  }
+
+  // ---- signing and publishing
+
+  /** The key that signs now: the latest activated one. */
+  current(): SigningKey {
+    const now = this.clock.now();
+    let best: SigningKey | undefined;
+    for (const k of this.keys.values()) {
+      if (k.privateKey && k.activatesAt <= now && this.published(k) && (!best || k.activatesAt > best.activatesAt)) best = k;
+    }
+    if (!best) throw new Error("no usable signing key: not loaded, or sealed under another KEY_ENCRYPTION_KEY (run `npm run admin -- rotate-keys --immediate`)");
+    return best;
+  }
+
+  /** The JSON Web Key Set: every published key, the next one included. */
+  jwks(): { keys: Jwk[] } {
+    const keys = [...this.keys.values()].filter((k) => this.published(k)).sort((a, b) => a.activatesAt - b.activatesAt);
+    return { keys: keys.map((k) => k.jwk) };
+  }
+
+  /** Kids and schedule, for the admin command and tests (no key material). */
+  schedule() {
+    return [...this.keys.values()]
+      .sort((a, b) => a.activatesAt - b.activatesAt)
+      .map((k) => ({ kid: k.kid, activatesAt: k.activatesAt, retiresAt: k.retiresAt, expiresAt: k.expiresAt }));
+  }
+
+  // ---- schedule
+
+  /** First key, scheduled rotation, chain bookkeeping; then reload. Safe to run on every instance at once. */
+  async maintain(): Promise<void> {
+    await this.locked(async (trx, rows, now) => {
+      const active = rows.filter((r) => r.activates_at.getTime() <= now.getTime());
+      const pending = rows.filter((r) => r.activates_at.getTime() > now.getTime());
+      const current = active.at(-1);
+      if (!current) {
+        if (pending.length) await this.activate(trx, pending[0].kid, now);
+        else await this.insert(trx, now);
+        return;
+      }
+      const due = current.activates_at.getTime() + (this.cfg.keyRotationSeconds - this.cfg.keyPublishAheadSeconds) * 1000;
+      if (!pending.length && now.getTime() >= due) {
+        await this.insert(trx, new Date(now.getTime() + this.cfg.keyPublishAheadSeconds * 1000));
+      }
+    });
+  }
+
+  /**
+   * Rotate now: publish a new key that signs after the publish-ahead time
+   * (no-op when one is already pending), or with `immediate` sign with it at
+   * once (a pending key is activated rather than a new one made). Returns the
+   * kid of the key that will sign next.
+   */
+  async rotate(opts: { immediate?: boolean } = {}): Promise<string> {
+    let kid = "";
+    await this.locked(async (trx, rows, now) => {
+      const pending = rows.filter((r) => r.activates_at.getTime() > now.getTime());
+      if (pending.length) {
+        kid = pending[0].kid;
+        if (opts.immediate) await this.activate(trx, kid, now);
+        return;
+      }
+      const at = opts.immediate ? now : new Date(now.getTime() + this.cfg.keyPublishAheadSeconds * 1000);
+      kid = await this.insert(trx, at);
+    });
+    this.log.info("signing key rotation scheduled", { kid, immediate: opts.immediate === true });
+    return kid;
+  }
+
+  /** Reload the published keys from the database (single flight). */
+  load(): Promise<void> {
+    return (this.loading ??= (async () => {
+      try {
+        this.loads++;
+        const now = new Date(this.clock.now());
+        const rows = await withDbRetry(() =>
+          this.db
+            .selectFrom("auth.signing_keys")
+            .selectAll()
+            .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
+            .orderBy("activates_at")
+            .execute(),
+        );
+        const next = new Map<string, SigningKey>();
+        for (const r of rows) next.set(r.kid, this.keys.get(r.kid) ? this.withSchedule(this.keys.get(r.kid)!, r) : this.parse(r));
+        this.keys = next;
+      } finally {
+        this.lastLoad = this.clock.now();
+        this.loading = undefined;
+      }
+    })());
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.maintain().catch((err) => this.log.error("signing key maintenance failed", { err }));
+    }, this.cfg.keyCheckSeconds * 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  // ---- internals
+
+  private published(k: SigningKey): boolean {
+    return k.expiresAt === undefined || k.expiresAt > this.clock.now();
+  }
+
+  private parse(r: KeyRow): SigningKey {
+    const jwk = (typeof r.public_jwk === "string" ? JSON.parse(r.public_jwk) : r.public_jwk) as Jwk;
+    const publicKey = createPublicKey({ key: jwk as never, format: "jwk" });
+    let privateKey: KeyObject | undefined;
+    try {
+      privateKey = createPrivateKey({ key: openPrivateKey(this.kek, r.kid, r.private_key_enc), format: "der", type: "pkcs8" });
+    } catch {
+      this.log.error("signing key cannot be decrypted with KEY_ENCRYPTION_KEY; it is published but never signs", { kid: r.kid });
+    }
+    return this.withSchedule({ kid: r.kid, privateKey, publicKey, jwk, activatesAt: 0 }, r);
+  }
+
+  /** True when a key that can sign is active now (after load). */
+  canSign(): boolean {
+    try {
+      this.current();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private withSchedule(k: SigningKey, r: KeyRow): SigningKey {
+    return { ...k, activatesAt: r.activates_at.getTime(), retiresAt: r.retires_at?.getTime(), expiresAt: r.expires_at?.getTime() };
+  }
+
+  private async insert(trx: Kysely<AuthDb>, activatesAt: Date): Promise<string> {
+    const row = newKeyRow(this.kek, activatesAt);
+    await trx.insertInto("auth.signing_keys").values(row).execute();
+    return row.kid;
+  }
+
+  private async activate(trx: Kysely<AuthDb>, kid: string, now: Date): Promise<void> {
+    await trx.updateTable("auth.signing_keys").set({ activates_at: now }).where("kid", "=", kid).execute();
+  }
+
+  /**
+   * Run a schedule change under the advisory lock with the live keys, then
+   * recompute each key's retirement from its successor and reload.
+   */
+  private async locked(fn: (trx: Kysely<AuthDb>, rows: KeyRow[], now: Date) => Promise<void>): Promise<void> {
+    const ttlMs = maxTokenTtlSeconds(this.cfg) * 1000 + RETIRE_MARGIN_MS;
+    await withDbRetry(() =>
+      this.db.transaction().execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(hashtext('acme.auth.signing_keys'))`.execute(trx);
+        const now = new Date(this.clock.now());
+        const live = () =>
+          trx
+            .selectFrom("auth.signing_keys")
+            .selectAll()
+            .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
+            .orderBy("activates_at")
+            .orderBy("kid")
+            .execute();
+        await fn(trx, await live(), now);
+        const rows = await live();
+        for (let i = 0; i < rows.length; i++) {
+          const succ = rows[i + 1];
+          const retires = succ ? succ.activates_at : null;
+          const expires = retires ? new Date(retires.getTime() + ttlMs) : null;
+          if (rows[i].retires_at?.getTime() !== retires?.getTime() || rows[i].expires_at?.getTime() !== expires?.getTime()) {
+            await trx
+              .updateTable("auth.signing_keys")
+              .set({ retires_at: retires, expires_at: expires })
+              .where("kid", "=", rows[i].kid)
+              .execute();
+          }
+        }
+      }),
+    );
+    await this.load();
+  }
+}

@@ -1,0 +1,139 @@
+// Schema "auth": credentials, sessions, refresh tokens, signing keys, service
+// clients and the audit log. Owned by the auth service only. Every lookup path
+// has an index (named after the query it serves).
+import { sql, type Kysely, type Migration } from "kysely";
+import { migrate } from "../../platform/db.js";
+
+export const SCHEMA = "auth";
+
+/**
+ * Migrate the auth schema; safe when several instances start at once on an
+ * empty database. Postgres' `create schema if not exists` can still fail with
+ * a unique violation when two sessions race (platform `migrate` runs it
+ * unguarded), so the schema is created here first and the race tolerated;
+ * kysely's migrator serialises the migrations themselves with a lock.
+ */
+export async function migrateAuth(db: Kysely<any>): Promise<void> {
+  try {
+    await sql`create schema if not exists ${sql.id(SCHEMA)}`.execute(db);
+  } catch (err) {
+    const found = await sql`select 1 from pg_namespace where nspname = ${SCHEMA}`.execute(db);
+    if (found.rows.length === 0) throw err;
+  }
+  await migrate(db, SCHEMA, migrations);
+}
+
+export const migrations: Record<string, Migration> = {
+  "001_auth": {
+    async up(db) {
+      await sql`
+        create table auth.accounts (
+          id uuid primary key,
+          email text not null,
+          password_hash text not null,
+          -- 'register', 'bootstrap' (ADMIN_EMAIL at first start) or 'admin-cli'
+          created_by text not null default 'register',
+          created_at timestamptz not null default now(),
+          updated_at timestamptz not null default now(),
+          password_changed_at timestamptz not null default now()
+        )`.execute(db);
+      // Login and register look accounts up by (normalised) email.
+      await sql`create unique index accounts_email on auth.accounts (email)`.execute(db);
+
+      await sql`
+        create table auth.sessions (
+          id uuid primary key,
+          user_id uuid not null references auth.accounts (id) on delete cascade,
+          created_at timestamptz not null,
+          last_used_at timestamptz not null,
+          -- absolute end of the login (refresh never extends it)
+          expires_at timestamptz not null,
+          revoked_at timestamptz,
+          revoke_reason text,
+          user_agent text not null default '',
+          ip text not null default ''
+        )`.execute(db);
+      // ListSessions, logout-all, RevokeUserSessions, account deletion (the FK cascade): a user's sessions.
+      await sql`create index sessions_user on auth.sessions (user_id, created_at)`.execute(db);
+      // Cleanup: expired and long-revoked sessions.
+      await sql`create index sessions_expires on auth.sessions (expires_at)`.execute(db);
+      await sql`create index sessions_revoked on auth.sessions (revoked_at) where revoked_at is not null`.execute(db);
+
+      await sql`
+        create table auth.refresh_tokens (
+          -- SHA-256 of the opaque token; the token itself is never stored
+          token_hash bytea primary key,
+          session_id uuid not null references auth.sessions (id) on delete cascade,
+          user_id uuid not null,
+          created_at timestamptz not null,
+          expires_at timestamptz not null,
+          consumed_at timestamptz,
+          revoked_at timestamptz
+        )`.execute(db);
+      // Revoking a session (family) revokes its tokens.
+      await sql`create index refresh_tokens_session on auth.refresh_tokens (session_id)`.execute(db);
+      // Cleanup of expired tokens.
+      await sql`create index refresh_tokens_expires on auth.refresh_tokens (expires_at)`.execute(db);
+
+      await sql`
+        create table auth.signing_keys (
+          kid text primary key,
+          alg text not null,
+          public_jwk jsonb not null,
+          -- AES-256-GCM(iv 12 | tag 16 | ciphertext) of the PKCS#8 DER private key, AAD = kid
+          private_key_enc bytea not null,
+          created_at timestamptz not null default now(),
+          -- published from creation; signs from activates_at until its successor activates
+          activates_at timestamptz not null,
+          retires_at timestamptz,
+          -- removed from the JWKS once every token it signed has expired
+          expires_at timestamptz
+        )`.execute(db);
+      // Loading the published keys in schedule order.
+      await sql`create index signing_keys_activates on auth.signing_keys (activates_at)`.execute(db);
+
+      await sql`
+        create table auth.service_clients (
+          client_id text primary key,
+          -- SHA-256 of the client secret (secrets are 256-bit random strings)
+          secret_hash bytea not null,
+          audiences text[] not null,
+          allowed_routes text[] not null,
+          -- requests per minute granted to this client (rate_limit claim)
+          rate_limit integer not null,
+          active boolean not null default true,
+          created_at timestamptz not null default now(),
+          updated_at timestamptz not null default now()
+        )`.execute(db);
+
+      await sql`
+        create table auth.auth_events (
+          id bigint generated always as identity primary key,
+          at timestamptz not null default now(),
+          type text not null,
+          user_id uuid,
+          client_id text,
+          session_id uuid,
+          reason text,
+          ip text not null default '',
+          user_agent text not null default '',
+          trace_id text not null default ''
+        )`.execute(db);
+      // A user's history, newest first; time-range scans.
+      await sql`create index auth_events_user on auth.auth_events (user_id, at) where user_id is not null`.execute(db);
+      await sql`create index auth_events_at on auth.auth_events (at)`.execute(db);
+      // Append-only: the service can add events but never change or remove them.
+      await sql`
+        create function auth.auth_events_append_only() returns trigger language plpgsql as $$
+        begin
+          raise exception 'auth.auth_events is append-only' using errcode = '42501';
+        end $$`.execute(db);
+      await sql`
+        create trigger auth_events_append_only before update or delete on auth.auth_events
+        for each row execute function auth.auth_events_append_only()`.execute(db);
+      await sql`
+        create trigger auth_events_no_truncate before truncate on auth.auth_events
+        for each statement execute function auth.auth_events_append_only()`.execute(db);
+    },
+  },
+};

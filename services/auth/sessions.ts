@@ -1,0 +1,126 @@
+// Sessions and refresh tokens. A session is one login (one device); its
+// refresh tokens form one family: each refresh spends the presented token and
+// issues the next, the session id (JWT sid) stays. Presenting a spent token
+// again is reuse: the family's session is revoked at once. Every revocation
+// also lands in the shared revocation list (platform/auth/revocation.ts), so
+// access tokens of the session are refused on their next use everywhere.
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { TokensSchema, type Tokens } from "../../gen/acme/auth/v1/auth_pb.js";
+import { revokeSessions } from "../../platform/auth/revocation.js";
+import { unauthenticated } from "../../platform/errors.js";
+import type { KeyValueStore } from "../../platform/kv.js";
+import type { Audit, AuthEventType, EventFields, RequestInfo } from "./audit.js";
+import type { Clock } from "./clock.js";
+import type { AuthConfig } from "./config.js";
+import type { Profiles } from "./profiles.js";
+import type { AuthStore, Session } from "./store.js";
+import { hashToken, newRefreshToken, REFRESH_TOKEN_SHAPE, type TokenMinter } from "./tokens.js";
+
+export const INVALID_REFRESH = "invalid refresh token";
+
+export interface RevokeFilter {
+  sessionId?: string;
+  userId?: string;
+  exceptSessionId?: string;
+}
+
+export class Sessions {
+  constructor(
+    private readonly store: AuthStore,
+    private readonly minter: TokenMinter,
+    private readonly kv: KeyValueStore,
+    private readonly cfg: AuthConfig,
+    private readonly clock: Clock,
+    private readonly audit: Audit,
+    private readonly profiles: Profiles,
+  ) {}
+
+  /** A new session for a signed-in user: its first refresh token and an access token. */
+  async start(userId: string, roles: readonly string[], req: RequestInfo): Promise<{ tokens: Tokens; sessionId: string }> {
+    const now = this.clock.now();
+    const refresh = newRefreshToken();
+    const id = randomUUID();
+    await this.store.createSession({
+      id,
+      userId,
+      now: new Date(now),
+      expiresAt: new Date(now + this.cfg.refreshAbsoluteSeconds * 1000),
+      userAgent: req.userAgent,
+      ip: req.ip,
+      refreshHash: hashToken(refresh),
+      refreshExpiresAt: new Date(now + this.cfg.refreshIdleSeconds * 1000),
+    });
+    return { tokens: this.tokens(userId, id, roles, refresh), sessionId: id };
+  }
+
+  /** Spend a refresh token for a new pair; roles come fresh from the user service. */
+  async refresh(refreshToken: string, req: RequestInfo): Promise<Tokens> {
+    if (!REFRESH_TOKEN_SHAPE.test(refreshToken)) throw unauthenticated(INVALID_REFRESH);
+    const hash = hashToken(refreshToken);
+    const row = await this.store.findRefreshToken(hash);
+    if (!row) throw unauthenticated(INVALID_REFRESH);
+    const fields = { userId: row.user_id, sessionId: row.session_id };
+    if (row.consumed_at) return this.reuse(row.session_id, row.user_id, req);
+    const now = this.clock.now();
+    if (row.revoked_at || row.expires_at.getTime() <= now) {
+      await this.audit.record("refresh_failure", { ...fields, reason: row.revoked_at ? "revoked" : "expired" }, req);
+      throw unauthenticated(INVALID_REFRESH);
+    }
+    const profile = await this.profiles.check(row.user_id);
+    if (!profile.exists || !profile.active || !profile.user) {
+      await this.revoke({ sessionId: row.session_id }, "inactive", "refresh_failure", req, { ...fields, reason: "inactive" });
+      throw unauthenticated(INVALID_REFRESH);
+    }
+    const next = newRefreshToken();
+    const r = await this.store.rotateRefreshToken(hash, hashToken(next), new Date(now), this.cfg.refreshIdleSeconds);
+    if (r.kind === "reuse") return this.reuse(r.sessionId, r.userId, req);
+    if (r.kind === "invalid") {
+      await this.audit.record("refresh_failure", { ...fields, reason: "invalid" }, req);
+      throw unauthenticated(INVALID_REFRESH);
+    }
+    await this.audit.record("refresh", fields, req);
+    return this.tokens(row.user_id, r.session.id, [profile.user.role], next);
+  }
+
+  /** End the session a refresh token (live or spent) belongs to; unknown tokens are ignored. */
+  async logout(refreshToken: string, req: RequestInfo): Promise<void> {
+    if (!REFRESH_TOKEN_SHAPE.test(refreshToken)) return;
+    const row = await this.store.findRefreshToken(hashToken(refreshToken));
+    if (!row) return;
+    await this.revoke({ sessionId: row.session_id }, "logout", "logout", req, { userId: row.user_id, sessionId: row.session_id });
+  }
+
+  list(userId: string): Promise<Session[]> {
+    return this.store.listLiveSessions(userId, new Date(this.clock.now()));
+  }
+
+  /**
+   * Revoke sessions in the database and in the revocation list, then audit.
+   * Returns the number of sessions that were live.
+   */
+  async revoke(filter: RevokeFilter, reason: string, event: AuthEventType | undefined, req: RequestInfo, fields: EventFields): Promise<number> {
+    const now = this.clock.now();
+    // Access tokens live accessTtlSeconds: sessions revoked earlier than that need no new entry.
+    const since = new Date(now - (this.cfg.accessTtlSeconds + 60) * 1000);
+    const { revoked, recent } = await this.store.revokeSessions(filter, reason, new Date(now), since);
+    if (recent.length) await revokeSessions(this.kv, recent, this.cfg.accessTtlSeconds);
+    if (event) await this.audit.record(event, { ...fields, reason: fields.reason ?? reason }, req);
+    return revoked.length;
+  }
+
+  private async reuse(sessionId: string, userId: string, req: RequestInfo): Promise<never> {
+    await this.revoke({ sessionId }, "refresh_token_reuse", "reuse_detected", req, { userId, sessionId });
+    throw unauthenticated(INVALID_REFRESH);
+  }
+
+  private tokens(userId: string, sessionId: string, roles: readonly string[], refreshToken: string): Tokens {
+    const access = this.minter.accessToken({ userId, sessionId, roles });
+    return create(TokensSchema, {
+      accessToken: access.token,
+      refreshToken,
+      expiresIn: access.expiresIn,
+      tokenType: "Bearer",
+    });
+  }
+}

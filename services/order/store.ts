@@ -1,0 +1,144 @@
+// Data access for the order service (schema "orders"). Types first, SQL visible.
+// Money is integer cents in bigint columns; drivers return bigint as a string
+// (pg) or a number (PGlite), so rows are normalised with BigInt() in convert.ts.
+import { randomUUID } from "node:crypto";
+import { sql, type ColumnType, type Generated, type Kysely, type Selectable } from "kysely";
+import { cursorTs, keysetWhere, type Keyset } from "../../platform/pagination.js";
+
+export const STATUSES = ["PENDING", "CONFIRMED", "SHIPPED", "CANCELLED"] as const;
+export type Status = (typeof STATUSES)[number];
+
+type Int8 = ColumnType<string | number | bigint, string, string>;
+
+export interface OrderTable {
+  id: string;
+  user_id: string;
+  product: string;
+  quantity: number;
+  unit_price_cents: Int8;
+  total_cents: Int8;
+  status: ColumnType<Status, Status | undefined, Status>;
+  request_id: string;
+  owner_deleted: Generated<boolean>;
+  created_at: ColumnType<Date, never, never>;
+  updated_at: ColumnType<Date, never, Date>;
+}
+
+export interface OrderDb {
+  "orders.orders": OrderTable;
+}
+
+export type OrderRow = Selectable<OrderTable>;
+
+export interface NewOrder {
+  userId: string;
+  product: string;
+  quantity: number;
+  unitPriceCents: bigint;
+  requestId: string;
+}
+
+export class OrderStore {
+  constructor(private readonly db: Kysely<OrderDb>) {}
+
+  get(id: string): Promise<OrderRow | undefined> {
+    return this.db.selectFrom("orders.orders").selectAll().where("id", "=", id).executeTakeFirst();
+  }
+
+  byRequest(userId: string, requestId: string): Promise<OrderRow | undefined> {
+    return this.db
+      .selectFrom("orders.orders")
+      .selectAll()
+      .where("user_id", "=", userId)
+      .where("request_id", "=", requestId)
+      .executeTakeFirst();
+  }
+
+  /**
+   * Create an order once per (user_id, request_id): concurrent calls with the
+   * same key insert one row (the unique index decides) and all get that row.
+   */
+  async create(o: NewOrder): Promise<{ order: OrderRow; created: boolean }> {
+    const inserted = await this.db
+      .insertInto("orders.orders")
+      .values({
+        id: randomUUID(),
+        user_id: o.userId,
+        product: o.product,
+        quantity: o.quantity,
+        unit_price_cents: o.unitPriceCents.toString(),
+        total_cents: (o.unitPriceCents * BigInt(o.quantity)).toString(),
+        request_id: o.requestId,
+      })
+      .onConflict((oc) => oc.columns(["user_id", "request_id"]).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (inserted) return { order: inserted, created: true };
+    // The conflicting row is committed (the insert waited for it): read it.
+    const existing = await this.byRequest(o.userId, o.requestId);
+    if (!existing) throw new Error("order insert conflicted but no order exists");
+    return { order: existing, created: false };
+  }
+
+  /** One owner's orders newest first, keyset (created_at, id) before `after`. */
+  list(q: { userId: string; status?: Status; after?: Keyset; limit: number }): Promise<(OrderRow & { cursor_ts: string })[]> {
+    let query = this.db
+      .selectFrom("orders.orders")
+      .selectAll()
+      .select(cursorTs("created_at").as("cursor_ts"))
+      .where("user_id", "=", q.userId)
+      .where(keysetWhere("created_at", "id", q.after, "desc"));
+    if (q.status) query = query.where("status", "=", q.status);
+    return query.orderBy("created_at", "desc").orderBy("id", "desc").limit(q.limit).execute();
+  }
+
+  /** Compare-and-set the status; undefined when the order is gone or no longer in `from`. */
+  setStatus(id: string, from: Status, to: Status): Promise<OrderRow | undefined> {
+    return this.db
+      .updateTable("orders.orders")
+      .set({ status: to, updated_at: sql<Date>`now()` })
+      .where("id", "=", id)
+      .where("status", "=", from)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom("orders.orders").where("id", "=", id).executeTakeFirst();
+    return r.numDeletedRows > 0n;
+  }
+
+  /** Mark every order of a deleted user; the number of orders newly marked. */
+  async markOwnerDeleted(userId: string): Promise<number> {
+    const r = await this.db
+      .updateTable("orders.orders")
+      .set({ owner_deleted: true, updated_at: sql<Date>`now()` })
+      .where("user_id", "=", userId)
+      .where("owner_deleted", "=", false)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  /**
+   * Cancel orders still PENDING after `ttlSeconds`, in batches. Safe with
+   * several instances sweeping at once: each batch locks its rows with SKIP
+   * LOCKED (another sweeper takes other rows) and the UPDATE re-checks
+   * status = 'PENDING' (a concurrent cancel/confirm wins). Returns the ids cancelled.
+   */
+  async cancelExpiredPending(ttlSeconds: number, batchSize = 500): Promise<string[]> {
+    const cancelled: string[] = [];
+    for (;;) {
+      const { rows } = await sql<{ id: string }>`
+        update orders.orders set status = 'CANCELLED', updated_at = now()
+        where status = 'PENDING' and id in (
+          select id from orders.orders
+          where status = 'PENDING' and created_at < now() - make_interval(secs => ${ttlSeconds})
+          order by created_at
+          limit ${batchSize}
+          for update skip locked)
+        returning id`.execute(this.db);
+      cancelled.push(...rows.map((r) => r.id));
+      if (rows.length < batchSize) return cancelled;
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// Shared helpers for the foreign-client suites: each client is a separate
+// process started with execFile (async: the server runs in this process, so a
+// synchronous spawn would block its event loop and deadlock).
+import { execFile } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import type { Context } from "mocha";
+
+export const root = new URL("../..", import.meta.url).pathname;
+export const protoRoot = join(root, "proto");
+export const googleProtos = join(root, "node_modules/google-proto-files");
+/** Compiled artefacts (Go binary, go build cache), keyed by content hash; npm ci clears them. */
+export const cacheRoot = join(root, "node_modules/.cache/acme-interop");
+
+/** The googleapis files our contracts import, plus google.rpc for error details. */
+export const googleApiFiles = [
+  "google/api/annotations.proto",
+  "google/api/http.proto",
+  "google/api/httpbody.proto",
+  "google/rpc/status.proto",
+  "google/rpc/error_details.proto",
+];
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command asynchronously; never throws on a non-zero exit. */
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      cmd,
+      args,
+      { cwd: opts.cwd ?? root, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 32 << 20, encoding: "utf8" },
+      (err, stdout, stderr) => {
+        if (err && typeof (err as { code?: unknown }).code !== "number") {
+          if ((err as { killed?: boolean }).killed) return resolve({ code: -1, stdout, stderr: `${stderr}\n(killed: timeout)` });
+          return reject(err);
+        }
+        resolve({ code: err ? ((err as { code: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/** Fails with the command's output when it did not exit 0. */
+export function ok(r: RunResult, what: string): string {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\n${r.stdout}\n${r.stderr}`.trim());
+  return r.stdout;
+}
+
+/** Contract .proto files, relative to proto/ (sorted). */
+export function contractFiles(): string[] {
+  const walk = (dir: string): string[] =>
+    readdirSync(dir)
+      .sort()
+      .flatMap((n) => {
+        const p = join(dir, n);
+        return statSync(p).isDirectory() ? walk(p) : n.endsWith(".proto") ? [relative(protoRoot, p)] : [];
+      });
+  return walk(protoRoot);
+}
+
+/** Hash of the contract, the googleapis files and any extra inputs: the cache key. */
+export function inputsHash(extra: string[] = []): string {
+  const h = createHash("sha256");
+  for (const f of contractFiles()) h.update(f).update(readFileSync(join(protoRoot, f)));
+  for (const f of googleApiFiles) h.update(f).update(readFileSync(join(googleProtos, f)));
+  for (const e of extra) h.update(e);
+  return h.digest("hex").slice(0, 16);
+}
+
+export function ensureDir(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Skips the suite when the foreign toolchain is missing, naming the Debian
+ * packages. In CI (CI=true, as .ci/run runs) or with ACME_INTEROP_REQUIRED=1 a
+ * missing toolchain fails instead: CI must always run these suites.
+ */
+export function skipWithout(ctx: Context, missing: string[], packages: string[]) {
+  if (missing.length === 0) return;
+  const msg = `missing ${missing.join(", ")}: apt-get install -y ${packages.join(" ")}`;
+  if (process.env.CI === "true" || process.env.ACME_INTEROP_REQUIRED === "1") throw new Error(`${msg} (required in CI)`);
+  console.log(`      skipped: ${msg}`);
+  ctx.skip();
+}
+
+/**
+ * A rate-limit config like envoy/ratelimit/config.yaml with every limit raised:
+ * the clients here prove the protocols, not the limits (3 requests/s per user
+ * would throttle a scripted flow).
+ */
+export function relaxedRateLimits(dir: string): string {
+  const text = readFileSync(join(root, "envoy/ratelimit/config.yaml"), "utf8").replace(/requests_per_unit:\s*\d+/g, "requests_per_unit: 1000000");
+  const file = join(ensureDir(dir), "ratelimit.yaml");
+  writeFileSync(file, text);
+  return file;
+}
+
+export const uniqueEmail = (who: string) => `${who}-${randomBytes(4).toString("hex")}@example.com`;
+
+/** Parses the JSON-lines report the Python and Go clients print (one object per step). */
+export function steps(stdout: string): Map<string, Record<string, unknown>> {
+  const out = new Map<string, Record<string, unknown>>();
+  for (const line of stdout.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const o = JSON.parse(line) as Record<string, unknown>;
+    out.set(String(o.step), o);
+  }
+  return out;
+}
+
+/** True when `cmd` is on PATH. */
+export async function onPath(cmd: string): Promise<boolean> {
+  return (await run("sh", ["-c", `command -v ${cmd}`]).catch(() => ({ code: 1 }))).code === 0;
+}

@@ -1,0 +1,108 @@
+// The Prometheus registry and text format, the counter API the auth service
+// and rate limiters call, and /metrics on the product's port (in process).
+import assert from "node:assert/strict";
+import { MetricsRegistry, METRIC, metrics } from "../../platform/telemetry/metrics.js";
+import { startTestSystem, type TestSystem } from "../support/system.js";
+import { sample } from "./support/prom.js";
+
+describe("observability: metrics registry and /metrics", () => {
+  it("renders counters, gauges and cumulative histograms in the text format", () => {
+    const r = new MetricsRegistry();
+    r.describe("jobs_total", "counter", "Jobs done.");
+    r.counter("jobs_total", { kind: "a" });
+    r.counter("jobs_total", { kind: "a" }, 2);
+    r.counter("jobs_total", { kind: "b" });
+    r.gauge("queue_depth", {}, 7);
+    r.describe("wait_seconds", "histogram", "Wait.", [0.1, 1]);
+    for (const v of [0.05, 0.5, 0.5, 3]) r.observe("wait_seconds", { q: "x" }, v);
+    const text = r.render();
+    assert.equal(
+      text,
+      [
+        "# HELP jobs_total Jobs done.",
+        "# TYPE jobs_total counter",
+        'jobs_total{kind="a"} 3',
+        'jobs_total{kind="b"} 1',
+        "# HELP queue_depth ",
+        "# TYPE queue_depth gauge",
+        "queue_depth 7",
+        "# HELP wait_seconds Wait.",
+        "# TYPE wait_seconds histogram",
+        'wait_seconds_bucket{q="x",le="0.1"} 1',
+        'wait_seconds_bucket{q="x",le="1"} 3',
+        'wait_seconds_bucket{q="x",le="+Inf"} 4',
+        'wait_seconds_sum{q="x"} 4.05',
+        'wait_seconds_count{q="x"} 4',
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("escapes label values and sanitises names; counters never go down", () => {
+    const r = new MetricsRegistry();
+    r.counter("bad-name.total", { "odd-label": 'a"b\\c\nd' });
+    r.counter("bad-name.total", { "odd-label": 'a"b\\c\nd' }, -5);
+    assert.match(r.render(), /^bad_name_total\{odd_label="a\\"b\\\\c\\nd"\} 1$/m);
+  });
+
+  it("caps the series of a family and counts what it dropped", () => {
+    const r = new MetricsRegistry();
+    for (let i = 0; i < 2100; i++) r.counter("per_user_total", { user: String(i) });
+    assert.equal(r.sum("per_user_total"), 2000);
+    assert.equal(r.value(METRIC.droppedSeries, { metric: "per_user_total" }), 100);
+  });
+
+  it("collectors set gauges at scrape time and can be removed; a failing one does not break the scrape", () => {
+    const r = new MetricsRegistry();
+    let n = 1;
+    const off = r.collect(() => r.gauge("pool", {}, n++));
+    r.collect(() => {
+      throw new Error("broken");
+    });
+    assert.match(r.render(), /^pool 1$/m);
+    assert.match(r.render(), /^pool 2$/m);
+    off();
+    assert.match(r.render(), /^pool 2$/m);
+  });
+
+  it("has the security counters the auth service and the rate limiters call, with help text", () => {
+    const r = new MetricsRegistry();
+    r.counter(METRIC.loginFailures, { reason: "bad_password" });
+    r.counter(METRIC.lockouts, { scope: "account" });
+    r.counter(METRIC.rateLimitRejections, { source: "edge", descriptor: "login" });
+    const text = r.render();
+    assert.match(text, /# HELP acme_auth_login_failures_total Failed logins, by reason\.\n# TYPE acme_auth_login_failures_total counter\nacme_auth_login_failures_total\{reason="bad_password"\} 1/);
+    assert.match(text, /acme_auth_lockouts_total\{scope="account"\} 1/);
+    assert.match(text, /acme_ratelimit_rejections_total\{descriptor="login",source="edge"\} 1/);
+  });
+
+  describe("on the product's port", () => {
+    let t: TestSystem;
+    before(async () => (t = await startTestSystem()));
+    after(async () => t?.stop());
+
+    it("GET /metrics answers without any OTLP endpoint, with RPC counters that move and the pool gauges", async () => {
+      const before = await (await fetch(`${t.url}/metrics`)).text();
+      await assert.rejects(t.usersInternal().checkUser({ userId: "x" })); // no service token
+      const res = await fetch(`${t.url}/metrics`);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+      const after = await res.text();
+      const labels = { grpc_service: "acme.user.v1.UserInternalService", grpc_method: "CheckUser", grpc_type: "unary", grpc_code: "Unauthenticated" };
+      assert.equal(sample(after, "grpc_server_handled_total", labels) - sample(before, "grpc_server_handled_total", labels), 1);
+      assert.ok(sample(after, "acme_db_pool_connections", { db: "postgres" }) >= 1);
+      assert.match(after, /^process_resident_memory_bytes \d+/m);
+    });
+
+    it("counts tokens the auth interceptor refuses, by reason", async () => {
+      const before = metrics.sum(METRIC.tokenRejections);
+      await assert.rejects(t.usersInternal("not-a-jwt").checkUser({ userId: "x" }));
+      assert.equal(metrics.sum(METRIC.tokenRejections) - before, 1);
+    });
+
+    it("rejects other methods on /metrics", async () => {
+      const res = await fetch(`${t.url}/metrics`, { method: "POST" });
+      assert.equal(res.status, 405);
+    });
+  });
+});

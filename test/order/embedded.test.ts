@@ -1,0 +1,93 @@
+// The main user and order flows once on the embedded stack (PGlite + the
+// in-process key-value store), the same code paths as on Postgres + Redis.
+import { strict as assert } from "node:assert";
+import { fileURLToPath } from "node:url";
+import { create } from "@bufbuild/protobuf";
+import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { OrderSchema, OrderStatus } from "../../gen/acme/order/v1/order_pb.js";
+import { UserSchema } from "../../gen/acme/user/v1/user_pb.js";
+import { startTestSystem, type TestSystem } from "../support/system.js";
+import { rejectsWith, signUp, signUpAdmin } from "../user/helpers.js";
+
+describe("user and order flows on the embedded stack (PGlite, memory store)", function () {
+  let t: TestSystem;
+  before(async () => (t = await startTestSystem({
+        database: "pglite",
+        store: "memory",
+        // Through the embedded edge, with limits high enough for the bursts below.
+        env: { ORDER_SWEEP_INTERVAL_MS: "0", RATELIMIT_CONFIG: fileURLToPath(new URL("./fixtures/ratelimit-generous.yaml", import.meta.url)) },
+      })));
+  after(async () => t?.stop());
+
+  it("profile, orders (idempotent, paged, cancelled, shipped), ownership, deactivation and deletion", async () => {
+    assert.equal(t.system.db.kind, "pglite");
+    const [alice, bob, admin] = await Promise.all([signUp(t, "Alice"), signUp(t, "Bob"), signUpAdmin(t)]);
+
+    const me = await t.users(alice.token).updateMe({ user: create(UserSchema, { name: "Alice E." }), updateMask: create(FieldMaskSchema, { paths: ["name"] }) });
+    assert.equal(me.user?.name, "Alice E.");
+
+    const o = t.orders(alice.token);
+    const same = await Promise.all(Array.from({ length: 10 }, () => o.createOrder({ product: "Lamp", quantity: 2, unitPriceCents: 4_999_999_999n, requestId: "k1" })));
+    assert.equal(new Set(same.map((r) => r.order!.id)).size, 1);
+    const lamp = same[0].order!;
+    assert.equal(lamp.totalCents, 9_999_999_998n);
+    for (let i = 0; i < 4; i++) await o.createOrder({ product: `Item ${i}`, quantity: 1, unitPriceCents: 100n, requestId: `i${i}` });
+
+    const ids: string[] = [];
+    let token = "";
+    do {
+      const page = await o.listOrders({ pageSize: 2, pageToken: token });
+      ids.push(...page.orders.map((x) => x.id));
+      token = page.nextPageToken;
+    } while (token);
+    assert.equal(ids.length, 5);
+    assert.equal(new Set(ids).size, 5);
+    assert.equal(ids[4], lamp.id, "oldest last");
+
+    await rejectsWith(t.orders(bob.token).getOrder({ id: lamp.id }), Code.NotFound);
+    await rejectsWith(t.orders(bob.token).listOrders({ userId: alice.id }), Code.PermissionDenied);
+    await rejectsWith(o.createOrder({ product: "", quantity: 0, unitPriceCents: -1n, requestId: "" }), Code.InvalidArgument, ["product", "quantity", "unitPriceCents", "requestId"]);
+
+    const confirmed = await t.orders(admin.token).updateOrder({ order: create(OrderSchema, { id: lamp.id, status: OrderStatus.CONFIRMED }) });
+    assert.equal(confirmed.order?.status, OrderStatus.CONFIRMED);
+    await rejectsWith(o.cancelOrder({ id: lamp.id }), Code.FailedPrecondition);
+    const item = ids[0];
+    assert.equal((await o.cancelOrder({ id: item })).order?.status, OrderStatus.CANCELLED);
+
+    // The same over REST/JSON through the embedded edge (google.api.http).
+    const rest = async (method: string, path: string, token: string, body?: unknown) => {
+      const res = await fetch(t.url + path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, any> };
+    };
+    assert.equal((await rest("GET", "/v1/users/me", alice.token)).body.name, "Alice E.");
+    const posted = await rest("POST", "/v1/orders", alice.token, { product: "Rest", quantity: 3, unitPriceCents: "7", requestId: "rest-1" });
+    assert.equal(posted.status, 200);
+    assert.equal(posted.body.totalCents, "21");
+    assert.equal(posted.body.status, "ORDER_STATUS_PENDING");
+    const bad = await rest("POST", "/v1/orders", alice.token, { product: "x", quantity: 0, unitPriceCents: "1", requestId: "rest-2" });
+    assert.equal(bad.status, 400);
+    assert.match(JSON.stringify(bad.body), /quantity/);
+    const listed = await rest("GET", "/v1/orders?status=ORDER_STATUS_PENDING&pageSize=1", alice.token);
+    assert.equal(listed.body.orders[0].id, posted.body.id);
+    assert.equal((await rest("GET", `/v1/orders/${posted.body.id}`, bob.token)).status, 404);
+    assert.equal((await rest("POST", `/v1/orders/${posted.body.id}:cancel`, alice.token, {})).body.status, "ORDER_STATUS_CANCELLED");
+
+    const users = await t.users(admin.token).listUsers({ pageSize: 2 });
+    assert.equal(users.users.length, 2);
+    assert.equal((await t.users(admin.token).listUsers({ pageToken: users.nextPageToken })).users.length, 1);
+
+    await t.users(admin.token).updateUser({ user: create(UserSchema, { id: bob.id, active: false }), updateMask: create(FieldMaskSchema, { paths: ["active"] }) });
+    await rejectsWith(t.users(bob.token).getMe({}), Code.Unauthenticated);
+
+    await t.users(alice.token).deleteUser({ id: alice.id });
+    await rejectsWith(o.listOrders({}), Code.Unauthenticated);
+    const kept = await t.orders(admin.token).listOrders({ userId: alice.id, pageSize: 10 });
+    assert.equal(kept.orders.length, 6);
+    assert.ok(kept.orders.every((x) => x.ownerDeleted));
+  });
+});
