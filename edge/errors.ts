@@ -7,7 +7,7 @@
 // - the edge's own refusals (unknown route, bad request, JWT, limits) are
 //   local replies: a status and a short text/plain body.
 import { fromBinary, toJson, type DescMessage, type Message, type Registry } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
 
 const HTTP_STATUS: Record<number, number> = {
   [0]: 200,
@@ -68,11 +68,6 @@ export function statusJson(err: ConnectError, registry: Registry): Json {
   }
   if (details.length) out.details = details;
   return out;
-}
-
-/** A ConnectError from anything a backend call may throw. */
-export function asConnectError(err: unknown): ConnectError {
-  return ConnectError.from(err);
 }
 
 export interface Reply {

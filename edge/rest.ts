@@ -168,8 +168,10 @@ export function restHandler(opts: RestOptions) {
 
     let body: Uint8Array | undefined;
     if (route.body) {
-      body = await readBody(req, opts.maxBodyBytes);
-      if (!body) return tooLarge();
+      const read = await readBody(req, opts.maxBodyBytes).catch(() => null);
+      if (read === null) return true; // the client went away mid-body
+      if (!read) return tooLarge();
+      body = read;
     }
     let input: Message;
     try {

@@ -8,7 +8,7 @@ import type { DescField, DescMessage, DescMethod, DescService } from "@bufbuild/
 import type { HttpRule } from "../gen/google/api/http_pb.js";
 import { allPolicies, type MethodPolicy } from "../platform/policy.js";
 import { MULTI, parseTemplate, SINGLE, type PathTemplate } from "./template.js";
-import { normalisePath, splitPath, unescape } from "./url.js";
+import { splitPath, unescape } from "./url.js";
 
 const LIT = "\0"; // literal children are stored under LIT + text, wildcards under "*" / "**"
 
@@ -198,5 +198,3 @@ export function compileRoutes(policies: Iterable<MethodPolicy> = allPolicies().v
   }
   return { table, routes };
 }
-
-export { normalisePath };

@@ -58,7 +58,12 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
 
 /** Run a service's migrations inside its own schema (idempotent). */
 export async function migrate(db: Kysely<any>, schema: string, migrations: Record<string, Migration>): Promise<void> {
-  await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+  // Concurrent "create schema if not exists" races in Postgres (unique
+  // violation on pg_namespace) when several instances start at once: serialise.
+  await db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${`migrate:${schema}`}))`.execute(trx);
+    await sql`create schema if not exists ${sql.id(schema)}`.execute(trx);
+  });
   const provider: MigrationProvider = { getMigrations: async () => migrations };
   const migrator = new Migrator({
     db: db.withSchema(schema),

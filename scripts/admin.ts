@@ -12,8 +12,12 @@
 //
 // Uses DATABASE_URL when set (compose: `docker compose exec auth npm run admin -- ...`),
 // otherwise the embedded PGlite database under DATA_DIR. PGlite admits ONE
-// process at a time: stop `npm start` before running this against DATA_DIR.
+// process at a time: stop `npm start` before running this against DATA_DIR
+// (the command refuses while PGlite's postmaster.pid is present; --force
+// overrides that after a crash).
 // rotate-keys needs the same KEY_ENCRYPTION_KEY (or DATA_DIR/secrets.json) as the service.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Kysely } from "kysely";
 import { loadConfig, ConfigError } from "../platform/config.js";
 import { migrate, openDatabase, type Database } from "../platform/db.js";
@@ -34,7 +38,8 @@ const USAGE = `usage:
   npm run admin -- create --email <email> [--name <name>]   (password on stdin)
   npm run admin -- rotate-keys [--immediate]
   npm run admin -- keys
-With no DATABASE_URL this opens the embedded database in DATA_DIR: stop \`npm start\` first.`;
+With no DATABASE_URL this opens the embedded database in DATA_DIR: stop \`npm start\` first
+(the command refuses while the database is open; --force overrides after a crash).`;
 
 class UsageError extends Error {}
 
@@ -161,6 +166,16 @@ async function main(): Promise<number> {
   const { command, flags } = parseArgs(process.argv.slice(2));
   if (!["create", "rotate-keys", "keys"].includes(command)) throw new UsageError(command ? `unknown command "${command}"` : "missing command");
   const config = loadConfig();
+  if (!config.databaseUrl) {
+    // PGlite leaves postmaster.pid while the database is open (removed on a clean close).
+    const pid = join(config.dataDir, "pglite", "postmaster.pid");
+    if (existsSync(pid) && !flags.has("force")) {
+      throw new UsageError(
+        `the embedded database in ${config.dataDir} is in use (${pid} exists): stop \`npm start\` first. ` +
+          "If no process uses it (a crash left the file), rerun with --force.",
+      );
+    }
+  }
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, max: 2 });
   try {
     if (command === "create") await create(db, flags);

@@ -427,7 +427,8 @@ export function traceHttp(handlers: readonly HttpHandler[], opts: TraceHttpOptio
     const path = pathOf(req);
     if (isRpcPath(path) || opts.skip?.(path)) return runAll(req, res);
     const edge = startEdgeSpan(req, opts);
-    res.once("close", () => edge.end(res.statusCode));
+    // 499 (nginx's "client closed request") when the client went away before the response was complete.
+    res.once("close", () => edge.end(res.writableEnded ? res.statusCode : 499));
     try {
       return await edge.run(() => runAll(req, res));
     } catch (err) {

@@ -27,8 +27,8 @@ export interface SigningKey {
   readonly expiresAt?: number;
 }
 
-/** Verifiers may keep a JWKS this much past a key's last token (clock skew). */
-const RETIRE_MARGIN_MS = 60_000;
+/** Clock skew allowed by verifiers (platform/auth/verifier.ts uses 30 s). */
+const SKEW_MARGIN_MS = 60_000;
 /** Unknown kids reload from the database at most this often. */
 const MIN_RELOAD_MS = 2_000;
 
@@ -96,20 +96,26 @@ export class SigningKeys implements KeySource {
   async get(kid: string): Promise<KeyObject | undefined> {
     const k = this.keys.get(kid);
     if (k) return this.published(k) ? k.publicKey : undefined;
-    if (this.clock.now() - this.lastLoad >= MIN_RELOAD_MS) await this.load();
-    else if (this.loading) await this.loading;
+    try {
+      if (this.clock.now() - this.lastLoad >= MIN_RELOAD_MS) await this.load();
+      else if (this.loading) await this.loading;
+    } catch (err) {
+      // The database is unreachable: the kid stays unknown (the token is refused), the keys we have still work.
+      this.log.warn("signing keys could not be reloaded", { err });
+    }
     const again = this.keys.get(kid);
     return again && this.published(again) ? again.publicKey : undefined;
   }
 
   // ---- signing and publishing
 
-  /** The key that signs now: the latest activated one. */
+  /** The key that signs now: the latest activated one that has not retired. */
   current(): SigningKey {
     const now = this.clock.now();
     let best: SigningKey | undefined;
     for (const k of this.keys.values()) {
-      if (k.privateKey && k.activatesAt <= now && this.published(k) && (!best || k.activatesAt > best.activatesAt)) best = k;
+      const live = k.activatesAt <= now && (k.retiresAt === undefined || k.retiresAt > now) && this.published(k);
+      if (k.privateKey && live && (!best || k.activatesAt > best.activatesAt)) best = k;
     }
     if (!best) throw new Error("no usable signing key: not loaded, or sealed under another KEY_ENCRYPTION_KEY (run `npm run admin -- rotate-keys --immediate`)");
     return best;
@@ -252,7 +258,9 @@ export class SigningKeys implements KeySource {
    * recompute each key's retirement from its successor and reload.
    */
   private async locked(fn: (trx: Kysely<AuthDb>, rows: KeyRow[], now: Date) => Promise<void>): Promise<void> {
-    const ttlMs = maxTokenTtlSeconds(this.cfg) * 1000 + RETIRE_MARGIN_MS;
+    // A retired key stays published for the longest token lifetime, plus the time an
+    // instance may keep signing with it before its next reload, plus clock skew.
+    const ttlMs = (maxTokenTtlSeconds(this.cfg) + this.cfg.keyCheckSeconds) * 1000 + SKEW_MARGIN_MS;
     await withDbRetry(() =>
       this.db.transaction().execute(async (trx) => {
         await sql`select pg_advisory_xact_lock(hashtext('acme.auth.signing_keys'))`.execute(trx);

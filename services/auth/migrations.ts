@@ -6,20 +6,8 @@ import { migrate } from "../../platform/db.js";
 
 export const SCHEMA = "auth";
 
-/**
- * Migrate the auth schema; safe when several instances start at once on an
- * empty database. Postgres' `create schema if not exists` can still fail with
- * a unique violation when two sessions race (platform `migrate` runs it
- * unguarded), so the schema is created here first and the race tolerated;
- * kysely's migrator serialises the migrations themselves with a lock.
- */
+/** Migrate the auth schema (platform `migrate` serialises concurrent starts). */
 export async function migrateAuth(db: Kysely<any>): Promise<void> {
-  try {
-    await sql`create schema if not exists ${sql.id(SCHEMA)}`.execute(db);
-  } catch (err) {
-    const found = await sql`select 1 from pg_namespace where nspname = ${SCHEMA}`.execute(db);
-    if (found.rows.length === 0) throw err;
-  }
   await migrate(db, SCHEMA, migrations);
 }
 

@@ -31,12 +31,18 @@ export function upstreamError(log: Logger, rpc: string, err: unknown): ConnectEr
 export function userServiceProfiles(client: Client<typeof UserInternalService>, log: Logger, timeoutMs = 3000): Profiles {
   return {
     async create(p) {
-      try {
-        const r = await client.createProfile({ userId: p.userId, email: p.email, name: p.name, role: p.role }, { timeoutMs });
-        if (!r.user) throw new ConnectError("CreateProfile returned no user", Code.Internal);
-        return r.user;
-      } catch (err) {
-        throw upstreamError(log, "CreateProfile", err);
+      // CreateProfile is idempotent on user_id: one retry after a lost answer is safe, and
+      // spares the caller a failed registration (and a profile left without its account).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const r = await client.createProfile({ userId: p.userId, email: p.email, name: p.name, role: p.role }, { timeoutMs });
+          if (!r.user) throw new ConnectError("CreateProfile returned no user", Code.Internal);
+          return r.user;
+        } catch (err) {
+          const code = err instanceof ConnectError ? err.code : Code.Unknown;
+          if (attempt < 2 && (code === Code.Unavailable || code === Code.DeadlineExceeded)) continue;
+          throw upstreamError(log, "CreateProfile", err);
+        }
       }
     },
     async check(userId) {

@@ -262,16 +262,28 @@ export class AuthStore {
     return withDbRetry(() => this.db.selectFrom("auth.sessions").selectAll().where("id", "=", id).executeTakeFirst());
   }
 
+  /** Sessions that can still be refreshed: not revoked, not past their absolute or idle lifetime. */
   listLiveSessions(userId: string, now: Date): Promise<Session[]> {
     return withDbRetry(() =>
       this.db
-        .selectFrom("auth.sessions")
-        .selectAll()
-        .where("user_id", "=", userId)
-        .where("revoked_at", "is", null)
-        .where("expires_at", ">", now)
-        .orderBy("created_at", "desc")
-        .orderBy("id")
+        .selectFrom("auth.sessions as s")
+        .selectAll("s")
+        .where("s.user_id", "=", userId)
+        .where("s.revoked_at", "is", null)
+        .where("s.expires_at", ">", now)
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom("auth.refresh_tokens as rt")
+              .select("rt.session_id")
+              .whereRef("rt.session_id", "=", "s.id")
+              .where("rt.consumed_at", "is", null)
+              .where("rt.revoked_at", "is", null)
+              .where("rt.expires_at", ">", now),
+          ),
+        )
+        .orderBy("s.created_at", "desc")
+        .orderBy("s.id")
         .execute(),
     );
   }

@@ -64,24 +64,29 @@ describe("auth: embedded stack, admin command, bootstrap", () => {
       assert.equal(l.user.role, "admin");
       assert.equal(l.user.name, "The Boss");
       assert.deepEqual(decodeJwt(l.access).claims.roles, ["admin"]);
+      // While the service has the embedded database open, the command refuses to open it too.
+      const busy = await admin(["keys"], { DATA_DIR: dataDir });
+      assert.equal(busy.code, 2);
+      assert.match(busy.stderr, /is in use .* stop `npm start` first/);
     });
 
     it("runs the main flows: register, login, sessions, refresh + reuse, password change, logout, lockout, rotation, JWKS", async () => {
       assert.equal(t.system.db.kind, "pglite");
       assert.equal(t.system.kv.kind, "memory");
+      // The embedded edge limits each user to 3 calls a second: the flows are spread over two users.
       const a = await register(t);
       assert.equal(a.user.role, "user");
       const b = await login(t, a.email);
       assert.equal((await t.auth(b.access).listSessions({})).sessions.length, 2);
-
       const next = (await t.auth().refresh({ refreshToken: b.refresh })).tokens!;
       await rejectsWith(t.auth().refresh({ refreshToken: b.refresh }), Code.Unauthenticated);
       await rejectsWith(t.auth(next.accessToken).listSessions({}), Code.Unauthenticated); // family revoked
 
-      await t.auth(a.access).changePassword({ currentPassword: PASSWORD, newPassword: "embedded new password" });
-      await t.auth().logout({ refreshToken: a.refresh });
-      await rejectsWith(t.auth(a.access).listSessions({}), Code.Unauthenticated);
-      const c = await login(t, a.email, "embedded new password");
+      const u = await register(t);
+      await t.auth(u.access).changePassword({ currentPassword: PASSWORD, newPassword: "embedded new password" });
+      await t.auth().logout({ refreshToken: u.refresh });
+      await rejectsWith(t.auth(u.access).listSessions({}), Code.Unauthenticated);
+      const c = await login(t, u.email, "embedded new password");
 
       const victim = email("victim");
       for (let i = 0; i < 5; i++) await rejectsWith(t.auth().login({ email: victim, password: "wrong password" }), Code.Unauthenticated);

@@ -110,10 +110,11 @@ describe("auth: signing keys and JWKS", () => {
     const [old] = await query<{ retires_at: Date; expires_at: Date }>(t, "select retires_at, expires_at from auth.signing_keys where kid = $1", [oldKid]);
     const [next] = await query<{ activates_at: Date }>(t, "select activates_at from auth.signing_keys where kid = $1", [newKid]);
     assert.equal(old.retires_at.getTime(), next.activates_at.getTime());
-    // Kept for the longest token lifetime (15 min access, 10 min service) plus a minute of skew.
-    assert.equal(old.expires_at.getTime() - old.retires_at.getTime(), (900 + 60) * 1000);
+    // Kept for the longest token lifetime (15 min access, 10 min service), the reload interval
+    // of other instances (KEY_CHECK_SECONDS 60) and a minute of skew.
+    assert.equal(old.expires_at.getTime() - old.retires_at.getTime(), (900 + 60 + 60) * 1000);
 
-    internals().clock.advance(960_000 + 1000);
+    internals().clock.advance(1020_000 + 1000);
     assert.deepEqual((await jwks()).keys.map((k) => k.kid), [newKid], "unpublished once its last token expired");
     assert.equal(await authModule(t).keySource!.get(oldKid), undefined);
   });

@@ -84,12 +84,16 @@ describe("auth: refresh tokens", () => {
     assert.equal(s.revoke_reason, "refresh_token_reuse");
   });
 
-  it("idle lifetime: a token unused for longer than REFRESH_IDLE_TTL_SECONDS is refused", async () => {
+  it("idle lifetime: a token unused for longer than REFRESH_IDLE_TTL_SECONDS is refused and its session no longer listed", async () => {
     const r = await register(t);
     clock().advance(7 * DAY - 60_000);
     const next = (await t.auth().refresh({ refreshToken: r.refresh })).tokens!;
     clock().advance(7 * DAY + 1000);
     await rejectsWith(t.auth().refresh({ refreshToken: next.refreshToken }), Code.Unauthenticated);
+    // ListSessions no longer shows the idle session.
+    const other = await login(t, r.email);
+    const listed = (await t.auth(other.access).listSessions({})).sessions.map((s) => s.id);
+    assert.deepEqual(listed, [decodeJwt(other.access).claims.sid]);
   });
 
   it("absolute lifetime: 30 days after login no refresh succeeds, however recent the last one", async () => {

@@ -1,17 +1,18 @@
 // Edge conformance, HTTP level: what any edge of this product (the embedded
 // one, or Envoy with EDGE_URL) answers, whatever the services do.
 import { strict as assert } from "node:assert";
-import { Access } from "../../../platform/policy.js";
+import { Access, isInternal } from "../../../platform/policy.js";
 import { productServices } from "../../../platform/registry.js";
-import { isInternal } from "../../../platform/policy.js";
-import { allowedOrigins, call, expectStatus, maxBodyBytes, ROUTES, routeKey, startTarget, type Target } from "./target.js";
+import { allowedOrigins, call, EDGE_URL, expectStatus, maxBodyBytes, ROUTES, routeKey, startTarget, type Target } from "./target.js";
 
 /** A concrete path for a route template ({var} and * become "x1"). */
-export const samplePath = (template: string) => template.replace(/\{([^}=]+)(=[^}]*)?\}/g, "x1").replace(/\*\*?/g, "x1");
+const samplePath = (template: string) => template.replace(/\{([^}=]+)(=[^}]*)?\}/g, "x1").replace(/\*\*?/g, "x1");
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 describe("edge conformance: HTTP", function () {
+  // Against a real edge, calls wait out its rate limits (see target.ts `call`).
+  this.timeout(EDGE_URL ? 300_000 : 60_000);
   let t: Target;
   before(async () => (t = await startTarget()));
   after(async () => t?.stop());
@@ -46,12 +47,12 @@ describe("edge conformance: HTTP", function () {
     });
 
     it("does not route the gRPC paths of internal services for clients without a service token", async () => {
-      // Envoy: 404 (direct_response). Embedded: the services of the all-in-one process call each
-      // other through the port, so the path exists but needs a service token.
+      // Envoy: 404 (direct_response). The embedded edge: the services of the all-in-one process
+      // call each other through the port, so the path exists but needs a service token (401).
       for (const s of productServices().filter(isInternal)) {
         const a = await call(t, "POST", `/${s.typeName}/${s.methods[0].name}`, { body: {}, headers: { "connect-protocol-version": "1" } });
         if (t.embedded) expectStatus(a, 401, s.typeName);
-        else expectStatus(a, 404, s.typeName);
+        else assert.ok([401, 404].includes(a.status), `${s.typeName}: got ${a.status} ${a.text}`);
       }
     });
   });

@@ -34,7 +34,11 @@ async function expectNthPlusOneRefused(t: Target, limit: { n: number; unit: numb
       if (!t.embedded) await sleep((unit - ((Date.now() / 1000) % unit)) * 1000 + 200);
       else await awayFromWindowEdge(unit, 15);
       answers = [];
-      for (let i = 0; i <= n; i++) answers.push(await send());
+      for (let i = 0; i <= n; i++) {
+        answers.push(await send());
+        // A real edge also limits per second (per IP): stay well under it, so only this limit can refuse.
+        if (!t.embedded) await sleep(100);
+      }
     }
     const refused = answers.filter(isEdgeRateLimited);
     const remaining = answers.filter((a) => !isEdgeRateLimited(a)).map((a) => Number(a.headers.get("x-ratelimit-remaining")));
@@ -69,7 +73,7 @@ async function expectNthPlusOneRefused(t: Target, limit: { n: number; unit: numb
 }
 
 describe("edge conformance: rate limits", function () {
-  this.timeout(EDGE_URL ? 240_000 : 60_000);
+  this.timeout(EDGE_URL ? 300_000 : 60_000);
 
   describe("per client IP", () => {
     let t: Target;

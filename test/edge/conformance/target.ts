@@ -109,8 +109,9 @@ export interface CallOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** True for a refusal by the edge's rate limiter (not a service's RESOURCE_EXHAUSTED). */
-export const isEdgeRateLimited = (a: Pick<Answer, "status" | "headers">) => a.status === 429 && a.headers.get("x-ratelimit-remaining") === "0";
+/** True for a refusal by the edge's rate limiter (not a service's RESOURCE_EXHAUSTED, which has a JSON body). */
+export const isEdgeRateLimited = (a: Pick<Answer, "status" | "headers" | "text">) =>
+  a.status === 429 && a.headers.get("x-ratelimit-remaining") === "0" && !a.text.trimStart().startsWith("{");
 
 export async function call(t: Target, method: string, path: string, opts: CallOptions = {}): Promise<Answer> {
   const headers = new Headers(opts.headers);
