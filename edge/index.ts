@@ -15,6 +15,7 @@
 //   errors.ts       gRPC status -> HTTP (convert_grpc_status), local replies
 //   rest.ts         the REST request pipeline
 //   interceptor.ts  the same limits and hygiene for gRPC / gRPC-Web / Connect
+//   openapi.ts      GET /openapi.json (gen/openapi.json)
 //
 // Paths the REST routes do not claim (no route starts with their first
 // segment: /health, /metrics, gRPC paths) fall through to the next handlers
@@ -34,6 +35,7 @@ import { applyCors, corsPolicy } from "./cors.js";
 import { prepareRequest } from "./headers.js";
 import { edgeInterceptor } from "./interceptor.js";
 import { createRateLimiter, loadRateLimitConfig } from "./ratelimit.js";
+import { openApiHandler } from "./openapi.js";
 import { restHandler } from "./rest.js";
 import { compileRoutes } from "./routes.js";
 
@@ -91,10 +93,12 @@ export async function createEdge(deps: EdgeDeps): Promise<Edge> {
     .filter(isInternal)
     .map((s) => `/${s.typeName}/`);
 
+  const openApi = openApiHandler();
   const handler: HttpHandler = async (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const ctx = prepareRequest(req, res, !internalPrefixes.some((p) => path.startsWith(p)));
     if (applyCors(cors, req, res)) return true;
+    if (await openApi(req, res)) return true;
     return rest(req, res, ctx);
   };
   return {

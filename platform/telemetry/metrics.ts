@@ -95,6 +95,14 @@ function formatNumber(n: number): string {
   return String(n);
 }
 
+/** One series, resolved once (for hot paths: no label sorting per call). */
+export interface SeriesHandle {
+  inc(by?: number): void;
+  add(by: number): void;
+  set(value: number): void;
+  observe(value: number): void;
+}
+
 export class MetricsRegistry {
   private readonly families = new Map<string, Family>();
   private readonly collectors = new Set<() => void>();
@@ -130,7 +138,10 @@ export class MetricsRegistry {
   observe(name: string, labels: Labels, value: number): void {
     const fam = this.family(name, "histogram");
     const s = this.series(fam, labels);
-    if (!s) return;
+    if (s) this.record(fam, s, value);
+  }
+
+  private record(fam: Family, s: Series, value: number): void {
     const buckets = fam.buckets!;
     s.counts ??= new Array(buckets.length).fill(0);
     s.sum = (s.sum ?? 0) + value;
@@ -141,6 +152,32 @@ export class MetricsRegistry {
         break;
       }
     }
+  }
+
+  /** A handle on one series of a family, for code that records it on every request. */
+  handle(name: string, kind: MetricKind, labels: Labels = {}): SeriesHandle {
+    const fam = this.family(name, kind);
+    const pairs = this.labelPairs(labels);
+    const key = this.key(pairs);
+    const get = () => fam.series.get(key) ?? this.series(fam, labels);
+    return {
+      inc: (by = 1) => {
+        const s = by >= 0 ? get() : undefined;
+        if (s) s.value += by;
+      },
+      add: (by) => {
+        const s = get();
+        if (s) s.value += by;
+      },
+      set: (v) => {
+        const s = get();
+        if (s) s.value = v;
+      },
+      observe: (v) => {
+        const s = get();
+        if (s) this.record(fam, s, v);
+      },
+    };
   }
 
   /** Run `fn` before every render (to set gauges from pools etc.). Returns an unregister function. */

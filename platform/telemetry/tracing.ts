@@ -39,7 +39,7 @@ import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryRe
 import { maskEmail, type Level, type Logger } from "../logger.js";
 import type { HttpHandler, NodeRequest, NodeResponse } from "../server.js";
 import { REQUEST_ID_HEADER, requestIdFrom, requestStore, type EdgeRecord, type RequestInfo } from "./context.js";
-import { METRIC, metrics as defaultRegistry, type MetricsRegistry } from "./metrics.js";
+import { METRIC, metrics as defaultRegistry, type MetricsRegistry, type SeriesHandle } from "./metrics.js";
 
 const TRACER = "acme";
 const tracer = () => trace.getTracer(TRACER);
@@ -142,6 +142,51 @@ function traceStream<T>(iterable: AsyncIterable<T>, ctx: Context, info: RequestI
   };
 }
 
+/** Per-RPC metric handles, resolved on first use (label sorting once, not per call). */
+function rpcMetrics(registry: MetricsRegistry, side: "server" | "client") {
+  interface Handles {
+    started: SeriesHandle;
+    inFlight: SeriesHandle;
+    seconds: SeriesHandle;
+    handled: Map<number, SeriesHandle>;
+    labels: Record<string, string>;
+  }
+  const cache = new Map<string, Handles>();
+  return (service: string, method: string, grpcType: string) => {
+    const key = `${service}/${method}`;
+    let h = cache.get(key);
+    if (!h) {
+      const labels = { grpc_service: service, grpc_method: method, grpc_type: grpcType };
+      h = {
+        labels,
+        started: registry.handle(METRIC.rpcServerStarted, "counter", labels),
+        inFlight: registry.handle(METRIC.rpcServerInFlight, "gauge", { grpc_service: service, grpc_method: method }),
+        seconds: registry.handle(side === "server" ? METRIC.rpcServerSeconds : METRIC.rpcClientSeconds, "histogram", labels),
+        handled: new Map(),
+      };
+      cache.set(key, h);
+    }
+    const handles = h;
+    return {
+      started: handles.started,
+      inFlight: handles.inFlight,
+      seconds: handles.seconds,
+      handled(code: Code | 0): SeriesHandle {
+        let c = handles.handled.get(code);
+        if (!c) {
+          c = registry.handle(side === "server" ? METRIC.rpcServerHandled : METRIC.rpcClientHandled, "counter", { ...handles.labels, grpc_code: codeName(code) });
+          handles.handled.set(code, c);
+        }
+        return c;
+      },
+    };
+  };
+}
+
+function grpcTypeOf(kind: string): string {
+  return kind === "unary" ? "unary" : kind === "server_streaming" ? "server_stream" : kind === "client_streaming" ? "client_stream" : "bidi_stream";
+}
+
 export interface ServerObservabilityOptions {
   log: Logger;
   registry?: MetricsRegistry;
@@ -154,17 +199,17 @@ export interface ServerObservabilityOptions {
 export function serverObservability(opts: ServerObservabilityOptions): Interceptor {
   const registry = opts.registry ?? defaultRegistry;
   const log = opts.log;
+  const handlesFor = rpcMetrics(registry, "server");
   return (next) => async (req) => {
     const service = req.service.typeName;
     const method = req.method.name;
     const rpc = `${service}/${method}`;
-    const grpcType = req.method.methodKind === "unary" ? "unary" : req.method.methodKind === "server_streaming" ? "server_stream" : req.method.methodKind === "client_streaming" ? "client_stream" : "bidi_stream";
+    const m = handlesFor(service, method, grpcTypeOf(req.method.methodKind));
     const system = rpcSystem(req.header.get("content-type"));
     const quiet = QUIET.test(service);
     const outer = requestStore.getStore();
     if (!quiet) noteEdgeRpc(outer, rpc);
     const info: RequestInfo = { requestId: requestIdFrom(req.header.get(REQUEST_ID_HEADER) ?? outer?.requestId), rpc };
-    const labels = { grpc_service: service, grpc_method: method, grpc_type: grpcType };
 
     const parent = propagation.extract(context.active(), req.header, headerGetter);
     let ctx = parent;
@@ -178,15 +223,15 @@ export function serverObservability(opts: ServerObservabilityOptions): Intercept
       ctx = trace.setSpan(parent, span);
     }
 
-    registry.counter(METRIC.rpcServerStarted, labels);
-    registry.add(METRIC.rpcServerInFlight, { grpc_service: service, grpc_method: method }, 1);
+    m.started.inc();
+    m.inFlight.add(1);
     const started = performance.now();
     const done = (err?: unknown) => {
       const seconds = (performance.now() - started) / 1000;
       const code: Code | 0 = err === undefined ? 0 : codeOf(err);
-      registry.add(METRIC.rpcServerInFlight, { grpc_service: service, grpc_method: method }, -1);
-      registry.counter(METRIC.rpcServerHandled, { ...labels, grpc_code: codeName(code) });
-      registry.observe(METRIC.rpcServerSeconds, labels, seconds);
+      m.inFlight.add(-1);
+      m.handled(code).inc();
+      m.seconds.observe(seconds);
       const sc = span?.spanContext();
       if (span) finishSpan(span, SpanKind.SERVER, code, system, err);
       const level: Level = quiet ? "debug" : code !== 0 && SERVER_FAULTS.has(code) ? "warn" : "info";
@@ -215,6 +260,23 @@ export function serverObservability(opts: ServerObservabilityOptions): Intercept
   };
 }
 
+const servers = new Map<string, Attributes>();
+/** server.address / server.port of a request URL (parsed once per URL). */
+function serverOf(url: string): Attributes {
+  let a = servers.get(url);
+  if (!a) {
+    a = {};
+    try {
+      const u = new URL(url);
+      a = { "server.address": u.hostname, "server.port": Number(u.port || (u.protocol === "https:" ? 443 : 80)) };
+    } catch {
+      // not a URL: leave the address out
+    }
+    if (servers.size < 1000) servers.set(url, a);
+  }
+  return a;
+}
+
 export interface ClientObservabilityOptions {
   registry?: MetricsRegistry;
   /** rpc.system of the transport (default "grpc"). */
@@ -228,23 +290,16 @@ export interface ClientObservabilityOptions {
 export function clientObservability(opts: ClientObservabilityOptions = {}): Interceptor {
   const registry = opts.registry ?? defaultRegistry;
   const system = opts.system ?? "grpc";
+  const handlesFor = rpcMetrics(registry, "client");
   return (next) => async (req) => {
     const service = req.service.typeName;
     const method = req.method.name;
     const rpc = `${service}/${method}`;
-    const grpcType = req.method.methodKind === "unary" ? "unary" : req.method.methodKind === "server_streaming" ? "server_stream" : req.method.methodKind === "client_streaming" ? "client_stream" : "bidi_stream";
-    const labels = { grpc_service: service, grpc_method: method, grpc_type: grpcType };
+    const m = handlesFor(service, method, grpcTypeOf(req.method.methodKind));
     const parent = context.active();
     const info = requestStore.getStore();
     noteEdgeRpc(info, rpc);
-    const attributes: Attributes = { "rpc.system": system, "rpc.service": service, "rpc.method": method };
-    try {
-      const u = new URL(req.url);
-      attributes["server.address"] = u.hostname;
-      attributes["server.port"] = Number(u.port || (u.protocol === "https:" ? 443 : 80));
-    } catch {
-      // not a URL: leave the address out
-    }
+    const attributes: Attributes = { "rpc.system": system, "rpc.service": service, "rpc.method": method, ...serverOf(req.url) };
     const span = tracer().startSpan(rpc, { kind: SpanKind.CLIENT, attributes }, parent);
     const ctx = trace.setSpan(parent, span);
     propagation.inject(ctx, req.header, headerSetter);
@@ -253,8 +308,8 @@ export function clientObservability(opts: ClientObservabilityOptions = {}): Inte
     const started = performance.now();
     const done = (err?: unknown) => {
       const code: Code | 0 = err === undefined ? 0 : codeOf(err);
-      registry.counter(METRIC.rpcClientHandled, { ...labels, grpc_code: codeName(code) });
-      registry.observe(METRIC.rpcClientSeconds, labels, (performance.now() - started) / 1000);
+      m.handled(code).inc();
+      m.seconds.observe((performance.now() - started) / 1000);
       finishSpan(span, SpanKind.CLIENT, code, system, err);
     };
     try {

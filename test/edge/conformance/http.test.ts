@@ -40,6 +40,18 @@ describe("edge conformance: HTTP", function () {
       assert.match(a.text, /colour/);
     });
 
+    it("serves the OpenAPI document at /openapi.json without a token, listing every REST route", async () => {
+      const a = await call(t, "GET", "/openapi.json");
+      expectStatus(a, 200);
+      assert.match(a.headers.get("content-type") ?? "", /application\/json/);
+      const doc = JSON.parse(a.text) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+      assert.match(doc.openapi, /^3\./);
+      for (const r of ROUTES) {
+        const path = r.template.replace(/\{([^}=]+)(=[^}]*)?\}/g, "{$1}");
+        assert.ok(doc.paths[path]?.[r.httpMethod.toLowerCase()], `${routeKey(r)} missing from /openapi.json`);
+      }
+    });
+
     it("has no REST route into internal services", () => {
       const internal = productServices().filter(isInternal);
       assert.ok(internal.length > 0);

@@ -1,0 +1,22 @@
+// GET /openapi.json: the OpenAPI 3.1 document of the REST routes, generated
+// from the contract into gen/openapi.json by `npm run generate`.
+import { readFileSync } from "node:fs";
+import type { HttpHandler } from "../platform/server.js";
+
+export const OPENAPI_PATH = "/openapi.json";
+
+export function openApiHandler(file = new URL("../gen/openapi.json", import.meta.url)): HttpHandler {
+  const body = readFileSync(file);
+  return (req, res) => {
+    if ((req.url ?? "").split("?")[0] !== OPENAPI_PATH) return false;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" });
+      res.end("Method Not Allowed");
+      return true;
+    }
+    res.writeHead(200, { "content-type": "application/json", "content-length": body.length, "cache-control": "public, max-age=300" });
+    if (req.method === "HEAD") res.end();
+    else res.end(body);
+    return true;
+  };
+}
