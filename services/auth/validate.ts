@@ -1,9 +1,10 @@
-// Request validation for the auth API: each problem names its field
+// Request validation for the auth API: auth's own rules (email, password) on
+// top of the shared platform/validate.ts; each problem names its field
 // (lowerCamelCase, as in the JSON form of the request).
-import { invalidArgument, type FieldViolation } from "../../platform/errors.js";
+import { UUID_RE, Validator } from "../../platform/validate.js";
 import { passwordProblem } from "./passwords.js";
 
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const UUID = UUID_RE;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export const MAX_EMAIL_CHARS = 254;
 export const MAX_NAME_CHARS = 100;
@@ -17,21 +18,16 @@ export function emailProblem(email: string): string | undefined {
   return undefined;
 }
 
-/** Name after trimming: 1..100 characters (code points), no control characters. */
+/** Name: 1..100 characters (code points), not blank, no control characters (the user service's rule). */
 export function nameProblem(name: string): string | undefined {
-  const n = [...name].length;
-  if (n === 0) return "is required";
-  if (n > MAX_NAME_CHARS) return `must be at most ${MAX_NAME_CHARS} characters`;
-  if (/[\u0000-\u001f\u007f]/.test(name)) return "must not contain control characters";
-  return undefined;
+  return new Validator().text("name", name, { max: MAX_NAME_CHARS }).violations[0]?.description;
 }
 
 /** Collect problems; throws INVALID_ARGUMENT with one violation per bad field. */
 export function check(problems: Record<string, string | undefined>): void {
-  const bad: FieldViolation[] = Object.entries(problems)
-    .filter((e): e is [string, string] => e[1] !== undefined)
-    .map(([field, description]) => ({ field, description }));
-  if (bad.length) throw invalidArgument(bad);
+  const v = new Validator();
+  for (const [field, description] of Object.entries(problems)) if (description !== undefined) v.add(field, description);
+  v.done();
 }
 
 export { passwordProblem };
