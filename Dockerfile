@@ -21,4 +21,4 @@ RUN mkdir -p /data /run/acme-secrets && chown node:node /data /run/acme-secrets
 USER node
 
 EXPOSE 50051 50052 50053
-CMD ["node", "--import", "tsx", "services/main.ts"]
+CMD ["node", "--import", "tsx", "--import", "./platform/telemetry/register.ts", "services/main.ts"]

@@ -11,6 +11,7 @@
 // - the answer carries, per descriptor, the limit, the remaining count and
 //   the seconds until the window resets, from which the x-ratelimit-*
 //   headers are built like Envoy's ratelimit filter (DRAFT_VERSION_03).
+import { metrics, METRIC } from "../platform/telemetry/metrics.js";
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import type { KeyValueStore } from "../platform/kv.js";
@@ -202,6 +203,9 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
         return { overLimit: false, statuses: [], headers: {} };
       }
       const overLimit = statuses.some((s) => s.overLimit);
+      for (const s of statuses) {
+        if (s.overLimit) metrics.counter(METRIC.rateLimitRejections, { source: "edge", descriptor: s.descriptor.map(([k]) => k).join(".") });
+      }
       return { overLimit, statuses, headers: rateLimitHeaders(statuses, overLimit) };
     },
   };

@@ -6,6 +6,7 @@
 //   body -> request message (400)                   grpc_json_transcoder, body
 //   the RPC through deps.transportFor (the services' own interceptors run there)
 //   response -> JSON, gRPC errors -> convert_grpc_status
+import { setHttpRoute } from "../platform/telemetry/tracing.js";
 import type { DescMethodUnary, Message, Registry } from "@bufbuild/protobuf";
 import { ConnectError, type Transport } from "@connectrpc/connect";
 import { Access } from "../platform/policy.js";
@@ -121,6 +122,7 @@ export function restHandler(opts: RestOptions) {
       return true;
     }
     const route = match.value;
+    setHttpRoute(route.template);
     const extra: Record<string, string> = {};
     const credentials = noStore(route, path);
     if (credentials) extra["cache-control"] = "no-store";

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationProvider } from "kysely";
 import pg from "pg";
 import { isTransientDbError } from "./errors.js";
+import { tracedDialect } from "./telemetry/kysely.js";
 
 export { sql };
 
@@ -44,7 +45,8 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   const dir = join(opts.dataDir, "pglite");
   mkdirSync(dir, { recursive: true });
   const lite = await PGlite.create(dir);
-  const db = new Kysely<any>({ dialect: new PGliteDialect(lite) });
+  // PGlite is not pg: its queries get spans from a wrapped dialect.
+  const db = new Kysely<any>({ dialect: tracedDialect(new PGliteDialect(lite)) });
   return {
     db,
     kind: "pglite",

@@ -4,21 +4,29 @@
 //   node --import tsx scripts/envoy-config.ts --stdout  print instead of writing
 // Routes, JWT requirements and rate-limit classes come from platform/policy.ts (the
 // (acme.edge.v1.policy) options); hosts, ports and limits from envoy/settings.yaml.
+// CORS header lists and the OpenAPI path are the embedded edge's (edge/cors.ts,
+// edge/openapi.ts), so both edges answer alike.
 // The output is deterministic: same inputs, same bytes.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Document, Pair, parse, Scalar, YAMLMap, YAMLSeq, type Node } from "yaml";
+import { corsPolicy } from "../edge/cors.js";
+import { OPENAPI_PATH } from "../edge/openapi.js";
 import { Access, allPolicies, type MethodPolicy } from "../platform/policy.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 export const ENVOY_YAML = `${root}envoy/envoy.yaml`;
 export const SETTINGS_YAML = `${root}envoy/settings.yaml`;
+/** The OpenAPI document docker-compose.yml mounts at settings.openapi_document. */
+export const OPENAPI_JSON = `${root}gen/openapi.json`;
 
 interface HostPort { host: string; port: number }
 export interface EdgeSettings {
   listener_port: number;
   admin_port: number;
   descriptor_set: string;
+  openapi_document: string;
+  max_direct_response_body_bytes: number;
   upstreams: Record<string, HostPort>;
   jwt: {
     provider: string; issuer: string; audiences: string[]; jwks_upstream: string;
@@ -75,6 +83,14 @@ const percent100 = (runtimeKey: string) => ({
   runtime_key: runtimeKey,
 });
 const JWT_FILTER = "envoy.filters.http.jwt_authn";
+const TRANSCODER = "envoy.filters.http.grpc_json_transcoder";
+/**
+ * gRPC and gRPC-Web requests (application/grpc, application/grpc+proto, application/grpc-web,
+ * application/grpc-web+proto, application/grpc-web-text, ...). Not `grpc: {}`: Envoy picks the
+ * route before the grpc_web filter rewrites a gRPC-Web content-type to application/grpc and
+ * grpc_web does not clear the route cache, so `grpc: {}` would never match a gRPC-Web call.
+ */
+const GRPC_CONTENT = { name: "content-type", string_match: { prefix: "application/grpc" } };
 const JWT_PAYLOAD = "jwt_payload";
 const REQUIREMENT = "authenticated";
 const NO_UPSTREAM = "no_upstream";
@@ -93,6 +109,14 @@ function httpRuleText(p: MethodPolicy): string {
 }
 
 const accessName = (a: Access) => `ACCESS_${Access[a]}`;
+
+/** "1s" / "0.5s" -> whole seconds, rounded up (at least 1). */
+const ceilSeconds = (d: string) => Math.max(1, Math.ceil(Number(/^(\d+(?:\.\d+)?)s$/.exec(d)?.[1] ?? NaN)));
+
+/** An access-log filter on the local reply's status code (the runtime key may override it). */
+const statusIs = (op: "EQ" | "GE", status: number, runtimeKey: string) => ({
+  status_code_filter: { comparison: { op, value: { default_value: status, runtime_key: runtimeKey } } },
+});
 
 function userDescriptor(key: string) {
   return note(`[(${key}, <jwt sub>)]: only when jwt_authn verified a token.`, {
@@ -157,6 +181,11 @@ export function renderEnvoyConfig(
     }
     if (p.httpRules.length === 0) throw new Error(`${p.path} is routable but has no google.api.http rule`);
   }
+  const openApiBytes = statSync(OPENAPI_JSON).size;
+  if (openApiBytes > s.max_direct_response_body_bytes) {
+    throw new Error(`gen/openapi.json is ${openApiBytes} bytes, over max_direct_response_body_bytes ${s.max_direct_response_body_bytes} (envoy/settings.yaml): Envoy would refuse the config`);
+  }
+  const retryAfterLocal = String(ceilSeconds(s.local_rate_limit.fill_interval));
 
   // ---- routes: matched on the gRPC path (the transcoder rewrites REST paths first).
   const routes: unknown[] = [];
@@ -167,10 +196,25 @@ export function renderEnvoyConfig(
       direct_response: { status: 404 },
     }));
   }
+  routes.push(note(
+    `GET ${OPENAPI_PATH}: gen/openapi.json, mounted at ${s.openapi_document} (Envoy reads it once, at start).\n` +
+    "Public (a jwt_authn rule exempts it). The transcoder is left out of this route's filter chain,\n" +
+    "else reject_unknown_method would answer 404. Direct responses have no route entry, so the\n" +
+    "ratelimit filter sends no descriptors here; the local backstop applies. Other methods: 404.",
+    {
+      name: "openapi",
+      match: { path: OPENAPI_PATH, headers: [{ name: ":method", string_match: { safe_regex: { regex: "GET|HEAD" } } }] },
+      direct_response: { status: 200, body: { filename: s.openapi_document } },
+      response_headers_to_add: setHeaders({ "content-type": "application/json", "cache-control": "public, max-age=300" }),
+      typed_per_filter_config: {
+        [TRANSCODER]: { "@type": T("envoy.config.route.v3.FilterConfig"), disabled: true },
+      },
+    },
+  ));
   for (const p of routed.filter((x) => x.rateLimit !== "default")) {
     routes.push(note(`${httpRuleText(p)} -> ${p.method.name}: ${accessName(p.access)}, rate class "${p.rateLimit}".`, {
       name: p.path.slice(1),
-      match: { path: p.path, grpc: {} },
+      match: { path: p.path, headers: [GRPC_CONTENT] },
       route: {
         cluster: clusterOf(p.service.typeName),
         max_stream_duration: { grpc_timeout_header_max: "15s" },
@@ -195,12 +239,12 @@ export function renderEnvoyConfig(
     const lines = rpcs.map((p) => `  ${httpRuleText(p)} -> ${p.method.name}: ${accessName(p.access)}`);
     routes.push(note([`${svc.name}, every other RPC (rate class "default"):`, ...lines].join("\n"), {
       name: svc.name,
-      match: { prefix: `/${svc.name}/`, grpc: {} },
+      match: { prefix: `/${svc.name}/`, headers: [GRPC_CONTENT] },
       route: { cluster: svc.cluster, max_stream_duration: { grpc_timeout_header_max: "15s" } },
     }));
   }
-  routes.push(note("Any other gRPC service (health, reflection, ...) is not exposed.", {
-    name: "other-grpc", match: { prefix: "/", grpc: {} }, direct_response: { status: 404 },
+  routes.push(note("Any other gRPC service (health, reflection, ...) is not exposed, over gRPC or gRPC-Web.", {
+    name: "other-grpc", match: { prefix: "/", headers: [GRPC_CONTENT] }, direct_response: { status: 404 },
   }));
   routes.push(note(
     "REST requests match here only BEFORE transcoding: the CORS filter needs a route entry to find\n" +
@@ -210,12 +254,13 @@ export function renderEnvoyConfig(
     { name: "rest-before-transcoding", match: { prefix: "/" }, route: { cluster: NO_UPSTREAM } },
   ));
 
+  const edgeCors = corsPolicy(s.cors.allowed_origins);
   const cors = {
     "@type": T("envoy.extensions.filters.http.cors.v3.CorsPolicy"),
     allow_origin_string_match: s.cors.allowed_origins.map((o) => ({ exact: o })),
-    allow_methods: "GET, POST, PUT, PATCH, DELETE, OPTIONS",
-    allow_headers: "authorization, content-type, x-request-id, traceparent, tracestate, grpc-timeout",
-    expose_headers: "x-request-id, grpc-status, grpc-message, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, retry-after",
+    allow_methods: note("Methods and headers: the embedded edge's lists (edge/cors.ts), for REST, gRPC-Web and Connect clients.", edgeCors.allowMethods),
+    allow_headers: edgeCors.allowHeaders,
+    expose_headers: edgeCors.exposeHeaders,
     max_age: String(s.cors.max_age_seconds),
     allow_credentials: false,
   };
@@ -275,6 +320,7 @@ export function renderEnvoyConfig(
     bypass_cors_preflight: true,
     rules: [
       ...publicRpcs.map((p) => note(`${httpRuleText(p)} -> ${p.method.name}: ACCESS_PUBLIC, no JWT needed.`, { match: { path: p.path } })),
+      note(`GET ${OPENAPI_PATH}: the OpenAPI document, public.`, { match: { path: OPENAPI_PATH } }),
       note("Everything else REQUIRES a valid JWT (jwt_authn lets through requests that match no rule).", {
         match: { prefix: "/" }, requirement_name: REQUIREMENT,
       }),
@@ -320,8 +366,14 @@ export function renderEnvoyConfig(
     note("2. CORS: answers allowed preflights itself, before the JWT check.", {
       name: "envoy.filters.http.cors", typed_config: { "@type": T("envoy.extensions.filters.http.cors.v3.Cors") },
     }),
-    note("3. REST -> gRPC from the google.api.http rules in the descriptor set (gen/api.binpb).\nRoutes and the filters below then see the gRPC path, e.g. /acme.auth.v1.AuthService/Login.", {
-      name: "envoy.filters.http.grpc_json_transcoder",
+    note("3. gRPC-Web -> gRPC (application/grpc-web[+proto], -web-text), for browser clients. Before the\n" +
+      "transcoder, which would take a gRPC-Web call for REST and answer 404; after CORS, so its own\n" +
+      "400s (bad base64) still carry the CORS headers. The route was chosen on the gRPC-Web\n" +
+      "content-type already: gRPC routes match content-type prefix application/grpc.", {
+      name: "envoy.filters.http.grpc_web", typed_config: { "@type": T("envoy.extensions.filters.http.grpc_web.v3.GrpcWeb") },
+    }),
+    note("4. REST -> gRPC from the google.api.http rules in the descriptor set (gen/api.binpb).\nRoutes and the filters below then see the gRPC path, e.g. /acme.auth.v1.AuthService/Login;\nx-envoy-original-path keeps the REST path (jwt_authn's www-authenticate realm shows it).", {
+      name: TRANSCODER,
       typed_config: {
         "@type": T("envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"),
         proto_descriptor: s.descriptor_set,
@@ -336,10 +388,10 @@ export function renderEnvoyConfig(
         }),
       },
     }),
-    note("4. JWT (ES256 from the auth service's JWKS), checked on the gRPC path.", {
+    note("5. JWT (ES256 from the auth service's JWKS), checked on the gRPC path. Refusals: 401/403 with\njwt_verify_lib's reason as body and www-authenticate: Bearer realm=\"http://<host><REST path>\".", {
       name: JWT_FILTER, typed_config: jwtAuthn,
     }),
-    note("5. Per-instance backstop, before the global limit so a flood does not reach redis.", {
+    note("6. Per-instance backstop, before the global limit so a flood does not reach redis.", {
       name: "envoy.filters.http.local_ratelimit",
       typed_config: {
         "@type": T("envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"),
@@ -348,10 +400,11 @@ export function renderEnvoyConfig(
         filter_enabled: percent100("edge_backstop.enabled"),
         filter_enforced: percent100("edge_backstop.enforced"),
         rate_limited_as_resource_exhausted: true,
-        response_headers_to_add: [{ append_action: "OVERWRITE_IF_EXISTS_OR_ADD", header: { key: "x-local-rate-limit", value: "true" } }],
+        response_headers_to_add: note(`On its 429s only; retry-after: the refill interval (${s.local_rate_limit.fill_interval}), rounded up.`,
+          setHeaders({ "x-local-rate-limit": "true", "retry-after": retryAfterLocal })),
       },
     }),
-    note(`6. Global limits (envoy/ratelimit/config.yaml, domain "${s.ratelimit.domain}").\nfailure_mode_deny: ${s.ratelimit.failure_mode_deny} = ${s.ratelimit.failure_mode_deny ? "fail closed" : "fail open"} when the ratelimit service is unreachable.`, {
+    note(`7. Global limits (envoy/ratelimit/config.yaml, domain "${s.ratelimit.domain}").\nfailure_mode_deny: ${s.ratelimit.failure_mode_deny} = ${s.ratelimit.failure_mode_deny ? "fail closed" : "fail open"} when the ratelimit service is unreachable.`, {
       name: "envoy.filters.http.ratelimit",
       typed_config: {
         "@type": T("envoy.extensions.filters.http.ratelimit.v3.RateLimit"),
@@ -359,7 +412,7 @@ export function renderEnvoyConfig(
         request_type: "both",
         timeout: s.ratelimit.timeout,
         failure_mode_deny: s.ratelimit.failure_mode_deny,
-        enable_x_ratelimit_headers: "DRAFT_VERSION_03",
+        enable_x_ratelimit_headers: note("x-ratelimit-limit/-remaining/-reset; on a 429 the local reply mapper copies -reset to retry-after.", "DRAFT_VERSION_03"),
         rate_limited_as_resource_exhausted: true,
         rate_limit_service: {
           grpc_service: { envoy_grpc: { cluster_name: "ratelimit" }, timeout: s.ratelimit.timeout },
@@ -367,7 +420,7 @@ export function renderEnvoyConfig(
         },
       },
     }),
-    note("7. Router.", { name: "envoy.filters.http.router", typed_config: { "@type": T("envoy.extensions.filters.http.router.v3.Router"), suppress_envoy_headers: true } }),
+    note("8. Router.", { name: "envoy.filters.http.router", typed_config: { "@type": T("envoy.extensions.filters.http.router.v3.Router"), suppress_envoy_headers: true } }),
   ];
 
   const hcm = {
@@ -401,8 +454,29 @@ export function renderEnvoyConfig(
       },
     },
     access_log: [note("One JSON line per request, with the request id and the W3C trace id.", accessLog)],
+    local_reply_config: note(
+      "Envoy's own answers (jwt_authn 401/403, transcoder 400/404, direct responses, rate-limit 429s,\n" +
+      "router 503s) get the security headers too: the virtual host's response_headers_to_add are\n" +
+      "certain only on upstream answers. The first mapper that matches a reply applies; bodies are\n" +
+      "left as they are.",
+      {
+        mappers: [
+          note("429: retry-after = the refusing window's x-ratelimit-reset, set by the ratelimit filter before\n" +
+            "this runs. The local backstop's 429 has no x-ratelimit-reset (an empty value adds nothing)\n" +
+            "and carries its own retry-after.", {
+            filter: statusIs("EQ", 429, "edge.local_reply.rate_limited_status"),
+            headers_to_add: setHeaders({ "retry-after": "%RESP(X-RATELIMIT-RESET)%", ...s.response_headers }),
+          }),
+          note("Every other local reply.", {
+            filter: statusIs("GE", 100, "edge.local_reply.min_status"),
+            headers_to_add: setHeaders(s.response_headers),
+          }),
+        ],
+      },
+    ),
     route_config: {
       name: "edge",
+      max_direct_response_body_size_bytes: note(`Envoy's default is 4096; gen/openapi.json (${s.openapi_document}) is served as a direct response.`, s.max_direct_response_body_bytes),
       virtual_hosts: [{
         name: "api",
         domains: ["*"],

@@ -8,6 +8,7 @@ import type { UserPrincipal } from "../../platform/auth/principal.js";
 import { alreadyExists, failedPrecondition, invalidArgument, resourceExhausted, unauthenticated } from "../../platform/errors.js";
 import type { Logger } from "../../platform/logger.js";
 import type { Audit, LoginFailureReason, RequestInfo } from "./audit.js";
+import { metrics, METRIC } from "../../platform/telemetry/metrics.js";
 import type { Clock } from "./clock.js";
 import type { Lockout } from "./lockout.js";
 import { MAX_PASSWORD_BYTES, type PasswordHasher } from "./passwords.js";
@@ -123,6 +124,7 @@ export class Accounts {
     counts: boolean,
   ): Promise<never> {
     if (counts) await this.countFailure(email, account, req);
+    metrics.counter(METRIC.loginFailures, { reason });
     await this.audit.record("login_failure", { userId: account?.id, reason }, req);
     throw unauthenticated(INVALID_CREDENTIALS);
   }
@@ -130,6 +132,7 @@ export class Accounts {
   private async countFailure(email: string, account: Account | undefined, req: RequestInfo): Promise<void> {
     const [{ failures, lockMs }] = await Promise.all([this.lockout.recordFailure(email), this.lockout.recordIpFailure(req.ip)]);
     if (lockMs > 0) {
+      metrics.counter(METRIC.lockouts, { kind: "account" });
       await this.audit.record("lock", { userId: account?.id, reason: `${lockMs / 1000}s after ${failures} failures` }, req);
     }
   }

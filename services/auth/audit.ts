@@ -2,6 +2,7 @@
 // TRUNCATE). Records what happened, to whom, from where and in which trace;
 // never passwords, tokens or hashes. A failed write is logged, not fatal:
 // signing in must not depend on the audit table being writable.
+import { isSpanContextValid, trace } from "@opentelemetry/api";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { withDbRetry } from "../../platform/db.js";
@@ -47,7 +48,10 @@ export function traceIdOf(traceparent: string | null | undefined): string {
 }
 
 export function requestInfo(ctx: HandlerContext): RequestInfo {
-  return { ip: clientIp(ctx), userAgent: userAgent(ctx), traceId: traceIdOf(ctx.requestHeader.get("traceparent")) };
+  // The active span's trace (the one this request is recorded under), else the caller's traceparent.
+  const active = trace.getActiveSpan()?.spanContext();
+  const traceId = active && isSpanContextValid(active) ? active.traceId : traceIdOf(ctx.requestHeader.get("traceparent"));
+  return { ip: clientIp(ctx), userAgent: userAgent(ctx), traceId };
 }
 
 /** For work that is not a request (bootstrap, admin command, cleanup). */

@@ -1,6 +1,9 @@
 // Cross-checks of docker-compose.yml and envoy/ratelimit/config.yaml against
 // envoy/envoy.yaml and envoy/settings.yaml: hostnames, ports, mounted paths, images,
 // health checks and start order. Each returns a list of problems (empty = fine).
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "./envoy-protos.js";
 import { clusters, endpointsOf, filterConfig, RATELIMIT, TRANSCODER, type Inputs, type Json } from "./inputs.js";
 
 const UNITS = ["second", "minute", "hour", "day"];
@@ -102,6 +105,21 @@ export function checkCompose(i: Inputs): string[] {
   need(mounts.some((m: Json) => m.source === "envoy/envoy.yaml" && m.target === configPath), `envoy: ./envoy/envoy.yaml must be mounted at ${configPath}`);
   const descriptor = filterConfig(i.envoy, TRANSCODER).proto_descriptor;
   need(mounts.some((m: Json) => m.source === "gen/api.binpb" && m.target === descriptor), `envoy: ./gen/api.binpb must be mounted at ${descriptor} (transcoder proto_descriptor)`);
+  need(mounts.some((m: Json) => m.source === "gen/openapi.json" && m.target === i.settings.openapi_document), `envoy: ./gen/openapi.json must be mounted at ${i.settings.openapi_document} (GET /openapi.json)`);
+  // Every file Envoy reads at start (DataSource filename anywhere, the descriptor set) is a
+  // bind mount of a file in the repository: Envoy refuses to start otherwise.
+  const reads = new Set<string>([descriptor]);
+  const walk = (v: Json, key: string) => {
+    if (Array.isArray(v)) v.forEach((x) => walk(x, key));
+    else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, k);
+    else if (key === "filename" && typeof v === "string") reads.add(v);
+  };
+  walk(i.envoy, "");
+  for (const f of reads) {
+    const m = mounts.find((x: Json) => x.target === f);
+    if (!m) problems.push(`envoy reads ${f}, which is not mounted`);
+    else if (!existsSync(join(ROOT, m.source)) || !statSync(join(ROOT, m.source)).isFile()) problems.push(`envoy: ${m.source}, mounted at ${f}, is not a file in the repository`);
+  }
   const ports: string[] = (envoy.ports ?? []).map(String);
   const listener = i.envoy.static_resources.listeners[0].address.socket_address.port_value;
   const admin = i.envoy.admin.address.socket_address.port_value;

@@ -1,21 +1,29 @@
 // Cross-checks of envoy/envoy.yaml against itself, the contract (platform/policy.ts,
 // gen/api.binpb) and envoy/ratelimit/config.yaml. Each returns a list of problems
 // (empty = fine), so a test can also show that a broken copy is caught.
+import { statSync } from "node:fs";
 import { getOption } from "@bufbuild/protobuf";
+import { corsPolicy } from "../../edge/cors.js";
+import { OPENAPI_PATH } from "../../edge/openapi.js";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { Access, type MethodPolicy } from "../../platform/policy.js";
-import { clusterOf } from "../../scripts/envoy-config.js";
-import { clusters, filterConfig, httpFilters, JWT, TRANSCODER, vhost, type Inputs, type Json } from "./inputs.js";
-import { descriptorsFor, destination, jwtFor, limitFor, routeFor, show } from "./simulate.js";
+import { clusterOf, OPENAPI_JSON } from "../../scripts/envoy-config.js";
+import { clusters, filterConfig, hcm, httpFilters, JWT, RATELIMIT, TRANSCODER, vhost, type Inputs, type Json } from "./inputs.js";
+import { descriptorsFor, destination, GRPC_WEB_CONTENT_TYPES, jwtFor, jwtRealm, limitFor, localReply, routeFor, show } from "./simulate.js";
+
+export const GRPC_WEB = "envoy.filters.http.grpc_web";
+export const CORS = "envoy.filters.http.cors";
+export const LOCAL_RATELIMIT = "envoy.filters.http.local_ratelimit";
 
 export const FILTER_ORDER = [
   "envoy.filters.http.lua",
-  "envoy.filters.http.cors",
+  CORS,
+  GRPC_WEB,
   TRANSCODER,
   JWT,
-  "envoy.filters.http.local_ratelimit",
-  "envoy.filters.http.ratelimit",
+  LOCAL_RATELIMIT,
+  RATELIMIT,
   "envoy.filters.http.router",
 ];
 
@@ -77,11 +85,18 @@ export function checkJwtRefs(i: Inputs): string[] {
   return problems;
 }
 
-/** Filter order (strip, CORS, transcoder, JWT, limits, router) and per-filter config keys. */
+/**
+ * Filter order (strip, CORS, gRPC-Web, transcoder, JWT, limits, router) and per-filter
+ * config keys. grpc_web before the transcoder: the transcoder takes any content-type that
+ * is not application/grpc[+...] for REST and, with reject_unknown_method, answers 404.
+ */
 export function checkFilterChain(i: Inputs): string[] {
   const problems: string[] = [];
   const names = httpFilters(i.envoy).map((f) => f.name);
   if (JSON.stringify(names) !== JSON.stringify(FILTER_ORDER)) problems.push(`HTTP filters are ${names.join(" > ")}, expected ${FILTER_ORDER.join(" > ")}`);
+  const at = (n: string) => names.indexOf(n);
+  if (at(GRPC_WEB) < 0) problems.push("no grpc_web filter: gRPC-Web calls would reach the transcoder as REST (404)");
+  else if (at(TRANSCODER) >= 0 && at(GRPC_WEB) > at(TRANSCODER)) problems.push("grpc_web runs after the transcoder, which answers gRPC-Web calls 404 (reject_unknown_method)");
   const vh = vhost(i.envoy);
   for (const [where, cfg] of [["virtual host", vh.typed_per_filter_config], ...(vh.routes ?? []).map((r: Json) => [`route ${r.name}`, r.typed_per_filter_config])]) {
     for (const key of Object.keys(cfg ?? {})) if (!names.includes(key)) problems.push(`${where}: typed_per_filter_config for "${key}", which is not in the filter chain`);
@@ -141,6 +156,13 @@ export function checkPolicyRouting(i: Inputs): string[] {
     try {
       const route = routeFor(i.envoy, { path: p.path, grpc: true });
       const dest = destination(route);
+      // gRPC-Web: Envoy picks the route on the client's content-type, before grpc_web rewrites it.
+      for (const contentType of GRPC_WEB_CONTENT_TYPES) {
+        const web = routeFor(i.envoy, { path: p.path, grpc: false, contentType });
+        if (p.internal ? destination(web).cluster : web !== route) {
+          problems.push(`${p.path} over gRPC-Web (${contentType}) matches route ${web?.name ?? "(none)"}, not ${p.internal ? "a 404" : route?.name}`);
+        }
+      }
       if (p.internal) {
         if (dest.cluster) problems.push(`${p.path} is internal but routed to cluster ${dest.cluster}`);
         continue;
@@ -174,11 +196,136 @@ export function checkPolicyRouting(i: Inputs): string[] {
   for (const path of ["/grpc.health.v1.Health/Check", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"]) {
     const dest = destination(routeFor(i.envoy, { path, grpc: true }));
     if (dest.cluster) problems.push(`${path} is routed to cluster ${dest.cluster}`);
+    const web = destination(routeFor(i.envoy, { path, grpc: false, contentType: "application/grpc-web+proto" }));
+    if (web.status !== 404) problems.push(`${path} over gRPC-Web: ${web.cluster ? `routed to cluster ${web.cluster}` : `status ${web.status}`}, expected 404`);
   }
   const leaves = (ds: Json[] | undefined, prefix: string[]): string[] => (ds ?? []).flatMap((d) => {
     const here = [...prefix, d.value === undefined ? d.key : `${d.key}=${d.value}`];
     return [...(d.rate_limit ? [here.join("/")] : []), ...leaves(d.descriptors, here)];
   });
   for (const leaf of leaves(i.ratelimit.descriptors, [])) if (!used.has(leaf)) problems.push(`envoy/ratelimit/config.yaml: ${leaf} is never sent`);
+  return problems;
+}
+
+/** Header names of a comma-separated CORS list. */
+const names = (list: string | undefined) => (list ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean);
+
+/** What browser clients need through either edge (REST, gRPC-Web, Connect). */
+export const CORS_ALLOW_HEADERS = ["authorization", "content-type", "x-request-id", "traceparent", "x-grpc-web", "x-user-agent", "connect-protocol-version", "connect-timeout-ms"];
+export const CORS_EXPOSE_HEADERS = ["x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after", "grpc-status", "grpc-message"];
+
+/** The virtual host's CORS policy: what browser clients need, and the embedded edge's lists (edge/cors.ts). */
+export function checkCors(i: Inputs): string[] {
+  const problems: string[] = [];
+  const cors = vhost(i.envoy).typed_per_filter_config?.[CORS];
+  if (!cors) return ["no CORS policy on the virtual host"];
+  const edge = corsPolicy(i.settings.cors.allowed_origins);
+  const compare = (field: string, got: string[], need: string[], embedded: string[]) => {
+    for (const h of need) if (!got.includes(h)) problems.push(`CORS ${field} lacks ${h}`);
+    const key = (l: string[]) => [...l].sort().join(", ");
+    if (key(got) !== key(embedded)) problems.push(`CORS ${field} [${got.join(", ")}] differ from the embedded edge's [${embedded.join(", ")}] (edge/cors.ts)`);
+  };
+  compare("allow_headers", names(cors.allow_headers), CORS_ALLOW_HEADERS, names(edge.allowHeaders));
+  compare("expose_headers", names(cors.expose_headers), CORS_EXPOSE_HEADERS, names(edge.exposeHeaders));
+  compare("allow_methods", names(cors.allow_methods), ["get", "post", "patch", "delete"], names(edge.allowMethods));
+  if (Number(cors.max_age) !== edge.maxAgeSeconds) problems.push(`CORS max_age ${cors.max_age} != the embedded edge's ${edge.maxAgeSeconds}`);
+  const origins = (cors.allow_origin_string_match ?? []).map((m: Json) => m.exact);
+  if (JSON.stringify(origins) !== JSON.stringify(i.settings.cors.allowed_origins)) problems.push(`CORS origins ${origins} != envoy/settings.yaml`);
+  return problems;
+}
+
+/**
+ * Envoy's own answers (local replies): the security headers of envoy/settings.yaml on each
+ * kind the conformance suite sees, and retry-after on 429s from either rate limiter.
+ */
+export function checkLocalReplies(i: Inputs): string[] {
+  const problems: string[] = [];
+  const security = i.settings.response_headers;
+  const rl = filterConfig(i.envoy, RATELIMIT);
+  if (rl.enable_x_ratelimit_headers !== "DRAFT_VERSION_03") problems.push("ratelimit: enable_x_ratelimit_headers must be DRAFT_VERSION_03 (x-ratelimit-reset feeds retry-after)");
+  const rlHeaders: Record<string, string> = rl.enable_x_ratelimit_headers === "DRAFT_VERSION_03"
+    ? { "x-ratelimit-limit": "3, 3;w=1", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "7" }
+    : {};
+  const localHeaders: Record<string, string> = {};
+  for (const o of filterConfig(i.envoy, LOCAL_RATELIMIT).response_headers_to_add ?? []) localHeaders[String(o.header.key).toLowerCase()] = o.header.value;
+  const replies: [string, number, Record<string, string>, Record<string, string>][] = [
+    ["jwt_authn 401", 401, { "www-authenticate": 'Bearer realm="http://h/v1/users/me"' }, {}],
+    ["jwt_authn 403", 403, {}, {}],
+    ["transcoder 404 (unknown path)", 404, {}, {}],
+    ["transcoder 400 (unknown query parameter)", 400, {}, {}],
+    ["direct_response 404 (internal service)", 404, {}, {}],
+    ["ratelimit 429", 429, rlHeaders, { "retry-after": "7" }],
+    ["local_ratelimit 429", 429, localHeaders, { "retry-after": String(Math.ceil(parseFloat(i.settings.local_rate_limit.fill_interval))) }],
+    ["router 503", 503, {}, {}],
+  ];
+  for (const [what, status, fromFilter, extra] of replies) {
+    let got: Record<string, string>;
+    try {
+      got = localReply(i.envoy, status, fromFilter);
+    } catch (e) {
+      problems.push(`${what}: ${(e as Error).message}`);
+      continue;
+    }
+    for (const [k, v] of Object.entries({ ...security, ...extra })) {
+      if (got[k] !== v) problems.push(`${what}: ${k} is ${got[k] === undefined ? "missing" : JSON.stringify(got[k])}, expected ${JSON.stringify(v)}`);
+    }
+    if (status !== 429 && got["retry-after"] !== undefined) problems.push(`${what}: unexpected retry-after`);
+  }
+  // Upstream answers: the virtual host's response headers.
+  const vh: Record<string, string> = {};
+  for (const o of vhost(i.envoy).response_headers_to_add ?? []) vh[String(o.header.key).toLowerCase()] = o.header.value;
+  for (const [k, v] of Object.entries(security)) if (vh[k] !== v) problems.push(`virtual host response_headers_to_add: ${k} is ${vh[k]}, expected ${v}`);
+  return problems;
+}
+
+/**
+ * jwt_authn's refusals as the conformance suite expects them: the reason as body (no
+ * strip_failure_response) and `www-authenticate: Bearer realm="http://<host><REST path>"`:
+ * the transcoder keeps the path the client sent in x-envoy-original-path, which
+ * buildOriginalUri prefers; the Lua strip must run before it or it would delete it.
+ */
+export function checkJwtReplies(i: Inputs): string[] {
+  const problems: string[] = [];
+  const jwt = filterConfig(i.envoy, JWT);
+  if (jwt.strip_failure_response) problems.push("jwt_authn strip_failure_response drops the reason and www-authenticate");
+  for (const p of i.policies.filter((x) => !x.internal && x.access !== Access.PUBLIC)) {
+    for (const r of p.httpRules) {
+      const path = restPath(r);
+      const spoof = { "x-envoy-original-path": "/spoofed" };
+      const realm = jwtRealm(i.envoy, { host: "localhost:8080", path, grpcPath: p.path, clientHeaders: spoof });
+      if (realm !== `http://localhost:8080${path}`) problems.push(`${ruleText(r)}: www-authenticate realm would be ${realm}, not the REST path`);
+    }
+    const native = jwtRealm(i.envoy, { host: "localhost:8080", path: p.path });
+    if (native !== `http://localhost:8080${p.path}`) problems.push(`${p.path}: native gRPC realm would be ${native}`);
+  }
+  return problems;
+}
+
+/**
+ * GET /openapi.json: a direct response of the mounted gen/openapi.json, as JSON, public,
+ * without the transcoder (reject_unknown_method would answer 404), within Envoy's limit
+ * on direct response bodies.
+ */
+export function checkOpenApi(i: Inputs): string[] {
+  const problems: string[] = [];
+  for (const method of ["GET", "HEAD"]) {
+    const route = routeFor(i.envoy, { path: OPENAPI_PATH, grpc: false, method });
+    const d = route?.direct_response;
+    if (d?.status !== 200 || d.body?.filename !== i.settings.openapi_document) {
+      problems.push(`${method} ${OPENAPI_PATH}: route ${route?.name} is not a direct response 200 of ${i.settings.openapi_document}`);
+      continue;
+    }
+    const ct = (route.response_headers_to_add ?? []).find((o: Json) => o.header.key.toLowerCase() === "content-type");
+    if (ct?.header.value !== "application/json" || ct.append_action !== "OVERWRITE_IF_EXISTS_OR_ADD") problems.push(`${OPENAPI_PATH}: content-type must be set to application/json (a direct response is text/plain otherwise)`);
+    const t = route.typed_per_filter_config?.[TRANSCODER];
+    if (!(t?.["@type"]?.endsWith("/envoy.config.route.v3.FilterConfig") && t.disabled === true)) problems.push(`${OPENAPI_PATH}: the transcoder is not disabled on route ${route.name} (reject_unknown_method: 404)`);
+  }
+  const other = destination(routeFor(i.envoy, { path: OPENAPI_PATH, grpc: false, method: "POST" }));
+  if (other.status === 200) problems.push(`POST ${OPENAPI_PATH} is served too`);
+  const j = jwtFor(filterConfig(i.envoy, JWT), OPENAPI_PATH);
+  if (j.providers.length) problems.push(`${OPENAPI_PATH} requires a JWT (jwt_authn rule ${j.rule})`);
+  const limit = hcm(i.envoy).route_config?.max_direct_response_body_size_bytes ?? 4096;
+  const size = statSync(OPENAPI_JSON).size;
+  if (size > limit) problems.push(`gen/openapi.json is ${size} bytes, over max_direct_response_body_size_bytes ${limit}: Envoy refuses the config`);
   return problems;
 }

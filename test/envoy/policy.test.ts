@@ -5,9 +5,13 @@ import assert from "node:assert/strict";
 import { STRIPPED_PREFIXES } from "../../edge/headers.js";
 import { Access } from "../../platform/policy.js";
 import { EXTERNAL_ADDRESS_HEADER } from "../../platform/request.js";
-import { checkClusterRefs, checkFilterChain, checkJwtRefs, checkPolicyRouting, checkTranscoder } from "./crosscheck.js";
-import { copyOf, filterConfig, hcm, JWT, loadInputs, TRANSCODER, vhost, type Inputs, type Json } from "./inputs.js";
-import { destination, routeFor } from "./simulate.js";
+import { OPENAPI_PATH } from "../../edge/openapi.js";
+import {
+  checkClusterRefs, checkCors, checkFilterChain, checkJwtRefs, checkJwtReplies, checkLocalReplies, checkOpenApi, checkPolicyRouting,
+  checkTranscoder, CORS, GRPC_WEB, LOCAL_RATELIMIT,
+} from "./crosscheck.js";
+import { copyOf, filterConfig, hcm, httpFilters, JWT, loadInputs, RATELIMIT, TRANSCODER, vhost, type Inputs, type Json } from "./inputs.js";
+import { destination, jwtRealm, localReply, routeFor } from "./simulate.js";
 
 describe("envoy/envoy.yaml follows the contract (proto/ edge policy)", () => {
   let base: Inputs;
@@ -60,6 +64,35 @@ describe("envoy/envoy.yaml follows the contract (proto/ edge policy)", () => {
     assert.ok(lua.includes(`["${EXTERNAL_ADDRESS_HEADER}"] = true`));
     assert.equal(hcm(base.envoy).use_remote_address, true);
     assert.equal(hcm(base.envoy).xff_num_trusted_hops, 0);
+  });
+
+  it("routes gRPC-Web calls like gRPC (the route is chosen before grpc_web rewrites the content-type)", () => {
+    const getMe = routeFor(base.envoy, { path: "/acme.user.v1.UserService/GetMe", grpc: false, contentType: "application/grpc-web+proto" });
+    assert.equal(destination(getMe).cluster, "user");
+    const login = routeFor(base.envoy, { path: "/acme.auth.v1.AuthService/Login", grpc: false, contentType: "application/grpc-web-text" });
+    assert.equal(login?.name, "acme.auth.v1.AuthService/Login", "the rate-class route, with its descriptors");
+    const names = httpFilters(base.envoy).map((f) => f.name);
+    assert.ok(names.indexOf(CORS) < names.indexOf(GRPC_WEB) && names.indexOf(GRPC_WEB) < names.indexOf(TRANSCODER));
+  });
+
+  it("CORS allows the gRPC-Web and Connect request headers and exposes the rate-limit and gRPC headers, as the embedded edge", () => {
+    assert.deepEqual(checkCors(base), []);
+  });
+
+  it("Envoy's own answers carry the security headers, and 429s retry-after", () => {
+    assert.deepEqual(checkLocalReplies(base), []);
+    const r = localReply(base.envoy, 429, { "x-ratelimit-reset": "12" });
+    assert.equal(r["retry-after"], "12");
+    assert.equal(r["x-frame-options"], "DENY");
+  });
+
+  it("jwt_authn answers 401 with its reason and a realm naming the REST path the client sent", () => {
+    assert.deepEqual(checkJwtReplies(base), []);
+    assert.equal(jwtRealm(base.envoy, { host: "localhost:8080", path: "/v1/users/me", grpcPath: "/acme.user.v1.UserService/GetMe" }), "http://localhost:8080/v1/users/me");
+  });
+
+  it(`serves ${OPENAPI_PATH} (gen/openapi.json) as a public direct response`, () => {
+    assert.deepEqual(checkOpenApi(base), []);
   });
 
   describe("catches a broken copy", () => {
@@ -149,9 +182,98 @@ describe("envoy/envoy.yaml follows the contract (proto/ edge policy)", () => {
       has(checkPolicyRouting(i), /user_per_hour is never sent/);
     });
 
+    const swap = (x: Inputs, a: string, b: string) => {
+      const f = hcm(x.envoy).http_filters as Json[];
+      const [ia, ib] = [f.findIndex((y) => y.name === a), f.findIndex((y) => y.name === b)];
+      [f[ia], f[ib]] = [f[ib], f[ia]];
+    };
+
     it("the JWT filter placed before the transcoder (it would see REST paths)", () => {
-      const i = broken((x) => { const f = x.envoy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters; [f[2], f[3]] = [f[3], f[2]]; });
+      const i = broken((x) => swap(x, TRANSCODER, JWT));
       has(checkFilterChain(i), /expected .*grpc_json_transcoder > envoy\.filters\.http\.jwt_authn/);
+    });
+
+    it("grpc_web after the transcoder (gRPC-Web calls: 404)", () => {
+      const i = broken((x) => swap(x, GRPC_WEB, TRANSCODER));
+      has(checkFilterChain(i), /grpc_web runs after the transcoder/);
+    });
+
+    it("no grpc_web filter", () => {
+      const i = broken((x) => { hcm(x.envoy).http_filters = httpFilters(x.envoy).filter((f) => f.name !== GRPC_WEB); });
+      has(checkFilterChain(i), /no grpc_web filter/);
+    });
+
+    it("gRPC routes matching grpc: {} (a gRPC-Web call would miss them)", () => {
+      const i = broken((x) => { for (const r of vhost(x.envoy).routes) if (r.match.headers?.[0]?.name === "content-type") { delete r.match.headers; r.match.grpc = {}; } });
+      has(checkPolicyRouting(i), /GetMe over gRPC-Web \(application\/grpc-web\+proto\) matches route rest-before-transcoding, not acme\.user\.v1\.UserService/);
+      has(checkPolicyRouting(i), /Health\/Check over gRPC-Web: routed to cluster no_upstream, expected 404/);
+    });
+
+    it("CORS without the gRPC-Web request headers", () => {
+      const i = broken((x) => { const c = vhost(x.envoy).typed_per_filter_config[CORS]; c.allow_headers = c.allow_headers.replace(", x-grpc-web", ""); });
+      has(checkCors(i), /allow_headers lacks x-grpc-web/);
+      has(checkCors(i), /differ from the embedded edge's/);
+    });
+
+    it("CORS not exposing retry-after", () => {
+      const i = broken((x) => { const c = vhost(x.envoy).typed_per_filter_config[CORS]; c.expose_headers = c.expose_headers.replace(", retry-after", ""); });
+      has(checkCors(i), /expose_headers lacks retry-after/);
+    });
+
+    it("no local_reply_config (401/404/429 without the security headers, 429 without retry-after)", () => {
+      const i = broken((x) => { delete hcm(x.envoy).local_reply_config; });
+      has(checkLocalReplies(i), /jwt_authn 401: x-content-type-options is missing/);
+      has(checkLocalReplies(i), /ratelimit 429: retry-after is missing/);
+    });
+
+    it("the catch-all mapper first (it would win over the 429 one)", () => {
+      const i = broken((x) => hcm(x.envoy).local_reply_config.mappers.reverse());
+      has(checkLocalReplies(i), /ratelimit 429: retry-after is missing, expected "7"/);
+    });
+
+    it("a 429 mapper without the security headers (the first match wins)", () => {
+      const i = broken((x) => { const m = hcm(x.envoy).local_reply_config.mappers[0]; m.headers_to_add = m.headers_to_add.filter((h: Json) => h.header.key === "retry-after"); });
+      has(checkLocalReplies(i), /ratelimit 429: x-frame-options is missing/);
+    });
+
+    it("the ratelimit filter without x-ratelimit headers (retry-after would be empty)", () => {
+      const i = broken((x) => { delete filterConfig(x.envoy, RATELIMIT).enable_x_ratelimit_headers; });
+      has(checkLocalReplies(i), /enable_x_ratelimit_headers must be DRAFT_VERSION_03/);
+      has(checkLocalReplies(i), /ratelimit 429: retry-after is missing/);
+    });
+
+    it("the local backstop's 429 without retry-after", () => {
+      const i = broken((x) => { const l = filterConfig(x.envoy, LOCAL_RATELIMIT); l.response_headers_to_add = l.response_headers_to_add.filter((h: Json) => h.header.key !== "retry-after"); });
+      has(checkLocalReplies(i), /local_ratelimit 429: retry-after is missing, expected "1"/);
+    });
+
+    it("jwt_authn with strip_failure_response", () => {
+      has(checkJwtReplies(broken((x) => { filterConfig(x.envoy, JWT).strip_failure_response = true; })), /strip_failure_response/);
+    });
+
+    it("the Lua strip after the transcoder (it would delete x-envoy-original-path: realm = gRPC path)", () => {
+      const i = broken((x) => { const f = hcm(x.envoy).http_filters as Json[]; const lua = f.shift(); f.splice(f.findIndex((y) => y.name === TRANSCODER) + 1, 0, lua); });
+      has(checkJwtReplies(i), /GET \/v1\/users\/me: www-authenticate realm would be http:\/\/localhost:8080\/acme\.user\.v1\.UserService\/GetMe/);
+    });
+
+    it(`${OPENAPI_PATH} with the transcoder still in its filter chain (reject_unknown_method: 404)`, () => {
+      has(checkOpenApi(broken((x) => { delete route(x, "openapi").typed_per_filter_config; })), /transcoder is not disabled on route openapi/);
+    });
+
+    it(`${OPENAPI_PATH} requiring a JWT`, () => {
+      has(checkOpenApi(broken((x) => { filterConfig(x.envoy, JWT).rules = rules(x).filter((r) => r.match.path !== OPENAPI_PATH); })), /openapi\.json requires a JWT/);
+    });
+
+    it(`${OPENAPI_PATH} served as text/plain`, () => {
+      has(checkOpenApi(broken((x) => { route(x, "openapi").response_headers_to_add.shift(); })), /content-type must be set to application\/json/);
+    });
+
+    it(`${OPENAPI_PATH} over Envoy's direct response body limit`, () => {
+      has(checkOpenApi(broken((x) => { delete hcm(x.envoy).route_config.max_direct_response_body_size_bytes; })), /over max_direct_response_body_size_bytes 4096/);
+    });
+
+    it(`${OPENAPI_PATH} missing (the transcoder would answer 404)`, () => {
+      has(checkOpenApi(broken((x) => { const v = vhost(x.envoy); v.routes = v.routes.filter((r: Json) => r.name !== "openapi"); })), /GET \/openapi\.json: route rest-before-transcoding is not a direct response/);
     });
 
     it("no route entry for REST paths before transcoding (CORS would not apply)", () => {

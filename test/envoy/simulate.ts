@@ -1,24 +1,69 @@
 // What Envoy does with one request, computed from the config the way Envoy documents
 // it: first matching route, first matching jwt_authn rule, the rate-limit descriptors
-// the ratelimit filter builds (route + virtual host per vh_rate_limits), and the limit
-// envoyproxy/ratelimit applies to a descriptor. Matchers this file does not model
-// throw, so a config using them cannot pass by accident.
-import { JWT, RATELIMIT, vhost, type Json } from "./inputs.js";
+// the ratelimit filter builds (route + virtual host per vh_rate_limits), the limit
+// envoyproxy/ratelimit applies to a descriptor, the headers local_reply_config adds to
+// Envoy's own answers, and the www-authenticate realm jwt_authn sends. Matchers this
+// file does not model throw, so a config using them cannot pass by accident.
+import { JWT, RATELIMIT, TRANSCODER, hcm, httpFilters, vhost, type Json } from "./inputs.js";
 
 export interface Req {
   path: string;
-  /** content-type application/grpc: true for native gRPC and after transcoding. */
+  /** Native gRPC, or a REST request after transcoding: content-type application/grpc. */
   grpc: boolean;
+  /** The content-type as the client sent it; default application/grpc if grpc, else none (GET). */
+  contentType?: string;
+  /** :method; default POST for gRPC, GET otherwise. */
+  method?: string;
 }
 
-const MATCH_FIELDS = new Set(["prefix", "path", "safe_regex", "grpc", "case_sensitive"]);
+/** gRPC-Web content-types the grpc_web filter converts (Envoy's ContentTypeValues). */
+export const GRPC_WEB_CONTENT_TYPES = ["application/grpc-web", "application/grpc-web+proto", "application/grpc-web-text", "application/grpc-web-text+proto"];
+
+const MATCH_FIELDS = new Set(["prefix", "path", "safe_regex", "grpc", "case_sensitive", "headers"]);
+
+const contentTypeOf = (req: Req) => req.contentType ?? (req.grpc ? "application/grpc" : undefined);
+
+/** Envoy's Grpc::Common::isGrpcRequestHeaders: application/grpc or application/grpc+<subtype>. */
+const isGrpcContentType = (ct: string | undefined) => !!ct && (ct === "application/grpc" || /^application\/grpc[+;]/.test(ct));
+
+function headerValue(req: Req, name: string): string | undefined {
+  if (name === "content-type") return contentTypeOf(req);
+  if (name === ":method") return req.method ?? (req.grpc || isGrpcContentType(contentTypeOf(req)) ? "POST" : "GET");
+  if (name === ":path") return req.path;
+  return undefined;
+}
+
+/** A StringMatcher (exact, prefix, suffix, contains, safe_regex; case-sensitive unless ignore_case). */
+export function stringMatches(sm: Json, value: string): boolean {
+  const fold = (x: string) => (sm.ignore_case ? x.toLowerCase() : x);
+  const v = fold(value);
+  if (sm.exact !== undefined) return v === fold(sm.exact);
+  if (sm.prefix !== undefined) return v.startsWith(fold(sm.prefix));
+  if (sm.suffix !== undefined) return v.endsWith(fold(sm.suffix));
+  if (sm.contains !== undefined) return v.includes(fold(sm.contains));
+  if (sm.safe_regex) return new RegExp(`^(?:${sm.safe_regex.regex})$`, sm.ignore_case ? "i" : "").test(value);
+  throw new Error(`string matcher ${JSON.stringify(sm)} is not simulated`);
+}
+
+function headerMatches(h: Json, req: Req): boolean {
+  for (const k of Object.keys(h)) {
+    if (!["name", "string_match", "present_match", "invert_match"].includes(k)) throw new Error(`header matcher field "${k}" is not simulated`);
+  }
+  const v = headerValue(req, String(h.name).toLowerCase());
+  let ok: boolean;
+  if (h.string_match) ok = v !== undefined && stringMatches(h.string_match, v);
+  else if (h.present_match !== undefined) ok = (v !== undefined) === h.present_match;
+  else throw new Error(`header matcher ${JSON.stringify(h)} is not simulated`);
+  return h.invert_match ? !ok : ok;
+}
 
 export function matches(m: Json, req: Req): boolean {
   for (const k of Object.keys(m ?? {})) {
     if (!MATCH_FIELDS.has(k)) throw new Error(`route match field "${k}" is not simulated`);
   }
   if (m.case_sensitive === false) throw new Error("case-insensitive matching is not simulated");
-  if (m.grpc && !req.grpc) return false;
+  if (m.grpc && !isGrpcContentType(contentTypeOf(req))) return false;
+  if (!(m.headers ?? []).every((h: Json) => headerMatches(h, req))) return false;
   if (m.prefix !== undefined) return req.path.startsWith(m.prefix);
   if (m.path !== undefined) return req.path === m.path;
   if (m.safe_regex) return new RegExp(`^(?:${m.safe_regex.regex})$`).test(req.path);
@@ -121,3 +166,82 @@ export function limitFor(config: Json, descriptor: [string, string][]): { node?:
 }
 
 export const show = (d: [string, string][]) => `[${d.map(([k, v]) => `(${k}, ${v})`).join(", ")}]`;
+
+/** An access-log filter as local_reply_config evaluates it on a reply's status. */
+function filterMatches(f: Json, status: number): boolean {
+  const keys = Object.keys(f ?? {});
+  if (keys.length !== 1 || !f.status_code_filter) throw new Error(`access-log filter ${JSON.stringify(f)} is not simulated`);
+  const c = f.status_code_filter.comparison;
+  const v = Number(c.value?.default_value ?? 0);
+  const op = c.op ?? "EQ";
+  if (op === "EQ") return status === v;
+  if (op === "GE") return status >= v;
+  if (op === "LE") return status <= v;
+  throw new Error(`comparison op ${op} is not simulated`);
+}
+
+/** A header value as Envoy's formatter renders it: %RESP(x)% from the reply headers; others throw. */
+function formatHeader(value: string, response: Record<string, string>): string {
+  return value.replace(/%([^%]*)%/g, (_, op: string) => {
+    const resp = /^RESP\(([^)?:]+)\)$/.exec(op);
+    if (!resp) throw new Error(`header formatter %${op}% is not simulated`);
+    return response[resp[1].toLowerCase()] ?? ""; // a missing header renders empty
+  });
+}
+
+/** HeaderParser::evaluateHeaders: empty values are skipped (keep_empty_value unset). */
+export function applyHeaders(options: Json[] | undefined, headers: Record<string, string>): void {
+  const out: [string, string, string][] = [];
+  for (const o of options ?? []) {
+    if (o.keep_empty_value) throw new Error("keep_empty_value is not simulated");
+    const key = String(o.header.key).toLowerCase();
+    const value = formatHeader(String(o.header.value ?? ""), headers);
+    if (value !== "") out.push([key, value, o.append_action ?? "APPEND_IF_EXISTS_OR_ADD"]);
+  }
+  for (const [key, value, action] of out) {
+    if (action === "OVERWRITE_IF_EXISTS_OR_ADD") headers[key] = value;
+    else if (action === "ADD_IF_ABSENT") headers[key] ??= value;
+    else if (action === "APPEND_IF_EXISTS_OR_ADD") headers[key] = headers[key] === undefined ? value : `${headers[key]},${value}`;
+    else throw new Error(`append_action ${action} is not simulated`);
+  }
+}
+
+/**
+ * The headers of one of Envoy's own answers (sendLocalReply): the replying filter's
+ * headers first, then the first local_reply_config mapper whose filter matches the status.
+ */
+export function localReply(envoy: Json, status: number, fromFilter: Record<string, string> = {}): Record<string, string> {
+  const headers = Object.fromEntries(Object.entries(fromFilter).map(([k, v]) => [k.toLowerCase(), v]));
+  const mapper = (hcm(envoy).local_reply_config?.mappers ?? []).find((m: Json) => filterMatches(m.filter, status));
+  if (mapper?.status_code !== undefined || mapper?.body !== undefined || mapper?.body_format_override !== undefined) {
+    throw new Error("local reply mappers that change status or body are not simulated");
+  }
+  applyHeaders(mapper?.headers_to_add, headers);
+  return headers;
+}
+
+/**
+ * jwt_authn's realm for a refused request: `<:scheme>://<host><x-envoy-original-path or :path>`
+ * (Http::Utility::buildOriginalUri, path cut at 256), as the request headers stand when
+ * jwt_authn runs. Walks the filters before it: Lua drops client x-envoy-* headers, the
+ * transcoder (on a REST path it maps) keeps the REST path in x-envoy-original-path.
+ */
+export function jwtRealm(envoy: Json, req: { host: string; path: string; grpcPath?: string; clientHeaders?: Record<string, string> }): string {
+  const headers: Record<string, string> = { ...req.clientHeaders, ":path": req.path };
+  for (const f of httpFilters(envoy)) {
+    if (f.name === JWT) {
+      return `http://${req.host}${(headers["x-envoy-original-path"] ?? headers[":path"]).slice(0, 256)}`;
+    }
+    if (f.name === "envoy.filters.http.lua") {
+      const lua: string = f.typed_config.default_source_code.inline_string;
+      const prefixes = [...(/local prefixes = \{([^}]*)\}/.exec(lua)?.[1] ?? "").matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+      const keep = [...(/local keep = \{([^}]*)\}/.exec(lua)?.[1] ?? "").matchAll(/\["([^"]+)"\]/g)].map((m) => m[1]);
+      for (const name of Object.keys(headers)) if (!keep.includes(name) && prefixes.some((p) => name.startsWith(p))) delete headers[name];
+    }
+    if (f.name === TRANSCODER && req.grpcPath) {
+      headers["x-envoy-original-path"] = headers[":path"];
+      headers[":path"] = req.grpcPath;
+    }
+  }
+  throw new Error("no jwt_authn filter");
+}

@@ -4,9 +4,10 @@
 //   bare         no observability interceptors
 //   obs, off     interceptors (metrics, access log to a discarding logger), no SDK: the default without OTEL_*
 //   obs, traced  the same with an SDK tracer provider (BatchSpanProcessor, exporter discarding the spans)
-// measured twice: through an in-process router transport (interceptor cost
-// alone) and over h2c gRPC on loopback (client + server interceptors, with
-// the network stack as the yardstick).
+// measured through an in-process router transport and over h2c gRPC on
+// loopback (client + server interceptors, the network stack as the yardstick),
+// then the interceptors alone, called directly (the steadiest number on a busy
+// machine).
 import { context, propagation, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
