@@ -1,0 +1,42 @@
+import { strict as assert } from "node:assert";
+import { ConfigError, loadConfig } from "../../platform/config.js";
+
+describe("config from the environment", () => {
+  it("has defaults that need nothing set: port 8080, embedded database and store", () => {
+    const c = loadConfig({});
+    assert.equal(c.port, 8080);
+    assert.equal(c.databaseUrl, undefined);
+    assert.equal(c.redisUrl, undefined);
+    assert.equal(c.bcryptCost, 12);
+    assert.equal(c.jwt.accessTtlSeconds, 900);
+  });
+
+  for (const [name, value, pattern] of [
+    ["PORT", "eighty", /PORT must be an integer/],
+    ["PORT", "70000", /PORT must be between 0 and 65535/],
+    ["BCRYPT_COST", "8", /BCRYPT_COST must be between 10 and 15/],
+    ["DATABASE_URL", "mysql://x", /DATABASE_URL must use postgres: or postgresql:/],
+    ["REDIS_URL", "not a url", /REDIS_URL must be a URL/],
+    ["LOG_LEVEL", "loud", /LOG_LEVEL must be one of debug, info, warn, error/],
+  ] as const) {
+    it(`names the bad variable: ${name}=${value}`, () => {
+      assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.variable, name);
+        assert.match(err.message, pattern);
+        return true;
+      });
+    });
+  }
+
+  it("stops `npm start` with one line naming the variable", async () => {
+    const { execFile } = await import("node:child_process");
+    const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, ["--import", "tsx", "services/main.ts"], { env: { ...process.env, PORT: "x" } }, (err, _o, stderr) =>
+        resolve({ code: child.exitCode ?? (err as { code?: number })?.code ?? null, stderr }),
+      );
+    });
+    assert.equal(out.code, 1);
+    assert.equal(out.stderr.trim(), 'config: PORT must be an integer, got "x"');
+  });
+});
