@@ -65,6 +65,8 @@ describe("envoy/envoy.yaml against Envoy's API protos", function () {
       ["a Duration written as a number", (d) => { d.static_resources.clusters[0].connect_timeout = 1; }, /Duration|connect_timeout/],
       ["an unregistered @type", (d) => { hcm(d).http_filters[1].typed_config["@type"] = "type.googleapis.com/envoy.extensions.filters.http.nope.v3.Nope"; }, /nope/i],
       ["a string where a message is expected", (d) => { d.admin.address = "0.0.0.0:9901"; }, /Address/],
+      ["an unknown field in a local reply mapper", (d) => { hcm(d).local_reply_config.mappers[0].header_to_add = []; }, /header_to_add/],
+      ["a misspelt per-route FilterConfig field", (d) => { vhost(d).routes.find((r: Json) => r.name === "openapi").typed_per_filter_config["envoy.filters.http.grpc_json_transcoder"].disable = true; }, /disable/],
     ];
     for (const [what, breakIt, error] of broken) {
       it(`rejects ${what}`, () => {
@@ -92,6 +94,9 @@ describe("envoy/envoy.yaml against Envoy's API protos", function () {
       ["too few items (rate limit actions min_items)", (d) => { vhost(d).rate_limits[0].actions = []; }, /actions: repeated\.min_items/],
       ["a uint32 above lte (ratelimit stage)", (d) => { filterConfig(d, "envoy.filters.http.ratelimit").stage = 11; }, /stage: lte 10/],
       ["a deprecated field (Lua inline_code)", (d) => { filterConfig(d, "envoy.filters.http.lua").inline_code = "x"; }, /inline_code: deprecated field/],
+      ["a local reply mapper without its filter (required)", (d) => { delete hcm(d).local_reply_config.mappers[0].filter; }, /mappers\[0\]\.filter: required/],
+      ["a status filter without a runtime key (string min_len)", (d) => { hcm(d).local_reply_config.mappers[1].filter.status_code_filter.comparison.value.runtime_key = ""; }, /runtime_key: string\.minLen/],
+      ["a direct response body with an empty filename (string min_len)", (d) => { vhost(d).routes.find((r: Json) => r.name === "openapi").direct_response.body.filename = ""; }, /filename: string\.minLen/],
     ];
     for (const [what, breakIt, violation] of broken) {
       it(`catch ${what}`, () => {
@@ -103,11 +108,23 @@ describe("envoy/envoy.yaml against Envoy's API protos", function () {
     }
   });
 
-  it("uses only access-log command operators Envoy knows", () => {
+  it("uses only access-log command operators Envoy knows (access log and header values)", () => {
     const known = /^(START_TIME|REQ\([^)]+\)|RESP\([^)]+\)|TRACE_ID|DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT|PROTOCOL|RESPONSE_CODE|GRPC_STATUS|RESPONSE_CODE_DETAILS|RESPONSE_FLAGS|DURATION|BYTES_RECEIVED|BYTES_SENT|UPSTREAM_CLUSTER|UPSTREAM_HOST|DYNAMIC_METADATA\([^)]+\))$/;
-    const format = hcm(load()).access_log[0].typed_config.log_format.json_format;
+    const doc = load();
+    const format = hcm(doc).access_log[0].typed_config.log_format.json_format;
     const ops = Object.values<string>(format).flatMap((v) => [...v.matchAll(/%([^%]+)%/g)].map((m) => m[1]));
     assert.ok(ops.includes("TRACE_ID") && ops.includes("REQ(X-REQUEST-ID)"), "trace id and request id are logged");
-    for (const op of ops) assert.match(op, known);
+    // Header values are formatted too (response_headers_to_add, local reply mappers): a literal % must be %%.
+    const headerOps: string[] = [];
+    const walk = (v: Json) => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === "object") {
+        if (v.header && typeof v.header.value === "string") headerOps.push(...[...v.header.value.replaceAll("%%", "").matchAll(/%([^%]*)%/g)].map((m) => m[1]));
+        Object.values(v).forEach(walk);
+      }
+    };
+    walk(doc);
+    assert.ok(headerOps.includes("RESP(X-RATELIMIT-RESET)"), "retry-after is formatted from x-ratelimit-reset");
+    for (const op of [...ops, ...headerOps]) assert.match(op, known);
   });
 });

@@ -146,6 +146,18 @@ describe("deployment: ratelimit config, docker compose, Dockerfile", () => {
       has(checkCompose(broken((x) => { service(x, "envoy").volumes[1] = "./gen/api.binpb:/etc/envoy/descriptors.pb:ro"; })),
         /gen\/api\.binpb must be mounted at \/etc\/envoy\/api\.binpb/);
     });
+    it("the OpenAPI document not mounted (Envoy would refuse to start: direct_response body filename)", () => {
+      const i = broken((x) => { service(x, "envoy").volumes = service(x, "envoy").volumes.filter((v: string) => !v.includes("openapi")); });
+      has(checkCompose(i), /gen\/openapi\.json must be mounted at \/etc\/envoy\/openapi\.json/);
+      has(checkCompose(i), /envoy reads \/etc\/envoy\/openapi\.json, which is not mounted/);
+    });
+    it("the OpenAPI document mounted where the direct response does not read it", () => {
+      has(checkCompose(broken((x) => { x.settings.openapi_document = "/etc/envoy/openapi/openapi.json"; })), /gen\/openapi\.json must be mounted at \/etc\/envoy\/openapi\/openapi\.json/);
+    });
+    it("a file Envoy reads mounted from a path that is not in the repository", () => {
+      const i = broken((x) => { const v: string[] = service(x, "envoy").volumes; v[v.findIndex((m) => m.includes("openapi"))] = "./openapi.json:/etc/envoy/openapi.json:ro"; });
+      has(checkCompose(i), /envoy: openapi\.json, mounted at \/etc\/envoy\/openapi\.json, is not a file in the repository/);
+    });
     it("Envoy's config mounted where --config-path does not point", () => {
       has(checkCompose(broken((x) => { service(x, "envoy").command[2] = "/etc/envoy/edge.yaml"; })), /envoy\.yaml must be mounted at \/etc\/envoy\/edge\.yaml/);
     });

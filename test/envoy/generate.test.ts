@@ -50,5 +50,6 @@ describe("scripts/envoy-config.ts (envoy/envoy.yaml from the contract)", functio
     assert.throws(() => renderEnvoyConfig(loadSettings(), service), /GetMe is ACCESS_SERVICE on a routable service/);
     const noRule = base.policies.map((p) => (p.path === "/acme.user.v1.UserService/GetMe" ? { ...p, httpRules: [] } : p));
     assert.throws(() => renderEnvoyConfig(loadSettings(), noRule), /GetMe is routable but has no google\.api\.http rule/);
+    assert.throws(() => renderEnvoyConfig({ ...loadSettings(), max_direct_response_body_bytes: 4096 }), /gen\/openapi\.json is \d+ bytes, over max_direct_response_body_bytes 4096/);
   });
 });
