@@ -7,6 +7,7 @@
 // errors. Calls to internal services and to RPCs outside the contract
 // (health, reflection) are not routed by any edge and pass untouched.
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { bearerToken, verifiedTokenKey } from "../platform/auth/interceptor.js";
 import { Access, policyFor } from "../platform/policy.js";
 import { EXTERNAL_ADDRESS_HEADER, normaliseIp, peerAddressKey } from "../platform/request.js";
 import type { EdgeAuthn } from "./authn.js";
@@ -28,8 +29,11 @@ export function edgeInterceptor(opts: EdgeInterceptorOptions): Interceptor {
 
     let subject: string | undefined;
     if (policy.access !== Access.PUBLIC) {
-      const a = await opts.authn.authenticate(req.header.get("authorization"));
+      const authorization = req.header.get("authorization");
+      const a = await opts.authn.authenticate(authorization);
       if (a.ok) subject = a.subject;
+      // The service's auth interceptor, next in this process, need not verify it again.
+      if (a.ok && a.principal) req.contextValues.set(verifiedTokenKey, { token: bearerToken(authorization)!, principal: a.principal });
     }
     const decision = await opts.limiter.check(descriptorsFor(ip, subject, policy.rateLimit));
     if (decision.overLimit) {

@@ -8,7 +8,9 @@
 //   response -> JSON, gRPC errors -> convert_grpc_status
 import { setHttpRoute } from "../platform/telemetry/tracing.js";
 import type { DescMethodUnary, Message, Registry } from "@bufbuild/protobuf";
-import { ConnectError, type Transport } from "@connectrpc/connect";
+import { ConnectError, createContextValues, type Transport } from "@connectrpc/connect";
+import { bearerToken, verifiedTokenKey } from "../platform/auth/interceptor.js";
+import type { Principal } from "../platform/auth/principal.js";
 import { Access } from "../platform/policy.js";
 import { EXTERNAL_ADDRESS_HEADER } from "../platform/request.js";
 import type { Logger } from "../platform/logger.js";
@@ -147,6 +149,7 @@ export function restHandler(opts: RestOptions) {
     if (route.body && declared > opts.maxBodyBytes) return tooLarge();
 
     let subject: string | undefined;
+    let verified: Principal | undefined;
     if (route.policy.access !== Access.PUBLIC) {
       const a = await opts.authn.authenticate(headerValue(req, "authorization"));
       if (!a.ok) {
@@ -159,6 +162,7 @@ export function restHandler(opts: RestOptions) {
         return true;
       }
       subject = a.subject;
+      verified = a.principal;
     }
 
     const decision = await opts.limiter.check(descriptorsFor(ctx.clientIp, subject, route.policy.rateLimit));
@@ -192,6 +196,10 @@ export function restHandler(opts: RestOptions) {
     header.set(REQUEST_ID_HEADER, ctx.requestId);
     header.set(EXTERNAL_ADDRESS_HEADER, ctx.clientIp);
 
+    // A service in this process takes the principal verified above instead of verifying again.
+    const values = createContextValues();
+    if (verified) values.set(verifiedTokenKey, { token: bearerToken(headerValue(req, "authorization"))!, principal: verified });
+
     const abort = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) abort.abort();
@@ -200,7 +208,7 @@ export function restHandler(opts: RestOptions) {
     try {
       const out = await opts
         .transportFor(route.service.typeName)
-        .unary(route.method as DescMethodUnary, abort.signal, opts.timeoutMs, header, input as never);
+        .unary(route.method as DescMethodUnary, abort.signal, opts.timeoutMs, header, input as never, values);
       out.header.forEach((v, k) => {
         if (!DROPPED_RESPONSE_HEADERS.test(k) && !(credentials && k === "cache-control")) extra[k] = v;
       });

@@ -2,7 +2,7 @@
 // requested services and, in the all-in-one run, the embedded edge, and serves
 // them on one port. `services/main.ts` is the command line around it.
 import type { DescService } from "@bufbuild/protobuf";
-import { createRouterTransport, type ConnectRouter, type Interceptor, type Transport } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor, Transport } from "@connectrpc/connect";
 import { createEdge, type Edge } from "../edge/index.js";
 import { authInterceptor } from "../platform/auth/interceptor.js";
 import { remoteJwks, type KeySource } from "../platform/auth/keys.js";
@@ -16,6 +16,7 @@ import { openStore, type KeyValueStore } from "../platform/kv.js";
 import { createLogger, type Logger } from "../platform/logger.js";
 import { registerReflection } from "../platform/reflection.js";
 import { registry } from "../platform/registry.js";
+import { localTransport } from "../platform/rpc.js";
 import { loadSecrets } from "../platform/secrets.js";
 import { contextValuesFor } from "../platform/request.js";
 import { observability, propagateContext } from "../platform/telemetry/index.js";
@@ -120,8 +121,9 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
     for (const m of modules) m.routes(router);
   };
 
-  // The edge reaches local services in process and remote ones over gRPC.
-  const local = createRouterTransport((r) => modules.forEach((m) => m.routes(r)), {
+  // The edge reaches local services in process (handlers called directly, no
+  // serialisation: platform/rpc.ts) and remote ones over gRPC.
+  const local = localTransport((r) => modules.forEach((m) => m.routes(r)), {
     router: { interceptors: [obs.rpc, ...serviceInterceptors] },
     transport: { interceptors: [propagateContext()] },
   });

@@ -24,3 +24,4 @@ server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p
   if (err) throw err;
   console.log(port);
 });
+process.on("SIGTERM", () => process.exit(0));

@@ -7,3 +7,4 @@ const server = http.createServer((_req, res) => {
   res.end(body);
 });
 server.listen(0, "127.0.0.1", () => console.log((server.address() as { port: number }).port));
+process.on("SIGTERM", () => process.exit(0));

@@ -1,7 +1,8 @@
 // Processes under test: spawned pinned to the server core, port read from
 // their first line of stdout (baselines) or polled until healthy (the system).
-import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { promisify } from "node:util";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health } from "../../gen/health/v1/health_pb.js";
@@ -15,8 +16,11 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-function nodeArgs(script: string, extra: string[] = []): [string, string[]] {
-  return ["taskset", ["-c", SERVER_CORE, process.execPath, "--import", "tsx", script, ...extra]];
+/** Extra node flags for the processes under test (e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"). */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+
+function nodeArgs(script: string): [string, string[]] {
+  return ["taskset", ["-c", SERVER_CORE, process.execPath, ...NODE_FLAGS, "--import", "tsx", script]];
 }
 
 function stopper(child: ChildProcess) {
@@ -54,20 +58,51 @@ export async function waitHealthy(port: number, timeoutMs = 60_000): Promise<num
   throw new Error(`system on ${port} not healthy after ${timeoutMs} ms`);
 }
 
-/** The product (services/main.ts, all services + embedded edge) on a given port. */
-export async function startSystem(port: number, env: Record<string, string>): Promise<Proc & { startMs: number }> {
-  const [cmd, args] = nodeArgs("services/main.ts");
+/**
+ * The product as `npm start` runs it (scripts/start.mjs: compile, then the
+ * telemetry preload and services/main: all services + embedded edge) on a
+ * given port; startMs is the time from spawning node to the first answer (a
+ * gRPC health check).
+ */
+export async function startSystem(port: number, env: Record<string, string>, cores = SERVER_CORE): Promise<Proc & { startMs: number }> {
+  // BENCH_VIA_TSX=1: run the sources through tsx instead (as the tests and the Docker image do).
+  const entry = process.env.BENCH_VIA_TSX ? ["--import", "tsx", "--import", "./platform/telemetry/register.ts", "services/main.ts"] : ["scripts/start.mjs"];
+  const [cmd, args] = ["taskset", ["-c", cores, process.execPath, ...NODE_FLAGS, ...entry]];
   const t0 = performance.now();
-  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env, PORT: String(port) }, stdio: ["ignore", "ignore", "inherit"] });
-  await waitHealthy(port);
+  // BENCH_SERVER_LOG=<file>: the product's stdout (e.g. with BENCH_NODE_FLAGS=--trace-gc) goes there.
+  const out = process.env.BENCH_SERVER_LOG ? openSync(process.env.BENCH_SERVER_LOG, "a") : "ignore";
+  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env, PORT: String(port) }, stdio: ["ignore", out, "inherit"] });
+  if (typeof out === "number") closeSync(out);
+  let onExit: (code: number | null) => void = () => {};
+  const exited = new Promise<never>((_, reject) => {
+    onExit = (c) => reject(new Error(`services/main.ts exited ${c} before answering`));
+    child.once("exit", onExit);
+  });
+  try {
+    await Promise.race([waitHealthy(port), exited]);
+  } finally {
+    child.off("exit", onExit);
+  }
   return { child, port, startMs: performance.now() - t0, stop: stopper(child) };
 }
 
-/** Resident set size of a process in MB (Linux). */
-export function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+/** Run a script to completion on the server core; its stdout. */
+export async function runPinned(script: string, args: string[] = []): Promise<string> {
+  const [cmd, a] = nodeArgs(script);
+  const { stdout } = await promisify(execFile)(cmd, [...a, ...args], { cwd: root, encoding: "utf8", timeout: 300_000 });
+  return stdout;
+}
+
+function status(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 }
+
+/** Resident set size of a process in MB (Linux). */
+export const rssMb = (pid: number) => status(pid, "VmRSS");
+
+/** Peak resident set size of a process so far in MB (Linux VmHWM). */
+export const peakRssMb = (pid: number) => status(pid, "VmHWM");
 
 /** The node process behind `taskset ... node`: taskset execs, so the pid is the same. */
 export function pidOf(p: Proc): number {

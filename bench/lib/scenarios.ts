@@ -57,6 +57,29 @@ export async function orderLoad(base: string, token: string, seconds: number, in
   return closedLoop(seconds, inFlight, call);
 }
 
+/**
+ * Calls of a method answered with a non-OK gRPC code so far, from the
+ * server's own RED metrics (h2load sees HTTP 200 whatever the gRPC status).
+ */
+export async function rpcErrors(base: string, service: string, method: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  let n = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("grpc_server_handled_total{")) continue;
+    if (!line.includes(`grpc_service="${service}"`) || !line.includes(`grpc_method="${method}"`) || line.includes('grpc_code="OK"')) continue;
+    n += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return n;
+}
+
+/** Logins as fast as bcrypt allows, nothing else running: logins/s. */
+export async function loginLoad(base: string, user: BenchUser, seconds: number, inFlight: number): Promise<RunResult> {
+  const auth = createClient(AuthService, createGrpcTransport({ baseUrl: base }));
+  const login = () => auth.login({ email: user.email, password: user.password });
+  await closedLoop(1, inFlight, login); // warm-up
+  return closedLoop(seconds, inFlight, login);
+}
+
 /** Logins as fast as bcrypt allows while `reads` measures read latency. */
 export async function loginStorm(base: string, user: BenchUser, seconds: number, reads: () => Promise<RunResult>) {
   const auth = createClient(AuthService, createGrpcTransport({ baseUrl: base }));

@@ -1,7 +1,7 @@
 // The one auth check of the system, as a connect interceptor. Every service
 // (and the embedded edge) runs it: the RPC's (acme.edge.v1.policy) from the
 // contract decides whether a user token, a service token or nothing is needed.
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { Access, policyFor } from "../policy.js";
 import { principalKey, routeAllowed, type Principal } from "./principal.js";
 import { TokenError, type TokenVerifier } from "./verifier.js";
@@ -14,6 +14,17 @@ export interface AuthInterceptorOptions {
   onRejected?: (path: string, reason: string) => void;
 }
 
+/**
+ * A bearer token that an earlier step of the same request (the embedded
+ * edge) already verified with the same verifier, and its principal: the auth
+ * interceptor takes it instead of verifying the token a second time. Context
+ * values stay in the process, so a call that crosses the network is always
+ * verified by the service that receives it.
+ */
+export const verifiedTokenKey = createContextKey<{ readonly token: string; readonly principal: Principal } | undefined>(undefined, {
+  description: "token verified earlier in this request",
+});
+
 /** "Bearer xyz" -> "xyz"; undefined when absent or not a bearer credential. */
 export function bearerToken(header: string | null | undefined): string | undefined {
   if (!header) return undefined;
@@ -22,6 +33,10 @@ export function bearerToken(header: string | null | undefined): string | undefin
 }
 
 export function authInterceptor(opts: AuthInterceptorOptions): Interceptor {
+  const verify = (token: string, values: ContextValues): Promise<Principal> => {
+    const earlier = values.get(verifiedTokenKey);
+    return earlier && earlier.token === token ? Promise.resolve(earlier.principal) : opts.verifier.verify(token);
+  };
   return (next) => async (req) => {
     const path = `/${req.service.typeName}/${req.method.name}`;
     const policy = policyFor(path);
@@ -30,7 +45,7 @@ export function authInterceptor(opts: AuthInterceptorOptions): Interceptor {
       const token = bearerToken(req.header.get("authorization"));
       if (token && policy) {
         // A public RPC may still learn its caller, but a bad token is never an error here.
-        const p = await opts.verifier.verify(token).catch(() => undefined);
+        const p = await verify(token, req.contextValues).catch(() => undefined);
         if (p) req.contextValues.set(principalKey, p);
       }
       return next(req);
@@ -42,7 +57,7 @@ export function authInterceptor(opts: AuthInterceptorOptions): Interceptor {
     }
     let principal: Principal;
     try {
-      principal = await opts.verifier.verify(token);
+      principal = await verify(token, req.contextValues);
     } catch (err) {
       const reason = err instanceof TokenError ? err.reason : "error";
       opts.onRejected?.(path, reason);
