@@ -70,6 +70,15 @@ export function grpcTransport(baseUrl: string, interceptors: Interceptor[] = [],
   return createGrpcTransport({ baseUrl, interceptors: [...interceptors, clientObservability()], defaultTimeoutMs: timeoutMs });
 }
 
+/** A transport whose calls get a deadline when the caller set none. */
+export function withDefaultTimeout(t: Transport, timeoutMs: number | undefined): Transport {
+  if (timeoutMs === undefined) return t;
+  return {
+    unary: (method, signal, timeout, ...rest) => t.unary(method, signal, timeout ?? timeoutMs, ...rest),
+    stream: (method, signal, timeout, ...rest) => t.stream(method, signal, timeout ?? timeoutMs, ...rest),
+  };
+}
+
 /** A transport created on first use (for URLs known only once the server listens). */
 export function lazyTransport(make: () => Transport): Transport {
   let t: Transport | undefined;

@@ -2,7 +2,7 @@
 // the host gives it. A process hosts one service (compose) or all of them
 // (`npm start`); the modules do not know which.
 import type { DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor, Transport } from "@connectrpc/connect";
 import type { KeySource } from "./auth/keys.js";
 import type { TokenVerifier } from "./auth/verifier.js";
 import type { TokenSource } from "./clients.js";
@@ -25,6 +25,12 @@ export interface ServiceContext {
   readonly urls: Readonly<Record<ServiceName, string>>;
   /** Service tokens of this service's own client (`<name>-service`). */
   readonly tokens: TokenSource;
+  /**
+   * Transport for calls to another service: in process when that service is
+   * hosted here (no loopback hop, and it keeps working while the port drains on
+   * shutdown), over gRPC to its URL otherwise. Built on first use.
+   */
+  transportTo(name: ServiceName, interceptors?: Interceptor[], timeoutMs?: number): Transport;
 }
 
 export interface ServiceModule {

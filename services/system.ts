@@ -7,7 +7,7 @@ import { createEdge, type Edge } from "../edge/index.js";
 import { authInterceptor } from "../platform/auth/interceptor.js";
 import { remoteJwks, type KeySource } from "../platform/auth/keys.js";
 import { createVerifier } from "../platform/auth/verifier.js";
-import { audienceOf, grpcTransport, lazyTransport, serviceTokens } from "../platform/clients.js";
+import { audienceOf, grpcTransport, lazyTransport, serviceTokens, withDefaultTimeout } from "../platform/clients.js";
 import type { Config, ServiceName } from "../platform/config.js";
 import { openDatabase, type Database } from "../platform/db.js";
 import { errorInterceptor } from "../platform/errors.js";
@@ -20,6 +20,7 @@ import { localTransport } from "../platform/rpc.js";
 import { loadSecrets } from "../platform/secrets.js";
 import { contextValuesFor } from "../platform/request.js";
 import { observability, propagateContext } from "../platform/telemetry/index.js";
+import { clientObservability } from "../platform/telemetry/tracing.js";
 import { startServer, type HttpHandler, type RunningServer } from "../platform/server.js";
 import type { ServiceDefinition, ServiceModule } from "../platform/service.js";
 import { authService } from "./auth/index.js";
@@ -88,12 +89,22 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
     kv,
   });
 
+  // Calls between services hosted in this process stay in process (set once
+  // the modules exist, below); calls to the others go over gRPC.
+  let inProcess: ((interceptors: Interceptor[]) => Transport) | undefined;
+  const transportTo = (name: ServiceName, interceptors: Interceptor[] = [], timeoutMs?: number): Transport =>
+    lazyTransport(() =>
+      opts.services.includes(name) && inProcess
+        ? withDefaultTimeout(inProcess(interceptors), timeoutMs)
+        : grpcTransport(urls[name], interceptors, timeoutMs),
+    );
+
   const modules: ServiceModule[] = [];
   for (const def of defs) {
-    const tokens = serviceTokens(lazyTransport(() => grpcTransport(urls.auth)), {
+    const tokens = serviceTokens(transportTo("auth"), {
       clientId: `${def.name}-service`, clientSecret: secrets.clientSecrets[def.name],
     });
-    modules.push(await def.create({ config, db, kv, log: log.child({ component: def.name }), secrets, verifier, urls, tokens }));
+    modules.push(await def.create({ config, db, kv, log: log.child({ component: def.name }), secrets, verifier, urls, tokens, transportTo }));
   }
 
   const health = new HealthState();
@@ -127,6 +138,11 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
     router: { interceptors: [obs.rpc, ...serviceInterceptors] },
     transport: { interceptors: [propagateContext()] },
   });
+  inProcess = (interceptors) =>
+    localTransport((r) => modules.forEach((m) => m.routes(r)), {
+      router: { interceptors: [obs.rpc, ...serviceInterceptors] },
+      transport: { interceptors: [...interceptors, clientObservability(), propagateContext()] },
+    });
   const hostedNames = new Set(hosted.map((s) => s.typeName));
   const transportFor = (typeName: string): Transport => {
     if (hostedNames.has(typeName)) return local;

@@ -6,7 +6,7 @@ import { createClient } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { AuthInternalService, AuthService } from "../../gen/acme/auth/v1/auth_pb.js";
 import { UserInternalService } from "../../gen/acme/user/v1/user_pb.js";
-import { grpcTransport, lazyTransport, serviceTokenInterceptor, type TokenSource } from "../../platform/clients.js";
+import { serviceTokenInterceptor, type TokenSource } from "../../platform/clients.js";
 import type { Database } from "../../platform/db.js";
 import type { ServiceDefinition, ServiceModule } from "../../platform/service.js";
 import { Accounts } from "./accounts.js";
@@ -97,7 +97,7 @@ export const authService: ServiceDefinition = {
     const tokens = localTokenSource(minter, () => clock.now());
     const userClient = createClient(
       UserInternalService,
-      lazyTransport(() => grpcTransport(ctx.urls.user, [serviceTokenInterceptor(tokens)], USER_CALL_TIMEOUT_MS)),
+      ctx.transportTo("user", [serviceTokenInterceptor(tokens)], USER_CALL_TIMEOUT_MS),
     );
     const profiles = userServiceProfiles(userClient, log, USER_CALL_TIMEOUT_MS);
     const sessions = new Sessions(store, minter, ctx.kv, cfg, clock, audit, profiles);

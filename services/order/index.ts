@@ -1,10 +1,10 @@
 // Order service module: orders, their lifecycle and the pending-order sweeper.
-import type { Client } from "@connectrpc/connect";
+import { createClient, type Client } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { OrderInternalService, OrderService } from "../../gen/acme/order/v1/order_pb.js";
 import { UserInternalService } from "../../gen/acme/user/v1/user_pb.js";
 import { CircuitBreaker, retryInterceptor, type BreakerState } from "../../platform/breaker.js";
-import { serviceClient } from "../../platform/clients.js";
+import { serviceTokenInterceptor } from "../../platform/clients.js";
 import { int } from "../../platform/config.js";
 import { migrate } from "../../platform/db.js";
 import { pageTokenKey, pageTokenSecret, PageTokens } from "../../platform/pagination.js";
@@ -64,13 +64,15 @@ export const orderService: ServiceDefinition = {
     // Built on first use: in the all-in-one process our own URL is known only once the server listens.
     let users: Client<typeof UserInternalService> | undefined;
     const usersClient = () =>
-      (users ??= serviceClient(UserInternalService, {
-        baseUrl: ctx.urls.user,
-        tokens: ctx.tokens,
-        timeoutMs: settings.userTimeoutMs,
+      (users ??= createClient(
+        UserInternalService,
         // Breaker outermost: one call, retries included, counts once. CheckUser is read-only, so retrying is safe.
-        interceptors: [breaker.interceptor(), retryInterceptor({ attempts: settings.userRetries })],
-      }));
+        ctx.transportTo(
+          "user",
+          [breaker.interceptor(), retryInterceptor({ attempts: settings.userRetries }), serviceTokenInterceptor(ctx.tokens)],
+          settings.userTimeoutMs,
+        ),
+      ));
     const handlers = orderHandlers({
       store,
       // Replicas share PAGE_TOKEN_SECRET (or KEY_ENCRYPTION_KEY), so any accepts any other's tokens.

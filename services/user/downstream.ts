@@ -3,11 +3,12 @@
 // idempotent). Clients are built on first use: in the all-in-one process the
 // services' own URL is known only once the server listens.
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { AuthInternalService } from "../../gen/acme/auth/v1/auth_pb.js";
 import { OrderInternalService } from "../../gen/acme/order/v1/order_pb.js";
 import { retryInterceptor } from "../../platform/breaker.js";
-import { serviceClient } from "../../platform/clients.js";
+import { serviceTokenInterceptor } from "../../platform/clients.js";
+import type { ServiceName } from "../../platform/config.js";
 import type { Logger } from "../../platform/logger.js";
 import type { ServiceContext } from "../../platform/service.js";
 
@@ -17,13 +18,13 @@ export interface Downstream {
 }
 
 export function downstream(ctx: ServiceContext, timeoutMs = 3000): Downstream {
-  const lazy = <S extends DescService>(service: S, url: () => string) => {
+  const lazy = <S extends DescService>(service: S, name: ServiceName) => {
     let c: Client<S> | undefined;
-    return () => (c ??= serviceClient(service, { baseUrl: url(), tokens: ctx.tokens, timeoutMs, interceptors: [retryInterceptor()] }));
+    return () => (c ??= createClient(service, ctx.transportTo(name, [retryInterceptor(), serviceTokenInterceptor(ctx.tokens)], timeoutMs)));
   };
   return {
-    auth: lazy(AuthInternalService, () => ctx.urls.auth),
-    orders: lazy(OrderInternalService, () => ctx.urls.order),
+    auth: lazy(AuthInternalService, "auth"),
+    orders: lazy(OrderInternalService, "order"),
   };
 }
 
