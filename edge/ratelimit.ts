@@ -179,29 +179,37 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   return {
     async check(descriptors) {
       const t = Math.floor(now());
-      let statuses: DescriptorStatus[];
+      // Every counted descriptor in one store round trip.
+      interface Counted { descriptor: Descriptor; limit: RateLimit; shadowMode: boolean; key: string }
+      const counted: Counted[] = [];
+      const limits = descriptors.map((descriptor) => {
+        const found = findLimit(opts.config, descriptor);
+        if (!found || found.limit.unlimited) return undefined;
+        const c: Counted = { descriptor, ...found, key: cacheKey(prefix, opts.config.domain, descriptor, found.limit.unitSeconds, t) };
+        counted.push(c);
+        return c;
+      });
+      let counts: number[];
       try {
-        statuses = await Promise.all(
-          descriptors.map(async (descriptor): Promise<DescriptorStatus> => {
-            const found = findLimit(opts.config, descriptor);
-            if (!found || found.limit.unlimited) return { descriptor, overLimit: false, remaining: 0, resetSeconds: 0 };
-            const { limit } = found;
-            const key = cacheKey(prefix, opts.config.domain, descriptor, limit.unitSeconds, t);
-            const count = await opts.kv.incr(key, 1, limit.unitSeconds * 1000);
-            const over = count > limit.requestsPerUnit && !found.shadowMode;
-            return {
-              descriptor,
-              limit,
-              overLimit: over,
-              remaining: over ? 0 : Math.max(0, limit.requestsPerUnit - count),
-              resetSeconds: limit.unitSeconds - (t % limit.unitSeconds),
-            };
-          }),
-        );
+        counts = await opts.kv.incrEach(counted.map((c) => [c.key, c.limit.unitSeconds * 1000] as const));
       } catch (err) {
         opts.onError?.(err);
         return { overLimit: false, statuses: [], headers: {} };
       }
+      const statuses = descriptors.map((descriptor, i): DescriptorStatus => {
+        const c = limits[i];
+        if (!c) return { descriptor, overLimit: false, remaining: 0, resetSeconds: 0 };
+        const { limit } = c;
+        const count = counts[counted.indexOf(c)];
+        const over = count > limit.requestsPerUnit && !c.shadowMode;
+        return {
+          descriptor,
+          limit,
+          overLimit: over,
+          remaining: over ? 0 : Math.max(0, limit.requestsPerUnit - count),
+          resetSeconds: limit.unitSeconds - (t % limit.unitSeconds),
+        };
+      });
       const overLimit = statuses.some((s) => s.overLimit);
       for (const s of statuses) {
         if (s.overLimit) metrics.counter(METRIC.rateLimitRejections, { source: "edge", descriptor: s.descriptor.map(([k]) => k).join(".") });

@@ -16,6 +16,11 @@ export interface KeyValueStore {
    * key was created by this call, it expires after ttlMs.
    */
   incr(key: string, by?: number, ttlMs?: number): Promise<number>;
+  /**
+   * incr(key, 1, ttlMs) for several keys in one round trip (each key
+   * atomically; not a transaction across keys). The new values, in order.
+   */
+  incrEach(entries: readonly (readonly [key: string, ttlMs: number])[]): Promise<number[]>;
   /** Remaining time to live in ms; -2 when missing, -1 without expiry. */
   pttl(key: string): Promise<number>;
   sadd(key: string, ...members: string[]): Promise<number>;
@@ -32,7 +37,21 @@ local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if tonumber(ARGV[2]) > 0 and n == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n`;
 
-type AcmeRedis = Redis & { acmeIncr(key: string, by: number, ttlMs: number): Promise<number> };
+/** INCR_SCRIPT for each key: KEYS[i] expires after ARGV[i] ms when this call created it. */
+const INCR_EACH_SCRIPT = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  local ttl = tonumber(ARGV[i])
+  if ttl > 0 and n == 1 then redis.call('PEXPIRE', key, ttl) end
+  out[i] = n
+end
+return out`;
+
+type AcmeRedis = Redis & {
+  acmeIncr(key: string, by: number, ttlMs: number): Promise<number>;
+  acmeIncrEach(numberOfKeys: number, ...keysThenTtls: (string | number)[]): Promise<number[]>;
+};
 
 export function redisStore(url: string): KeyValueStore & { client: Redis } {
   // Auto-pipelining: commands issued in the same tick (a request's revocation
@@ -41,6 +60,7 @@ export function redisStore(url: string): KeyValueStore & { client: Redis } {
   const client = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, enableAutoPipelining: true }) as AcmeRedis;
   // EVALSHA of the cached script (EVAL once on NOSCRIPT) instead of sending the script with every call.
   client.defineCommand("acmeIncr", { numberOfKeys: 1, lua: INCR_SCRIPT });
+  client.defineCommand("acmeIncrEach", { lua: INCR_EACH_SCRIPT });
   // Connection errors surface on commands; an unhandled 'error' event would crash.
   client.on("error", () => {});
   return {
@@ -54,6 +74,11 @@ export function redisStore(url: string): KeyValueStore & { client: Redis } {
     setNx: async (k, v, ttl) => (await client.set(k, v, "PX", Math.max(1, Math.ceil(ttl)), "NX")) === "OK",
     del: (...keys) => (keys.length ? client.del(...keys) : Promise.resolve(0)),
     incr: async (k, by = 1, ttl = 0) => Number(await client.acmeIncr(k, by, Math.ceil(ttl))),
+    incrEach: async (entries) => {
+      if (entries.length === 0) return [];
+      const counts = await client.acmeIncrEach(entries.length, ...entries.map(([k]) => k), ...entries.map(([, ttl]) => Math.ceil(ttl)));
+      return counts.map(Number);
+    },
     pttl: (k) => client.pttl(k),
     sadd: (k, ...m) => client.sadd(k, ...m),
     srem: (k, ...m) => client.srem(k, ...m),
@@ -102,6 +127,15 @@ export function memoryStore(now: () => number = Date.now): KeyValueStore {
     for (const k of data.keys()) live(k);
   }, 30_000);
   sweep.unref();
+  const incr = async (k: string, by = 1, ttl = 0) => {
+    const cur = str(k);
+    if (cur !== null && !/^-?\d+$/.test(cur)) throw new Error("ERR value is not an integer or out of range");
+    const n = (cur === null ? 0 : Number(cur)) + by;
+    const prev = live(k);
+    const expiresAt = cur === null ? (ttl > 0 ? now() + ttl : undefined) : prev?.expiresAt;
+    data.set(k, { value: String(n), expiresAt });
+    return n;
+  };
   return {
     kind: "memory",
     get: async (k) => str(k),
@@ -114,15 +148,8 @@ export function memoryStore(now: () => number = Date.now): KeyValueStore {
       return true;
     },
     del: async (...keys) => keys.filter((k) => live(k) && data.delete(k)).length,
-    incr: async (k, by = 1, ttl = 0) => {
-      const cur = str(k);
-      if (cur !== null && !/^-?\d+$/.test(cur)) throw new Error("ERR value is not an integer or out of range");
-      const n = (cur === null ? 0 : Number(cur)) + by;
-      const prev = live(k);
-      const expiresAt = cur === null ? (ttl > 0 ? now() + ttl : undefined) : prev?.expiresAt;
-      data.set(k, { value: String(n), expiresAt });
-      return n;
-    },
+    incr,
+    incrEach: (entries) => Promise.all(entries.map(([k, ttl]) => incr(k, 1, ttl))),
     pttl: async (k) => {
       const e = live(k);
       if (!e) return -2;

@@ -4,7 +4,7 @@
 //                                     one service (compose, behind Envoy); the preload starts OpenTelemetry
 import { loadConfig, ConfigError, type ServiceName } from "../platform/config.js";
 import { shutdownTelemetry } from "../platform/telemetry/sdk.js";
-import { startSystem } from "./system.js";
+import { startSystem, type System } from "./system.js";
 
 const NAMES: ServiceName[] = ["auth", "user", "order"];
 
@@ -17,21 +17,18 @@ async function main() {
   }
   const config = loadConfig();
   const services = args.length ? (args as ServiceName[]) : NAMES;
-  const system = await startSystem({ config, services, edge: args.length === 0 });
-  const base = system.url;
-  console.log(`\nacme ${args.length ? services.join(", ") : "all services + edge"} listening on ${base}`);
-  if (args.length === 0) {
-    console.log(`  REST:  curl -s ${base}/v1/auth/register -H 'content-type: application/json' -d '{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}'`);
-  }
-  console.log(`  gRPC:  npx buf curl --protocol grpc --http2-prior-knowledge ${base} --list-services\n`);
 
+  // Signals are handled from the start: a SIGTERM while the system is still
+  // starting (PGlite opening, migrations) waits for the start, then stops it
+  // cleanly, rather than killing the process mid-write.
+  let starting: Promise<System> | undefined;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: finishing in-flight requests`);
-    system
-      .stop()
+    (starting ?? Promise.reject(new Error("not started")))
+      .then((system) => system.stop())
       .then(() => shutdownTelemetry()) // export the spans still buffered
       .then(
         () => process.exit(0),
@@ -43,6 +40,16 @@ async function main() {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+
+  starting = startSystem({ config, services, edge: args.length === 0 });
+  const system = await starting;
+  if (stopping) return;
+  const base = system.url;
+  console.log(`\nacme ${args.length ? services.join(", ") : "all services + edge"} listening on ${base}`);
+  if (args.length === 0) {
+    console.log(`  REST:  curl -s ${base}/v1/auth/register -H 'content-type: application/json' -d '{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}'`);
+  }
+  console.log(`  gRPC:  npx buf curl --protocol grpc --http2-prior-knowledge ${base} --list-services\n`);
 }
 
 main().catch((err) => {

@@ -212,7 +212,7 @@ descriptors:
 
 describe("rate limits: failure mode", () => {
   it("allows the request when the store fails (failure_mode_deny: false) and reports the error", async () => {
-    const broken = { ...memoryStore(), incr: async () => Promise.reject(new Error("redis down")) } as KeyValueStore;
+    const broken = { ...memoryStore(), incrEach: async () => Promise.reject(new Error("redis down")) } as KeyValueStore;
     const errors: unknown[] = [];
     const rl = createRateLimiter({
       config: parseRateLimitConfig("domain: acme\ndescriptors:\n  - key: remote_address\n    rate_limit: { unit: second, requests_per_unit: 0 }\n"),

@@ -47,6 +47,20 @@ for (const kind of ["redis", "memory"] as const) {
       await assert.rejects(kv.incr("k:text"), /not an integer/);
     });
 
+    it("incrEach counts several keys at once, each with its own TTL set only on creation", async () => {
+      await kv.incr("k:e2", 1); // exists without a TTL: incrEach must not add one
+      const rounds = await Promise.all(Array.from({ length: 20 }, () => kv.incrEach([["k:e1", 1_000], ["k:e2", 60_000], ["k:e3", 60_000]])));
+      assert.deepEqual(rounds.map((r) => r[0]).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.deepEqual(rounds.map((r) => r[1]).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 2));
+      const t1 = await kv.pttl("k:e1");
+      assert.ok(t1 > 0 && t1 <= 1_000, `pttl ${t1}`);
+      assert.equal(await kv.pttl("k:e2"), -1);
+      assert.ok((await kv.pttl("k:e3")) > 59_000);
+      assert.deepEqual(await kv.incrEach([]), []);
+      await kv.set("k:text2", "abc");
+      await assert.rejects(kv.incrEach([["k:e1", 1_000], ["k:text2", 1_000]]), /not an integer/);
+    });
+
     it("sets: add, membership, remove", async () => {
       assert.equal(await kv.sadd("k:s", "a", "b", "a"), 2);
       assert.equal(await kv.sadd("k:s", "b", "c"), 1);
