@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationProvider } from "kysely";
 import pg from "pg";
 import { isTransientDbError } from "./errors.js";
+import { seedFromTemplate } from "./pglite.js";
 import { tracedDialect } from "./telemetry/kysely.js";
 
 export { sql };
@@ -43,7 +44,9 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   const { PGlite } = await import("@electric-sql/pglite");
   const { PGliteDialect } = await import("kysely-pglite-dialect");
   const dir = join(opts.dataDir, "pglite");
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(opts.dataDir, { recursive: true });
+  // A new data dir starts from the install's initdb template when there is one (platform/pglite.ts).
+  if (!(await seedFromTemplate(dir))) mkdirSync(dir, { recursive: true });
   const lite = await PGlite.create(dir);
   // PGlite is not pg: its queries get spans from a wrapped dialect.
   const db = new Kysely<any>({ dialect: tracedDialect(new PGliteDialect(lite)) });

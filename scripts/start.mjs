@@ -1,39 +1,44 @@
-// `npm start` (and `node scripts/start.mjs auth|user|order`): compile the
-// TypeScript sources with esbuild, one .js per .ts in the same layout under
-// .build/ (about 0.1-0.2 s), then run them on plain node: the telemetry
-// preload first, then services/main. The code run is the same as
+// `npm start` (and `node scripts/start.mjs auth|user|order`): bundle the
+// TypeScript sources with esbuild into .build/ (about 0.3-0.5 s), then run
+// them on plain node: the telemetry preload first, then services/main.
+// Chunk names carry a content hash, so processes started from one checkout
+// at once never load each other's half-written output. The code run is the same as
 // `node --import tsx --import ./platform/telemetry/register.ts services/main.ts`
 // (tests and the Docker image run that), without tsx's loader: its hooks
 // answer every module import from a separate thread, which cost ~1.4 s of the
 // embedded start on this project's 2-core machines (kysely alone is 279
 // modules) and ~30 MB of memory for the loader thread (bench/: embedded start,
 // RSS).
-import { copyFileSync, mkdirSync, readdirSync } from "node:fs";
+import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 
 const root = new URL("..", import.meta.url).pathname;
 const out = join(root, ".build");
-const SOURCES = ["platform", "services", "edge", "gen"];
-
-function tsFiles(dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) return tsFiles(p);
-    return e.name.endsWith(".ts") && !e.name.endsWith(".d.ts") ? [p] : [];
-  });
-}
+const ENTRIES = ["services/main", "platform/telemetry/register", "platform/config", "platform/pglite"];
 
 await build({
-  entryPoints: SOURCES.flatMap((d) => tsFiles(join(root, d))),
+  // Each entry point bundled with what it imports (our sources and the
+  // pure-JS packages: kysely alone is 279 modules): loading a few large files
+  // is much faster than resolving and compiling hundreds of small ones.
+  // Modules both use (and those this script imports first) are shared chunks.
+  entryPoints: Object.fromEntries(ENTRIES.map((e) => [e, join(root, `${e}.ts`)])),
   outdir: out,
-  outbase: root,
+  bundle: true,
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
+  // Left to node: packages with native code or files of their own (bcrypt,
+  // PGlite's wasm), and those OpenTelemetry instruments by hooking their
+  // import (pg, ioredis) or that must stay one copy (@opentelemetry/*).
+  external: ["bcrypt", "@electric-sql/pglite", "pg", "ioredis", "@opentelemetry/*", "import-in-the-middle", "esbuild"],
   format: "esm",
   platform: "node",
   target: "node20",
   sourcemap: "inline",
   logLevel: "warning",
+  // Bundled CommonJS packages may call require() for node builtins.
+  banner: { js: 'import { createRequire as __acmeCreateRequire } from "node:module"; const require = __acmeCreateRequire(import.meta.url);' },
 });
 // Files the code reads next to itself (import.meta.url).
 mkdirSync(join(out, "gen"), { recursive: true });
@@ -41,6 +46,20 @@ copyFileSync(join(root, "gen/openapi.json"), join(out, "gen/openapi.json"));
 
 // Stack traces in TypeScript terms, as under tsx.
 process.setSourceMapsEnabled(true);
+// A new embedded data dir is copied from the install's initdb template
+// (platform/pglite.ts) while the application loads; the database opens on it.
+const { loadConfig } = await import(pathToFileURL(join(out, "platform/config.js")).href);
+const config = (() => {
+  try {
+    return loadConfig();
+  } catch {
+    return undefined; // services/main reports configuration errors
+  }
+})();
+if (config && !config.databaseUrl && process.argv.length <= 2) {
+  const { seedFromTemplate } = await import(pathToFileURL(join(out, "platform/pglite.js")).href);
+  seedFromTemplate(join(config.dataDir, "pglite")).catch(() => {}); // openDatabase awaits the same copy and sees its error
+}
 // What services/main.ts and the telemetry preload see as the script.
 const main = join(out, "services/main.js");
 process.argv[1] = main;

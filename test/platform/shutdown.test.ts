@@ -34,7 +34,7 @@ describe("npm start: SIGTERM at any time", () => {
       stdio: ["ignore", "pipe", "pipe"],
     });
 
-  it("stops cleanly (exit 0) when signalled while still starting, and the embedded data dir opens again", async () => {
+  it("stops cleanly (exit 0) when signalled while still starting; the data dir then opens and serves REST", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "acme-sigterm-"));
     try {
       const port = await freePort();
@@ -60,6 +60,18 @@ describe("npm start: SIGTERM at any time", () => {
         assert.ok(i < 600, "the second start did not answer in 60 s");
         await new Promise((r) => setTimeout(r, 100));
       }
+      // What npm start runs is a bundle (scripts/start.mjs): the REST edge, the files it reads, the services.
+      const base = `http://127.0.0.1:${port}`;
+      assert.equal(((await (await fetch(`${base}/openapi.json`)).json()) as { openapi: string }).openapi.startsWith("3"), true);
+      const reg = await fetch(`${base}/v1/auth/register`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email: "start@example.com", password: "correct horse battery", name: "Start" }),
+      });
+      assert.equal(reg.status, 200, await reg.clone().text());
+      const { tokens } = (await reg.json()) as { tokens: { accessToken: string } };
+      const me = await fetch(`${base}/v1/users/me`, { headers: { authorization: `Bearer ${tokens.accessToken}` } });
+      assert.equal(((await me.json()) as { email: string }).email, "start@example.com");
       second.kill("SIGTERM");
       assert.equal(await exited, 0);
     } finally {
