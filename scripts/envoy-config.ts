@@ -302,6 +302,7 @@ export function renderEnvoyConfig(
         from_headers: [note("Only the Authorization header (never ?access_token=).", { name: "authorization", value_prefix: "Bearer " })],
         forward: note("Services verify the token again and read roles from it.", true),
         payload_in_metadata: note(`Dynamic metadata ${JWT_FILTER}.${JWT_PAYLOAD}: rate-limit descriptors read "sub" from it.`, JWT_PAYLOAD),
+        jwt_cache_config: note("Verified tokens are remembered (keyed by the whole token; expiry still checked),\nas the embedded edge and the services do (platform/auth/verifier.ts).", { jwt_cache_size: 10000 }),
         remote_jwks: {
           http_uri: {
             uri: `http://${s.upstreams[s.jwt.jwks_upstream].host}:${s.upstreams[s.jwt.jwks_upstream].port}${s.jwt.jwks_path}`,
