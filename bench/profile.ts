@@ -1,4 +1,4 @@
-// `node --import tsx bench/profile.ts [getme|rest] [seconds] [--no-prof]`: start the product
+// `node --import tsx bench/profile.ts [getme|rest] [seconds] [--no-prof] [--rps=N]`: start the product
 // as the bench does (real Postgres and Redis, pinned to the server core) with
 // --cpu-prof, drive one read scenario, stop, and print the heaviest functions
 // (self time) of the product's CPU profile. For finding what bounds a scenario.
@@ -12,6 +12,8 @@ import { registerUser } from "./lib/scenarios.js";
 
 const [scenario = "getme", secondsArg = "8"] = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const seconds = Number(secondsArg);
+/** --rps=N: open loop at N req/s in total (as the half-load scenario), instead of 50 in flight. */
+const rps = Number(process.argv.find((a) => a.startsWith("--rps="))?.slice(6) ?? 0);
 const WARMUP = 2;
 const profDir = mkdtempSync(join(tmpdir(), "bench-prof-"));
 const profile = !process.argv.includes("--no-prof");
@@ -35,7 +37,7 @@ try {
   const r =
     scenario === "rest"
       ? await wrk({ url: `${base}/v1/users/me`, headers: auth, connections: 50, seconds })
-      : await h2load({ url: `${base}/acme.user.v1.UserService/GetMe`, body: grpcFrame(new Uint8Array()), headers: { "content-type": "application/grpc", te: "trailers", ...auth }, connections: 2, streams: 25, seconds, warmupSeconds: WARMUP });
+      : await h2load({ url: `${base}/acme.user.v1.UserService/GetMe`, body: grpcFrame(new Uint8Array()), headers: { "content-type": "application/grpc", te: "trailers", ...auth }, connections: 2, streams: rps ? 64 : 25, seconds, warmupSeconds: WARMUP, ...(rps ? { rps: Math.max(1, Math.round(rps / 2)) } : {}) });
   const after = coreTimes();
   const cpuMs = processCpuMs(sys.child.pid!) - cpu0;
   const busy = after.map((c, i) => `cpu${i} ${(((c.busy - before[i].busy) / (c.total - before[i].total)) * 100).toFixed(0)}% busy`).join(", ");

@@ -72,10 +72,17 @@ async function seed(dataDir: string): Promise<boolean> {
   const template = pgliteTemplateDir();
   if (!existsSync(join(template, "PG_VERSION"))) return false;
   const staging = `${dataDir}.seeding-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  await copyTree(template, staging);
-  rmSync(dataDir, { recursive: true, force: true });
-  renameSync(staging, dataDir);
+  // Stopped mid-copy (a signal during start): leave no half copy behind.
+  const cleanUp = () => rmSync(staging, { recursive: true, force: true });
+  cleanUp();
+  process.once("exit", cleanUp);
+  try {
+    await copyTree(template, staging);
+    rmSync(dataDir, { recursive: true, force: true });
+    renameSync(staging, dataDir);
+  } finally {
+    process.off("exit", cleanUp);
+  }
   return true;
 }
 

@@ -12,7 +12,20 @@
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { build } from "esbuild";
+
+// A signal before services/main takes signals over (it does first thing, and
+// sets this flag) means nothing has started yet: exit at once, a clean stop.
+// This listener stays registered: removing a signal's last listener would
+// drop a signal already received but not yet delivered.
+const TAKEN = Symbol.for("acme.signals.taken");
+const early = (signal) => {
+  if (globalThis[TAKEN]) return;
+  console.log(`${signal}: stopped before starting`);
+  process.exit(0);
+};
+process.on("SIGTERM", early);
+process.on("SIGINT", early);
+const { build } = await import("esbuild");
 
 const root = new URL("..", import.meta.url).pathname;
 const out = join(root, ".build");

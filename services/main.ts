@@ -40,6 +40,8 @@ async function main() {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  // scripts/start.mjs's "not started yet" listener stands down from here on.
+  (globalThis as Record<symbol, unknown>)[Symbol.for("acme.signals.taken")] = true;
 
   starting = startSystem({ config, services, edge: args.length === 0 });
   const system = await starting;
