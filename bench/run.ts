@@ -313,6 +313,10 @@ function report(ms: number, loadBefore: number[], loadAfter: number[], stealPct:
         `| ${r.scenario} | ${r.note ?? fmt(r.rps)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${fmt(r.spreadPct, 0)} | ${r.runs ?? ""} | ${r.errors ?? ""} | ${fmt(r.cpuUs)} | ${r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x ${r.ratioOf}`} | ${r.target ?? ""} | ${r.met === undefined ? "" : r.met ? "yes" : "**no**"} |`,
     ),
   ];
+  const missed = rows.filter((r) => r.met === false).map((r) => r.scenario.trim());
+  if (missed.length) {
+    lines.push("", `Missed: ${missed.join("; ")}. What bounds each, measured: bench/README.md, "What bounds the targets still missed".`);
+  }
   const md = lines.join("\n") + "\n";
   const dir = new URL("./results/", import.meta.url).pathname;
   mkdirSync(dir, { recursive: true });
