@@ -1,0 +1,153 @@
+// The HTTP filter chain, in the order a request goes through it: header strip
+// (lua), CORS, gRPC-Web, transcoder, JWT, local backstop, global rate limit, router.
+import { OPENAPI_PATH } from "../../edge/openapi.js";
+import { Access } from "../../platform/policy.js";
+import { note } from "./commented-yaml.js";
+import { httpRuleText, type EdgeContract } from "./contract.js";
+import { JWT_FILTER, JWT_PAYLOAD, setHeaders, T, TRANSCODER } from "./envoy-values.js";
+import type { EdgeSettings } from "./settings.js";
+
+const percent100 = (runtimeKey: string) => ({
+  default_value: { numerator: 100, denominator: "HUNDRED" },
+  runtime_key: runtimeKey,
+});
+/** The jwt_authn requirement of every path no rule exempts. */
+const REQUIREMENT = "authenticated";
+
+/** "1s" / "0.5s" -> whole seconds, rounded up (at least 1). */
+const ceilSeconds = (d: string) => Math.max(1, Math.ceil(Number(/^(\d+(?:\.\d+)?)s$/.exec(d)?.[1] ?? NaN)));
+
+function stripLua(s: EdgeSettings): string {
+  return [
+    "-- Drop client-sent headers that only the edge may set (envoy/settings.yaml). Envoy's",
+    "-- connection manager has already set the kept ones itself, overwriting client values.",
+    `local prefixes = { ${s.strip_request_header_prefixes.map((p) => JSON.stringify(p)).join(", ")} }`,
+    `local keep = { ${s.keep_request_headers.map((h) => `[${JSON.stringify(h)}] = true`).join(", ")} }`,
+    "function envoy_on_request(handle)",
+    "  local headers = handle:headers()",
+    "  local doomed = {}",
+    "  for name, _ in pairs(headers) do",
+    "    if not keep[name] then",
+    "      for _, prefix in ipairs(prefixes) do",
+    "        if string.sub(name, 1, #prefix) == prefix then",
+    "          doomed[#doomed + 1] = name",
+    "          break",
+    "        end",
+    "      end",
+    "    end",
+    "  end",
+    "  for _, name in ipairs(doomed) do",
+    "    headers:remove(name)",
+    "  end",
+    "end",
+    "",
+  ].join("\n");
+}
+
+function jwtAuthn(s: EdgeSettings, { routed }: EdgeContract) {
+  const publicRpcs = routed.filter((p) => p.access === Access.PUBLIC);
+  return {
+    "@type": T("envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"),
+    providers: {
+      [s.jwt.provider]: {
+        issuer: s.jwt.issuer,
+        audiences: s.jwt.audiences,
+        require_expiration: true,
+        clock_skew_seconds: s.jwt.clock_skew_seconds,
+        from_headers: [note("Only the Authorization header (never ?access_token=).", { name: "authorization", value_prefix: "Bearer " })],
+        forward: note("Services verify the token again and read roles from it.", true),
+        payload_in_metadata: note(`Dynamic metadata ${JWT_FILTER}.${JWT_PAYLOAD}: rate-limit descriptors read "sub" from it.`, JWT_PAYLOAD),
+        jwt_cache_config: note("Verified tokens are remembered (keyed by the whole token; expiry still checked),\nas the embedded edge and the services do (platform/auth/verifier.ts).", { jwt_cache_size: 10000 }),
+        remote_jwks: {
+          http_uri: {
+            uri: `http://${s.upstreams[s.jwt.jwks_upstream].host}:${s.upstreams[s.jwt.jwks_upstream].port}${s.jwt.jwks_path}`,
+            cluster: `${s.jwt.jwks_upstream}_jwks`,
+            timeout: "2s",
+          },
+          cache_duration: s.jwt.jwks_cache_duration,
+          async_fetch: note("Fetch at startup and in the background, so a failed fetch is retried\nrather than failing requests with 401.", {
+            fast_listener: false, failed_refetch_duration: "2s",
+          }),
+          retry_policy: { num_retries: 3, retry_back_off: { base_interval: "0.2s", max_interval: "2s" } },
+        },
+      },
+    },
+    requirement_map: { [REQUIREMENT]: { provider_name: s.jwt.provider } },
+    bypass_cors_preflight: true,
+    rules: [
+      ...publicRpcs.map((p) => note(`${httpRuleText(p)} -> ${p.method.name}: ACCESS_PUBLIC, no JWT needed.`, { match: { path: p.path } })),
+      note(`GET ${OPENAPI_PATH}: the OpenAPI document, public.`, { match: { path: OPENAPI_PATH } }),
+      note("Everything else REQUIRES a valid JWT (jwt_authn lets through requests that match no rule).", {
+        match: { prefix: "/" }, requirement_name: REQUIREMENT,
+      }),
+    ],
+  };
+}
+
+export function httpFilters(s: EdgeSettings, contract: EdgeContract) {
+  const retryAfterLocal = String(ceilSeconds(s.local_rate_limit.fill_interval));
+  return [
+    note("1. Strip client-sent internal headers before anything reads them.", {
+      name: "envoy.filters.http.lua",
+      typed_config: { "@type": T("envoy.extensions.filters.http.lua.v3.Lua"), default_source_code: { inline_string: stripLua(s) } },
+    }),
+    note("2. CORS: answers allowed preflights itself, before the JWT check.", {
+      name: "envoy.filters.http.cors", typed_config: { "@type": T("envoy.extensions.filters.http.cors.v3.Cors") },
+    }),
+    note("3. gRPC-Web -> gRPC (application/grpc-web[+proto], -web-text), for browser clients. Before the\n" +
+      "transcoder, which would take a gRPC-Web call for REST and answer 404; after CORS, so its own\n" +
+      "400s (bad base64) still carry the CORS headers. The route was chosen on the gRPC-Web\n" +
+      "content-type already: gRPC routes match content-type prefix application/grpc.", {
+      name: "envoy.filters.http.grpc_web", typed_config: { "@type": T("envoy.extensions.filters.http.grpc_web.v3.GrpcWeb") },
+    }),
+    note("4. REST -> gRPC from the google.api.http rules in the descriptor set (gen/api.binpb).\nRoutes and the filters below then see the gRPC path, e.g. /acme.auth.v1.AuthService/Login;\nx-envoy-original-path keeps the REST path (jwt_authn's www-authenticate realm shows it).", {
+      name: TRANSCODER,
+      typed_config: {
+        "@type": T("envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"),
+        proto_descriptor: s.descriptor_set,
+        services: note("Fully qualified; the services marked (acme.edge.v1.internal) are left out.", contract.routable.map((x) => x.name)),
+        convert_grpc_status: true,
+        request_validation_options: { reject_unknown_method: true, reject_unknown_query_parameters: true },
+        print_options: note("Canonical proto3 JSON: lowerCamelCase names, enum names, defaults omitted.", {
+          add_whitespace: false,
+          always_print_primitive_fields: false,
+          always_print_enums_as_ints: false,
+          preserve_proto_field_names: false,
+        }),
+      },
+    }),
+    note("5. JWT (ES256 from the auth service's JWKS), checked on the gRPC path. Refusals: 401/403 with\njwt_verify_lib's reason as body and www-authenticate: Bearer realm=\"http://<host><REST path>\".", {
+      name: JWT_FILTER, typed_config: jwtAuthn(s, contract),
+    }),
+    note("6. Per-instance backstop, before the global limit so a flood does not reach redis.", {
+      name: "envoy.filters.http.local_ratelimit",
+      typed_config: {
+        "@type": T("envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"),
+        stat_prefix: "edge_backstop",
+        token_bucket: s.local_rate_limit,
+        filter_enabled: percent100("edge_backstop.enabled"),
+        filter_enforced: percent100("edge_backstop.enforced"),
+        rate_limited_as_resource_exhausted: true,
+        response_headers_to_add: note(`On its 429s only; retry-after: the refill interval (${s.local_rate_limit.fill_interval}), rounded up.`,
+          setHeaders({ "x-local-rate-limit": "true", "retry-after": retryAfterLocal })),
+      },
+    }),
+    note(`7. Global limits (envoy/ratelimit/config.yaml, domain "${s.ratelimit.domain}").\nfailure_mode_deny: ${s.ratelimit.failure_mode_deny} = ${s.ratelimit.failure_mode_deny ? "fail closed" : "fail open"} when the ratelimit service is unreachable.`, {
+      name: "envoy.filters.http.ratelimit",
+      typed_config: {
+        "@type": T("envoy.extensions.filters.http.ratelimit.v3.RateLimit"),
+        domain: s.ratelimit.domain,
+        request_type: "both",
+        timeout: s.ratelimit.timeout,
+        failure_mode_deny: s.ratelimit.failure_mode_deny,
+        enable_x_ratelimit_headers: note("x-ratelimit-limit/-remaining/-reset; on a 429 the local reply mapper copies -reset to retry-after.", "DRAFT_VERSION_03"),
+        rate_limited_as_resource_exhausted: true,
+        rate_limit_service: {
+          grpc_service: { envoy_grpc: { cluster_name: "ratelimit" }, timeout: s.ratelimit.timeout },
+          transport_api_version: "V3",
+        },
+      },
+    }),
+    note("8. Router.", { name: "envoy.filters.http.router", typed_config: { "@type": T("envoy.extensions.filters.http.router.v3.Router"), suppress_envoy_headers: true } }),
+  ];
+}

@@ -1,0 +1,130 @@
+// The route table: one virtual host with the CORS policy and the rate-limit
+// descriptors, and routes matched on the gRPC path (the transcoder rewrites REST paths first).
+import { corsPolicy } from "../../edge/cors.js";
+import { OPENAPI_PATH } from "../../edge/openapi.js";
+import { note } from "./commented-yaml.js";
+import { accessName, clusterOf, httpRuleText, type EdgeContract } from "./contract.js";
+import { JWT_FILTER, JWT_PAYLOAD, NO_UPSTREAM, setHeaders, T, TRANSCODER } from "./envoy-values.js";
+import type { EdgeSettings } from "./settings.js";
+
+/**
+ * gRPC and gRPC-Web requests (application/grpc, application/grpc+proto, application/grpc-web,
+ * application/grpc-web+proto, application/grpc-web-text, ...). Not `grpc: {}`: Envoy picks the
+ * route before the grpc_web filter rewrites a gRPC-Web content-type to application/grpc and
+ * grpc_web does not clear the route cache, so `grpc: {}` would never match a gRPC-Web call.
+ */
+const GRPC_CONTENT = { name: "content-type", string_match: { prefix: "application/grpc" } };
+
+function userDescriptor(key: string) {
+  return note(`[(${key}, <jwt sub>)]: only when jwt_authn verified a token.`, {
+    actions: [{
+      metadata: {
+        descriptor_key: key,
+        metadata_key: { key: JWT_FILTER, path: [{ key: JWT_PAYLOAD }, { key: "sub" }] },
+        source: "DYNAMIC",
+      },
+    }],
+  });
+}
+
+function routes(s: EdgeSettings, { services, routable, routed }: EdgeContract): unknown[] {
+  const routes: unknown[] = [];
+  for (const svc of services.filter((x) => x.internal)) {
+    routes.push(note(`${svc.name} is (acme.edge.v1.internal): never routed.`, {
+      name: `internal:${svc.name}`,
+      match: { prefix: `/${svc.name}/` },
+      direct_response: { status: 404 },
+    }));
+  }
+  routes.push(note(
+    `GET ${OPENAPI_PATH}: gen/openapi.json, mounted at ${s.openapi_document} (Envoy reads it once, at start).\n` +
+    "Public (a jwt_authn rule exempts it). The transcoder is left out of this route's filter chain,\n" +
+    "else reject_unknown_method would answer 404. Direct responses have no route entry, so the\n" +
+    "ratelimit filter sends no descriptors here; the local backstop applies. Other methods: 404.",
+    {
+      name: "openapi",
+      match: { path: OPENAPI_PATH, headers: [{ name: ":method", string_match: { safe_regex: { regex: "GET|HEAD" } } }] },
+      direct_response: { status: 200, body: { filename: s.openapi_document } },
+      response_headers_to_add: setHeaders({ "content-type": "application/json", "cache-control": "public, max-age=300" }),
+      typed_per_filter_config: {
+        [TRANSCODER]: { "@type": T("envoy.config.route.v3.FilterConfig"), disabled: true },
+      },
+    },
+  ));
+  for (const p of routed.filter((x) => x.rateLimit !== "default")) {
+    routes.push(note(`${httpRuleText(p)} -> ${p.method.name}: ${accessName(p.access)}, rate class "${p.rateLimit}".`, {
+      name: p.path.slice(1),
+      match: { path: p.path, headers: [GRPC_CONTENT] },
+      route: {
+        cluster: clusterOf(p.service.typeName),
+        max_stream_duration: { grpc_timeout_header_max: "15s" },
+        rate_limits: [note(`[(rate_class, ${p.rateLimit}), (remote_address, <client ip>)]`, {
+          actions: [
+            { generic_key: { descriptor_key: "rate_class", descriptor_value: p.rateLimit } },
+            { remote_address: {} },
+          ],
+        })],
+      },
+      response_headers_to_add: note("Credential endpoint: never cached.", setHeaders({ "cache-control": "no-store" })),
+      typed_per_filter_config: {
+        "envoy.filters.http.ratelimit": note("Keep the virtual host descriptors too.", {
+          "@type": T("envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute"),
+          vh_rate_limits: "INCLUDE",
+        }),
+      },
+    }));
+  }
+  for (const svc of routable) {
+    const rpcs = routed.filter((p) => p.service.typeName === svc.name && p.rateLimit === "default");
+    const lines = rpcs.map((p) => `  ${httpRuleText(p)} -> ${p.method.name}: ${accessName(p.access)}`);
+    routes.push(note([`${svc.name}, every other RPC (rate class "default"):`, ...lines].join("\n"), {
+      name: svc.name,
+      match: { prefix: `/${svc.name}/`, headers: [GRPC_CONTENT] },
+      route: { cluster: svc.cluster, max_stream_duration: { grpc_timeout_header_max: "15s" } },
+    }));
+  }
+  routes.push(note("Any other gRPC service (health, reflection, ...) is not exposed, over gRPC or gRPC-Web.", {
+    name: "other-grpc", match: { prefix: "/", headers: [GRPC_CONTENT] }, direct_response: { status: 404 },
+  }));
+  routes.push(note(
+    "REST requests match here only BEFORE transcoding: the CORS filter needs a route entry to find\n" +
+    "the virtual host's CORS policy. The transcoder then rewrites the path and routing runs again\n" +
+    "on the gRPC path above; requests it cannot map get 404 (reject_unknown_method), so nothing\n" +
+    `reaches the router on this route, and if something did, "${NO_UPSTREAM}" has no endpoints.`,
+    { name: "rest-before-transcoding", match: { prefix: "/" }, route: { cluster: NO_UPSTREAM } },
+  ));
+  return routes;
+}
+
+function cors(s: EdgeSettings) {
+  const edgeCors = corsPolicy(s.cors.allowed_origins);
+  return {
+    "@type": T("envoy.extensions.filters.http.cors.v3.CorsPolicy"),
+    allow_origin_string_match: s.cors.allowed_origins.map((o) => ({ exact: o })),
+    allow_methods: note("Methods and headers: the embedded edge's lists (edge/cors.ts), for REST, gRPC-Web and Connect clients.", edgeCors.allowMethods),
+    allow_headers: edgeCors.allowHeaders,
+    expose_headers: edgeCors.exposeHeaders,
+    max_age: String(s.cors.max_age_seconds),
+    allow_credentials: false,
+  };
+}
+
+/** The connection manager's route_config. */
+export function routeConfig(s: EdgeSettings, contract: EdgeContract) {
+  return {
+    name: "edge",
+    max_direct_response_body_size_bytes: note(`Envoy's default is 4096; gen/openapi.json (${s.openapi_document}) is served as a direct response.`, s.max_direct_response_body_bytes),
+    virtual_hosts: [{
+      name: "api",
+      domains: ["*"],
+      typed_per_filter_config: { "envoy.filters.http.cors": note("CORS policy for the whole API.", cors(s)) },
+      response_headers_to_add: setHeaders(s.response_headers),
+      rate_limits: note("Sent for every routed request (routes with a rate class add theirs: vh_rate_limits INCLUDE).", [
+        note("[(remote_address, <client ip>)]: per-IP backstop.", { actions: [{ remote_address: {} }] }),
+        userDescriptor("user_per_second"),
+        userDescriptor("user_per_minute"),
+      ]),
+      routes: routes(s, contract),
+    }],
+  };
+}

@@ -1,0 +1,36 @@
+// envoy/settings.yaml: the deployment inputs of the generator (hosts, ports,
+// mounted files, CORS origins, limits), and the files the generator reads and writes.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+export const ENVOY_YAML = `${root}envoy/envoy.yaml`;
+export const SETTINGS_YAML = `${root}envoy/settings.yaml`;
+/** The OpenAPI document docker-compose.yml mounts at settings.openapi_document. */
+export const OPENAPI_JSON = `${root}gen/openapi.json`;
+
+export interface HostPort { host: string; port: number }
+export interface EdgeSettings {
+  listener_port: number;
+  admin_port: number;
+  descriptor_set: string;
+  openapi_document: string;
+  max_direct_response_body_bytes: number;
+  upstreams: Record<string, HostPort>;
+  jwt: {
+    provider: string; issuer: string; audiences: string[]; jwks_upstream: string;
+    jwks_path: string; jwks_cache_duration: string; clock_skew_seconds: number;
+  };
+  ratelimit: HostPort & { domain: string; timeout: string; failure_mode_deny: boolean };
+  local_rate_limit: { max_tokens: number; tokens_per_fill: number; fill_interval: string };
+  tracing: HostPort & { service_name: string; sampling_percent: number };
+  cors: { allowed_origins: string[]; max_age_seconds: number };
+  strip_request_header_prefixes: string[];
+  keep_request_headers: string[];
+  response_headers: Record<string, string>;
+}
+
+export function loadSettings(path = SETTINGS_YAML): EdgeSettings {
+  return parse(readFileSync(path, "utf8")) as EdgeSettings;
+}
