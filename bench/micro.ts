@@ -10,6 +10,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { createRateLimiter, descriptorsFor, parseRateLimitConfig } from "../edge/ratelimit.js";
 import { isSessionRevoked } from "../platform/auth/revocation.js";
+import { prepared } from "../platform/prepared.js";
 import { createVerifier } from "../platform/auth/verifier.js";
 import { memoryStore, redisStore } from "../platform/kv.js";
 import { startPostgres, startRedis } from "../test/support/servers.js";
@@ -65,7 +66,9 @@ export async function measurePieces(pgUrl: string, redisUrl: string, n = 20_000)
   try {
     out.push(await cost("JWT check, first sight of a token (signature verified)", n / 4, () => fresh.verify(token)));
     out.push(await cost("JWT check, token seen before (remembered; expiry, key, revocation rechecked)", n, () => remembering.verify(token)));
-    out.push(await cost("Postgres point read through kysely + pg (what GetMe runs)", n, () => db.selectFrom("bench_profiles").selectAll().where("id", "=", id).executeTakeFirst()));
+    out.push(await cost("Postgres point read, kysely query built per call + pg", n, () => db.selectFrom("bench_profiles").selectAll().where("id", "=", id).executeTakeFirst()));
+    const byId = prepared(db, (pk: string) => db.selectFrom("bench_profiles").selectAll().where("id", "=", pk));
+    out.push(await cost("Postgres point read, kysely query compiled once + pg (platform/prepared.ts, what GetMe runs)", n, () => byId.first(id)));
     out.push(await cost("Postgres point read, pg named prepared statement (not used)", n, () => pool.query({ name: "bench_get", text: "select * from bench_profiles where id = $1", values: [id] })));
     out.push(await cost("Redis revocation lookup (GET)", n, () => isSessionRevoked(kv, id)));
     out.push(await cost("edge rate limits: 3 descriptors in one EVALSHA", n, () => limiter.check(descriptorsFor("127.0.0.1", id, "default"))));

@@ -9,7 +9,7 @@
 //   credential endpoints also cache-control: no-store.
 import { randomUUID } from "node:crypto";
 import { EXTERNAL_ADDRESS_HEADER, normaliseIp } from "../platform/request.js";
-import type { NodeRequest, NodeResponse } from "../platform/server.js";
+import type { RequestPrelude } from "../platform/server.js";
 
 export const STRIPPED_PREFIXES = ["x-jwt-", "x-envoy-", "x-forwarded-", "x-acme-"] as const;
 
@@ -29,7 +29,7 @@ export function requestIdFrom(value: string | string[] | undefined | null): stri
   return v && SANE_REQUEST_ID.test(v) ? v : randomUUID();
 }
 
-export function clientIpOf(req: NodeRequest): string {
+export function clientIpOf(req: Parameters<RequestPrelude>[0]): string {
   return normaliseIp(req.socket?.remoteAddress ?? "") || "unknown";
 }
 
@@ -46,7 +46,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
  * no edge routes those; in the all-in-one process they are the services'
  * own calls to each other through the port, left as sent.
  */
-export function prepareRequest(req: NodeRequest, res: NodeResponse, hygiene = true): { requestId: string; clientIp: string } {
+export function prepareRequest(req: Parameters<RequestPrelude>[0], res: Parameters<RequestPrelude>[1], hygiene = true): { requestId: string; clientIp: string } {
   const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
   const clientIp = clientIpOf(req);
   const headers = req.headers as Record<string, string | string[] | undefined>;

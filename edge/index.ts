@@ -17,9 +17,10 @@
 //   interceptor.ts  the same limits and hygiene for gRPC / gRPC-Web / Connect
 //   openapi.ts      GET /openapi.json (gen/openapi.json)
 //
-// Paths the REST routes do not claim (no route starts with their first
-// segment: /health, /metrics, gRPC paths) fall through to the next handlers
-// and the RPC router, with the edge's header handling and CORS applied.
+// The header handling (`prelude`) runs first for every request on the port,
+// whichever path serves it. Paths the REST routes do not claim (no route
+// starts with their first segment: /health, /metrics, gRPC paths) fall
+// through to the next handlers and the RPC router, with CORS applied.
 // GET /health (aggregated health) is not built here: platform/telemetry
 // serves it (and /metrics) in services/system.ts, ahead of these handlers.
 import type { Interceptor, Transport } from "@connectrpc/connect";
@@ -29,10 +30,10 @@ import type { KeyValueStore } from "../platform/kv.js";
 import type { Logger } from "../platform/logger.js";
 import { isInternal } from "../platform/policy.js";
 import { productServices, registry } from "../platform/registry.js";
-import type { HttpHandler } from "../platform/server.js";
+import type { HttpHandler, RequestPrelude } from "../platform/server.js";
 import { createEdgeAuthn } from "./authn.js";
 import { applyCors, corsPolicy } from "./cors.js";
-import { prepareRequest } from "./headers.js";
+import { clientIpOf, prepareRequest, REQUEST_ID_HEADER, requestIdFrom } from "./headers.js";
 import { edgeInterceptor } from "./interceptor.js";
 import { createRateLimiter, loadRateLimitConfig } from "./ratelimit.js";
 import { openApiHandler } from "./openapi.js";
@@ -51,6 +52,8 @@ export interface EdgeDeps {
 }
 
 export interface Edge {
+  /** Header hygiene, the request id and security headers: the server runs it first for every request on the port. */
+  readonly prelude: RequestPrelude;
   /** REST/JSON transcoding, CORS, JWKS passthrough... tried before the RPC router. */
   readonly httpHandlers: readonly HttpHandler[];
   /** Applied to gRPC, gRPC-Web and Connect calls arriving on the port (rate limits, header hygiene). */
@@ -94,14 +97,19 @@ export async function createEdge(deps: EdgeDeps): Promise<Edge> {
     .map((s) => `/${s.typeName}/`);
 
   const openApi = openApiHandler();
-  const handler: HttpHandler = async (req, res) => {
+  const prelude: RequestPrelude = (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
-    const ctx = prepareRequest(req, res, !internalPrefixes.some((p) => path.startsWith(p)));
+    prepareRequest(req, res, !internalPrefixes.some((p) => path.startsWith(p)));
+  };
+  const handler: HttpHandler = async (req, res) => {
+    // The prelude ran first (platform/server.ts): the request id is decided.
+    const ctx = { requestId: requestIdFrom(req.headers[REQUEST_ID_HEADER]), clientIp: clientIpOf(req) };
     if (applyCors(cors, req, res)) return true;
     if (await openApi(req, res)) return true;
     return rest(req, res, ctx);
   };
   return {
+    prelude,
     httpHandlers: [handler],
     rpcInterceptors: [edgeInterceptor({ authn, limiter })],
   };

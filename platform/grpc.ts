@@ -13,10 +13,12 @@
 // the wire answer is the same: headers from the context, one message, then
 // trailers with grpc-status (setTrailerStatus, as connect writes them).
 import http2 from "node:http2";
+import type { Socket } from "node:net";
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { endCall, handlerContext, invokeUnary, type UnarySpec } from "./rpc.js";
+import type { RequestPrelude } from "./server.js";
 
 const http2constants = http2.constants;
 const CONTENT_TYPES = new Set(["application/grpc", "application/grpc+proto"]);
@@ -25,8 +27,11 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 export interface GrpcUnaryOptions {
   interceptors?: readonly Interceptor[];
-  contextValues?: (req: http2.Http2ServerRequest) => ContextValues;
+  /** Per-call context values, from the call's connection. */
+  contextValues?: (req: { socket?: Socket }) => ContextValues;
   maxMessageBytes?: number;
+  /** Run on each call it takes, as the server runs it on every other request. */
+  prelude?: RequestPrelude;
 }
 
 /** Connection-specific headers HTTP/2 forbids (node throws on them). */
@@ -40,9 +45,8 @@ function toNodeHeaders(h: Headers): Record<string, string> {
   return o;
 }
 
-function webHeaders(req: http2.Http2ServerRequest): Headers {
+function webHeaders(raw: http2.IncomingHttpHeaders): Headers {
   const h = new Headers();
-  const raw = req.headers;
   for (const k in raw) {
     if (k.charCodeAt(0) === 58 /* ":" */) continue;
     const v = raw[k];
@@ -78,40 +82,52 @@ function parseBody(body: Buffer, input: DescMessage): MessageShape<DescMessage> 
   }
 }
 
+const socketOf = (stream: http2.ServerHttp2Stream) => stream.session?.socket as Socket | undefined;
+
+/** Send a whole answer on the stream: headers, the message if any, then trailers. */
+function respond(stream: http2.ServerHttp2Stream, header: Headers, trailer: Headers, message?: Buffer): void {
+  if (stream.destroyed || stream.headersSent) return;
+  const trailers = toNodeHeaders(trailer);
+  stream.respond({ ...toNodeHeaders(header), ":status": 200 }, { waitForTrailers: true });
+  stream.once("wantTrailers", () => {
+    if (!stream.destroyed) stream.sendTrailers(trailers);
+  });
+  stream.end(message);
+}
+
 /**
- * A handler for the compat request/response of node:http2 that answers unary
- * gRPC calls of `methods` and returns true, or returns false (untouched) for
+ * A handler for the streams of a node:http2 server that answers unary gRPC
+ * calls of `methods` on the stream itself (no compat request and response
+ * objects) and returns true, or returns false (the stream untouched) for
  * anything it does not serve.
  */
 export function grpcUnaryHandler(methods: ReadonlyMap<string, UnarySpec>, opts: GrpcUnaryOptions = {}) {
   const interceptors = opts.interceptors ?? [];
   const maxBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
 
-  function fail(res: http2.Http2ServerResponse, header: Headers, trailer: Headers, err: unknown): void {
+  function fail(stream: http2.ServerHttp2Stream, header: Headers, trailer: Headers, err: unknown): void {
     const e = err instanceof ConnectError ? err : new ConnectError("internal error", Code.Internal, undefined, undefined, err);
-    if (res.headersSent || res.writableEnded || res.stream.destroyed) return;
-    res.writeHead(200, toNodeHeaders(header));
-    res.addTrailers(toNodeHeaders(setTrailerStatus(trailer, e)));
-    res.end();
+    respond(stream, header, setTrailerStatus(trailer, e));
   }
 
-  async function serve(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, spec: UnarySpec, body: Buffer): Promise<void> {
-    const timeout = parseTimeout((req.headers["grpc-timeout"] as string | undefined) ?? null, Number.MAX_SAFE_INTEGER);
+  async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, responseHeader: Record<string, string>, spec: UnarySpec, body: Buffer): Promise<void> {
+    const timeout = parseTimeout((headers["grpc-timeout"] as string | undefined) ?? null, Number.MAX_SAFE_INTEGER);
     const ctx = handlerContext({
       spec,
       protocolName: "grpc",
       requestMethod: "POST",
-      url: `http://${req.authority}${req.url}`,
+      url: `http://${headers[":authority"] ?? headers.host ?? "localhost"}${headers[":path"]}`,
       timeoutMs: timeout.timeoutMs,
-      requestHeader: webHeaders(req),
-      responseHeader: { "content-type": "application/grpc+proto" },
+      requestHeader: webHeaders(headers),
+      responseHeader,
       responseTrailer: { "grpc-status": "0" },
-      contextValues: opts.contextValues?.(req),
+      contextValues: opts.contextValues?.({ socket: socketOf(stream) }),
     });
+    let answered = false;
     const onClose = () => {
-      if (!res.writableFinished) ctx.abort(new ConnectError("the client closed the call", Code.Canceled));
+      if (!answered) ctx.abort(new ConnectError("the client closed the call", Code.Canceled));
     };
-    req.once("close", onClose);
+    stream.once("close", onClose);
     try {
       if (timeout.error) throw timeout.error;
       const input = parseBody(body, spec.method.input);
@@ -122,49 +138,59 @@ export function grpcUnaryHandler(methods: ReadonlyMap<string, UnarySpec>, opts: 
       } catch (e) {
         throw new ConnectError(`serialize binary: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
       }
-      if (res.stream.destroyed) return;
-      res.writeHead(200, toNodeHeaders(ctx.responseHeader));
-      res.addTrailers(toNodeHeaders(ctx.responseTrailer));
-      res.end(frame(bytes));
+      answered = true;
+      respond(stream, ctx.responseHeader, ctx.responseTrailer, frame(bytes));
     } catch (err) {
-      fail(res, ctx.responseHeader, ctx.responseTrailer, err);
+      answered = true;
+      fail(stream, ctx.responseHeader, ctx.responseTrailer, err);
     } finally {
-      req.off("close", onClose);
+      stream.off("close", onClose);
       endCall(ctx);
     }
   }
 
-  return (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean => {
-    if (req.method !== "POST") return false;
-    const spec = methods.get(req.url);
+  return (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean => {
+    if (headers[":method"] !== "POST") return false;
+    const spec = methods.get(headers[":path"] ?? "");
     if (!spec) return false;
-    const type = req.headers["content-type"];
+    const type = headers["content-type"];
     if (!type || !CONTENT_TYPES.has(type.toLowerCase())) return false;
-    const encoding = req.headers["grpc-encoding"];
+    const encoding = headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
 
+    // A reset stream emits an error; the call sees it as "close" (onClose above).
+    stream.on("error", () => {});
+    const responseHeader: Record<string, string> = { "content-type": "application/grpc+proto" };
+    const headerOnly = () => new Headers(responseHeader);
+    if (opts.prelude) {
+      try {
+        opts.prelude({ headers, url: headers[":path"], socket: socketOf(stream) }, { setHeader: (k, v) => void (responseHeader[k] = v) });
+      } catch (err) {
+        fail(stream, headerOnly(), new Headers(), err);
+        return true;
+      }
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
-    req.on("data", (chunk: Buffer) => {
+    stream.on("data", (chunk: Buffer) => {
       if (tooLarge) return;
       size += chunk.length;
       if (size > maxBytes + 5) {
         tooLarge = true;
         chunks.length = 0;
         const msg = `message larger than max (${size - 5} vs. ${maxBytes})`;
-        fail(res, new Headers({ "content-type": "application/grpc+proto" }), new Headers(), new ConnectError(msg, Code.ResourceExhausted));
+        fail(stream, headerOnly(), new Headers(), new ConnectError(msg, Code.ResourceExhausted));
       } else chunks.push(chunk);
     });
-    req.once("end", () => {
+    stream.once("end", () => {
       if (tooLarge) return;
-      serve(req, res, spec, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).catch(() => {
+      serve(stream, headers, responseHeader, spec, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).catch(() => {
         // Only reached if building the call failed (e.g. contextValues threw).
-        if (!res.headersSent) fail(res, new Headers({ "content-type": "application/grpc+proto" }), new Headers(), undefined);
-        else res.stream.close(http2constants.NGHTTP2_INTERNAL_ERROR);
+        if (!stream.headersSent) fail(stream, headerOnly(), new Headers(), undefined);
+        else stream.close(http2constants.NGHTTP2_INTERNAL_ERROR);
       });
     });
-    req.once("error", () => {});
     return true;
   };
 }

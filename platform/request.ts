@@ -1,7 +1,7 @@
 // Facts about the incoming request that handlers need (client address, user
 // agent, request id), independent of which edge (Envoy, embedded, none) sent it.
 import { createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect";
-import type { NodeRequest } from "./server.js";
+import type { Socket } from "node:net";
 
 /** The TCP peer of the request as seen by this process. */
 export const peerAddressKey = createContextKey<string>("", { description: "peer address" });
@@ -9,7 +9,8 @@ export const peerAddressKey = createContextKey<string>("", { description: "peer 
 /** Header the edges set to the real client address (Envoy does with use_remote_address). */
 export const EXTERNAL_ADDRESS_HEADER = "x-envoy-external-address";
 
-export function contextValuesFor(req: NodeRequest) {
+/** Context values of a call, from its connection (a node request, or an HTTP/2 stream's session). */
+export function contextValuesFor(req: { socket?: Socket }) {
   const values = createContextValues();
   values.set(peerAddressKey, normaliseIp(req.socket?.remoteAddress ?? ""));
   return values;

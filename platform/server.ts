@@ -2,9 +2,10 @@
 // knowledge) are told apart by the HTTP/2 connection preface, as Envoy's
 // `codec_type: AUTO` does. gRPC, gRPC-Web and Connect go to the connect
 // router; plain HTTP handlers (REST edge, JWKS, /metrics, /health) run first.
-// Unary gRPC calls over h2c then take platform/grpc.ts (the same handlers and
-// interceptors without connect-node's protocol pipeline, several times
-// faster); everything else goes to connect.
+// Unary gRPC calls over h2c are taken before all that, on the HTTP/2 stream
+// itself, by platform/grpc.ts (the same handlers and interceptors without
+// connect-node's protocol pipeline or node's compat request/response objects,
+// several times faster); everything else goes the way above.
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -19,6 +20,17 @@ export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 /** A plain HTTP handler; returns true when it answered the request. */
 export type HttpHandler = (req: NodeRequest, res: NodeResponse) => boolean | Promise<boolean>;
 
+/**
+ * Runs first for every request on the port, whichever path then serves it
+ * (plain HTTP handlers, connect, the unary gRPC path): may rewrite the
+ * request's headers and set headers of the response (the edge's header
+ * hygiene, edge/headers.ts). Synchronous and cheap: it runs on every call.
+ */
+export type RequestPrelude = (
+  req: { readonly headers: http.IncomingHttpHeaders; readonly url?: string; readonly socket?: net.Socket },
+  res: { setHeader(name: string, value: string): unknown },
+) => void;
+
 export interface ServerOptions {
   port: number;
   host?: string;
@@ -26,7 +38,9 @@ export interface ServerOptions {
   interceptors?: Interceptor[];
   /** Tried in order before the RPC router. */
   httpHandlers?: HttpHandler[];
-  contextValues?: (req: NodeRequest) => ContextValues;
+  prelude?: RequestPrelude;
+  /** Per-call context values, from the call's connection. */
+  contextValues?: (req: { socket?: net.Socket }) => ContextValues;
   log: Logger;
 }
 
@@ -53,22 +67,26 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const grpc = grpcUnaryHandler(unaryMethods(opts.routes), {
     interceptors: opts.interceptors,
     contextValues: opts.contextValues as never,
+    prelude: opts.prelude,
   });
   let inFlight = 0;
   let draining = false;
   let drained: (() => void) | undefined;
-  const handle = async (req: NodeRequest, res: NodeResponse) => {
+  const track = (call: { once(event: "close", fn: () => void): unknown }) => {
     inFlight++;
-    res.once("close", () => {
+    call.once("close", () => {
       inFlight--;
       if (draining && inFlight === 0) drained?.();
     });
+  };
+  const handle = async (req: NodeRequest, res: NodeResponse) => {
+    track(res);
     if (draining && "setHeader" in res && req.httpVersionMajor === 1) res.setHeader("connection", "close");
     try {
+      opts.prelude?.(req, res);
       for (const h of opts.httpHandlers ?? []) {
         if (await h(req, res)) return;
       }
-      if (req.httpVersionMajor === 2 && grpc(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse)) return;
       rpc(req as never, res as never);
     } catch (err) {
       opts.log.error("http handler failed", { path: req.url?.split("?")[0], err });
@@ -81,6 +99,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const h1 = http.createServer({ keepAliveTimeout: 65_000 }, handle as http.RequestListener);
   const h2 = http2.createServer({}, handle as never);
+  // Node's compat layer listens to "stream" to make a request and a response
+  // for `handle`; unary gRPC calls are answered on the stream before it.
+  const compat = h2.listeners("stream");
+  h2.removeAllListeners("stream");
+  h2.on("stream", (stream, headers, ...rest) => {
+    if (grpc(stream, headers)) return track(stream);
+    for (const listener of compat) listener.call(h2, stream, headers, ...rest);
+  });
   const sessions = new Set<http2.Http2Session>();
   h2.on("session", (s) => {
     sessions.add(s);

@@ -162,6 +162,7 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
     routes,
     interceptors: [obs.rpc, ...(edge?.rpcInterceptors ?? []), ...serviceInterceptors],
     httpHandlers,
+    prelude: edge?.prelude,
     contextValues: contextValuesFor,
     log,
   });

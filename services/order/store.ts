@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { sql, type ColumnType, type Generated, type Kysely, type Selectable } from "kysely";
 import { cursorTs, keysetWhere, type Keyset } from "../../platform/pagination.js";
+import { prepared, type Prepared } from "../../platform/prepared.js";
 
 export const STATUSES = ["PENDING", "CONFIRMED", "SHIPPED", "CANCELLED"] as const;
 export type Status = (typeof STATUSES)[number];
@@ -39,19 +40,23 @@ export interface NewOrder {
 }
 
 export class OrderStore {
-  constructor(private readonly db: Kysely<OrderDb>) {}
+  // Point reads of GetOrder, CancelOrder and a repeated CreateOrder: compiled once.
+  private readonly byId: Prepared<[id: string], OrderRow>;
+  private readonly byRequestId: Prepared<[userId: string, requestId: string], OrderRow>;
+
+  constructor(private readonly db: Kysely<OrderDb>) {
+    this.byId = prepared(db, (id: string) => db.selectFrom("orders.orders").selectAll().where("id", "=", id));
+    this.byRequestId = prepared(db, (userId: string, requestId: string) =>
+      db.selectFrom("orders.orders").selectAll().where("user_id", "=", userId).where("request_id", "=", requestId),
+    );
+  }
 
   get(id: string): Promise<OrderRow | undefined> {
-    return this.db.selectFrom("orders.orders").selectAll().where("id", "=", id).executeTakeFirst();
+    return this.byId.first(id);
   }
 
   byRequest(userId: string, requestId: string): Promise<OrderRow | undefined> {
-    return this.db
-      .selectFrom("orders.orders")
-      .selectAll()
-      .where("user_id", "=", userId)
-      .where("request_id", "=", requestId)
-      .executeTakeFirst();
+    return this.byRequestId.first(userId, requestId);
   }
 
   /**

@@ -1,6 +1,7 @@
 // Data access for the user service (schema "users"). Types first, SQL visible.
 import { sql, type ColumnType, type Generated, type Kysely, type Selectable } from "kysely";
 import { cursorTs, keysetWhere, type Keyset } from "../../platform/pagination.js";
+import { prepared, type Prepared } from "../../platform/prepared.js";
 
 export type Role = "user" | "admin";
 export const ROLES: readonly Role[] = ["user", "admin"];
@@ -25,7 +26,12 @@ export type Profile = Selectable<ProfileTable>;
 export type ProfilePatch = Partial<Pick<Profile, "name" | "role" | "active">>;
 
 export class UserStore {
-  constructor(private readonly db: Kysely<UserDb>) {}
+  /** Every authenticated read (GetMe, GetUser, CheckUser) runs this: compiled once. */
+  private readonly byId: Prepared<[id: string], Profile>;
+
+  constructor(private readonly db: Kysely<UserDb>) {
+    this.byId = prepared(db, (id: string) => db.selectFrom("users.profiles").selectAll().where("id", "=", id));
+  }
 
   /** Insert a profile; an existing profile with the same id is returned unchanged (idempotent). */
   async createProfile(p: { id: string; email: string; name: string; role: Role }): Promise<Profile> {
@@ -42,7 +48,7 @@ export class UserStore {
   }
 
   get(id: string): Promise<Profile | undefined> {
-    return this.db.selectFrom("users.profiles").selectAll().where("id", "=", id).executeTakeFirst();
+    return this.byId.first(id);
   }
 
   /** Apply a patch; undefined when no such profile. */

@@ -227,6 +227,7 @@ export async function startEdgeServer(opts: EdgeServerOptions = {}): Promise<Edg
     routes: services,
     interceptors: [...edge.rpcInterceptors, auth],
     httpHandlers: [...edge.httpHandlers],
+    prelude: edge.prelude,
     contextValues: contextValuesFor,
     log: silentLogger,
   });

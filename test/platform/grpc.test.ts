@@ -8,12 +8,14 @@ import { compressionGzip, createConnectTransport, createGrpcTransport } from "@c
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/health/v1/health_pb.js";
 import { HealthState, registerHealth } from "../../platform/health.js";
 import { silentLogger } from "../../platform/logger.js";
+import { contextValuesFor, peerAddressKey } from "../../platform/request.js";
 import { localTransport } from "../../platform/rpc.js";
 import { startServer, type RunningServer } from "../../platform/server.js";
 
 describe("platform: unary gRPC path and in-process transport", () => {
   let server: RunningServer;
-  const seen: { protocol?: string; timeoutMs?: number; header?: string }[] = [];
+  const seen: { protocol?: string; timeoutMs?: number; header?: string; peer?: string }[] = [];
+  let cancelled: ((reason: unknown) => void) | undefined;
   const state = new HealthState();
   state.set("svc", Status.SERVING);
 
@@ -21,7 +23,11 @@ describe("platform: unary gRPC path and in-process transport", () => {
   const routes = (r: Parameters<typeof registerHealth>[0]) => {
     registerHealth(r, state);
     r.rpc(Health.method.check, (req, ctx) => {
-      seen.push({ protocol: ctx.protocolName, timeoutMs: ctx.timeoutMs(), header: ctx.requestHeader.get("x-test") ?? undefined });
+      seen.push({ protocol: ctx.protocolName, timeoutMs: ctx.timeoutMs(), header: ctx.requestHeader.get("x-test") ?? undefined, peer: ctx.values.get(peerAddressKey) });
+      if (req.service === "wait") {
+        // Answers only when the call is cancelled (then nobody reads the answer).
+        return new Promise((resolve) => ctx.signal.addEventListener("abort", () => (cancelled?.(ctx.signal.reason), resolve({}))));
+      }
       if (req.service === "boom") throw new ConnectError("boom", Code.FailedPrecondition, { "x-detail": "d" });
       if (req.service === "crash") throw new Error("secret");
       ctx.responseHeader.set("x-from-handler", "h");
@@ -42,7 +48,7 @@ describe("platform: unary gRPC path and in-process transport", () => {
   };
 
   before(async () => {
-    server = await startServer({ port: 0, host: "127.0.0.1", routes, interceptors: [tag], log: silentLogger });
+    server = await startServer({ port: 0, host: "127.0.0.1", routes, interceptors: [tag], contextValues: contextValuesFor, log: silentLogger });
   });
   after(async () => server?.close(100));
   beforeEach(() => (seen.length = 0));
@@ -63,6 +69,7 @@ describe("platform: unary gRPC path and in-process transport", () => {
     assert.equal(seen[0].protocol, "grpc");
     assert.ok(seen[0].timeoutMs! > 4000 && seen[0].timeoutMs! <= 5000);
     assert.equal(seen[0].header, "1");
+    assert.equal(seen[0].peer, "127.0.0.1", "the connection's peer address is in the context values");
     assert.equal(header?.get("x-from-handler"), "h");
     assert.equal(header?.get("x-interceptor"), "Check");
     assert.equal(trailer?.get("x-trailer"), "t");
@@ -79,6 +86,26 @@ describe("platform: unary gRPC path and in-process transport", () => {
     const crash = await failure(grpc().check({ service: "crash" }));
     assert.equal(crash?.code, Code.Internal);
     assert.doesNotMatch(crash?.rawMessage ?? "", /secret/);
+  });
+
+  it("aborts the handler's signal with CANCELED when the caller goes away", async () => {
+    const reason = new Promise<unknown>((r) => (cancelled = r));
+    const caller = new AbortController();
+    const call = failure(grpc().check({ service: "wait" }, { signal: caller.signal }));
+    while (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
+    caller.abort();
+    assert.equal((await call)?.code, Code.Canceled, "the client's own view");
+    const r = await reason;
+    assert.ok(r instanceof ConnectError && r.code === Code.Canceled, `handler saw ${String(r)}`);
+    assert.equal((await grpc().check({ service: "x" })).status, Status.NOT_SERVING, "the port keeps serving");
+  });
+
+  it("refuses a request message over 4 MiB with RESOURCE_EXHAUSTED, without running the handler", async () => {
+    const err = await failure(grpc().check({ service: "x".repeat(4 * 1024 * 1024 + 1) }));
+    assert.equal(err?.code, Code.ResourceExhausted);
+    assert.match(err?.rawMessage ?? "", /larger than max/);
+    assert.equal(seen.length, 0);
+    assert.equal((await grpc().check({ service: "x" })).status, Status.NOT_SERVING, "the port keeps serving");
   });
 
   it("leaves compressed requests, streaming calls and the Connect protocol to connect", async () => {
