@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, startPostgres, startRedis } from "../test/support/servers.js";
+import { cpuTimes, processCpuMs, type CpuCounters } from "./lib/cpu.js";
 import { grpcFrame, h2load, LOAD_CORE, wrk } from "./lib/load.js";
 import { registerUser } from "./lib/scenarios.js";
 
@@ -32,15 +33,16 @@ const base = `http://127.0.0.1:${sys.port}`;
 try {
   const user = await registerUser(base);
   const auth = { authorization: `Bearer ${user.accessToken}` };
-  const before = coreTimes();
+  const before = cpuTimes().slice(1);
   const cpu0 = processCpuMs(sys.child.pid!);
   const r =
     scenario === "rest"
       ? await wrk({ url: `${base}/v1/users/me`, headers: auth, connections: 50, seconds })
       : await h2load({ url: `${base}/acme.user.v1.UserService/GetMe`, body: grpcFrame(new Uint8Array()), headers: { "content-type": "application/grpc", te: "trailers", ...auth }, connections: 2, streams: rps ? 64 : 25, seconds, warmupSeconds: WARMUP, ...(rps ? { rps: Math.max(1, Math.round(rps / 2)) } : {}) });
-  const after = coreTimes();
+  const after = cpuTimes().slice(1);
   const cpuMs = processCpuMs(sys.child.pid!) - cpu0;
-  const busy = after.map((c, i) => `cpu${i} ${(((c.busy - before[i].busy) / (c.total - before[i].total)) * 100).toFixed(0)}% busy`).join(", ");
+  const total = (c: CpuCounters) => c.busy + c.idle + c.steal;
+  const busy = after.map((c, i) => `${c.name} ${(((c.busy - before[i].busy) / (total(c) - total(before[i]))) * 100).toFixed(0)}% busy`).join(", ");
   console.log(`${busy} during the load`);
   console.log(`${scenario}: ${r.rps.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms errors ${r.errors}; product CPU ${((cpuMs * 1000) / (r.rps * (seconds + (scenario === "rest" ? 0 : WARMUP)))).toFixed(0)} us per request`);
 } finally {
@@ -49,24 +51,6 @@ try {
   await sys.stop();
   await Promise.all([pg.stop(), redis.stop()]);
   rmSync(dataDir, { recursive: true, force: true });
-}
-
-/** User + system CPU time of a process so far, ms (/proc/<pid>/stat, clock ticks of 10 ms). */
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-/** Per-core busy and total jiffies (/proc/stat). */
-function coreTimes() {
-  return readFileSync("/proc/stat", "utf8")
-    .split("\n")
-    .filter((l) => /^cpu\d/.test(l))
-    .map((l) => {
-      const [user, nice, system, idle, iowait, irq, softirq, steal] = l.split(/\s+/).slice(1).map(Number);
-      const busy = user + nice + system + irq + softirq;
-      return { busy, total: busy + idle + iowait + steal };
-    });
 }
 
 if (!profile) process.exit(0);

@@ -13,10 +13,11 @@
 // (default 5), BENCH_NODE_FLAGS (extra node flags for the processes under
 // test, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { freePort, startPostgres, startRedis } from "../test/support/servers.js";
+import { cpuTimes, processCpuMs } from "./lib/cpu.js";
 import { grpcFrame, h2load, hasCommand, LOAD_CORE, wrk } from "./lib/load.js";
 import { peakRssMb, pidOf, rssMb, runPinned, SERVER_CORE, startBaseline, startSystem } from "./lib/procs.js";
 import { loginLoad, loginStorm, orderLoad, registerUser, rpcErrors } from "./lib/scenarios.js";
@@ -58,12 +59,6 @@ async function repeat(fn: () => Promise<RunResult>) {
 const grpcHeaders = { "content-type": "application/grpc", te: "trailers" };
 const emptyRequest = grpcFrame(new Uint8Array());
 
-/** User + system CPU time of a process so far, ms (/proc/<pid>/stat; clock ticks of 10 ms). */
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 /**
  * CPU of the product per request over runs of a load (the warm-up's requests
  * counted at the measured rate): steadier than req/s on a shared machine.
@@ -81,13 +76,6 @@ function cpuPerRequest(pid: number) {
   };
 }
 
-/** CPU counters of the whole machine (/proc/stat), to report steal and other load over the run. */
-function cpuTimes() {
-  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
-  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal: steal ?? 0 };
-}
-
 async function main() {
   for (const cmd of ["h2load", "wrk", "taskset"]) {
     if (!(await hasCommand(cmd))) throw new Error(`${cmd} not found: apt-get install -y nghttp2-client wrk util-linux`);
@@ -97,7 +85,7 @@ async function main() {
   execFileSync("taskset", ["-a", "-p", "-c", LOAD_CORE, String(process.pid)], { stdio: "ignore" });
   const t0 = Date.now();
   const loadBefore = loadavg();
-  const cpu0 = cpuTimes();
+  const cpu0 = cpuTimes()[0];
 
   // --- Baselines -----------------------------------------------------------
   const healthCheck = (port: number) => () =>
@@ -268,7 +256,7 @@ async function main() {
     met: med(firsts) < 4000 && med(seconds) < 4000,
   });
 
-  const cpu1 = cpuTimes();
+  const cpu1 = cpuTimes()[0];
   const total = cpu1.busy + cpu1.idle + cpu1.steal - (cpu0.busy + cpu0.idle + cpu0.steal);
   report(Date.now() - t0, loadBefore, loadavg(), ((cpu1.steal - cpu0.steal) / total) * 100);
 }

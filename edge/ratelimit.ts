@@ -180,28 +180,27 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
     async check(descriptors) {
       const t = Math.floor(now());
       // Every counted descriptor in one store round trip.
-      interface Counted { descriptor: Descriptor; limit: RateLimit; shadowMode: boolean; key: string }
-      const counted: Counted[] = [];
       const limits = descriptors.map((descriptor) => {
         const found = findLimit(opts.config, descriptor);
-        if (!found || found.limit.unlimited) return undefined;
-        const c: Counted = { descriptor, ...found, key: cacheKey(prefix, opts.config.domain, descriptor, found.limit.unitSeconds, t) };
-        counted.push(c);
-        return c;
+        return found && !found.limit.unlimited ? found : undefined;
       });
+      const counted = limits.flatMap((found, i) =>
+        found ? [[cacheKey(prefix, opts.config.domain, descriptors[i], found.limit.unitSeconds, t), found.limit.unitSeconds * 1000] as const] : [],
+      );
       let counts: number[];
       try {
-        counts = await opts.kv.incrEach(counted.map((c) => [c.key, c.limit.unitSeconds * 1000] as const));
+        counts = await opts.kv.incrEach(counted);
       } catch (err) {
         opts.onError?.(err);
         return { overLimit: false, statuses: [], headers: {} };
       }
+      let next = 0; // counts are in the order of the counted descriptors
       const statuses = descriptors.map((descriptor, i): DescriptorStatus => {
-        const c = limits[i];
-        if (!c) return { descriptor, overLimit: false, remaining: 0, resetSeconds: 0 };
-        const { limit } = c;
-        const count = counts[counted.indexOf(c)];
-        const over = count > limit.requestsPerUnit && !c.shadowMode;
+        const found = limits[i];
+        if (!found) return { descriptor, overLimit: false, remaining: 0, resetSeconds: 0 };
+        const { limit } = found;
+        const count = counts[next++];
+        const over = count > limit.requestsPerUnit && !found.shadowMode;
         return {
           descriptor,
           limit,

@@ -1,7 +1,7 @@
 // Hot queries built and compiled once. Kysely builds an operation tree and
-// compiles it to SQL text on every call: for a point select that is ~40 us of
-// CPU, a quarter of the whole read on the client side (bench/micro.ts, rows
-// "Postgres point read through kysely" vs "... compiled once"). `prepared`
+// compiles it to SQL text on every call: for a point select that is ~20-40 us
+// of CPU, up to a third of the whole read on the client side (bench/micro.ts,
+// rows "... kysely query built per call" vs "... compiled once"). `prepared`
 // runs the builder once, with stand-ins for its arguments, and from then on
 // sends the same SQL text with each call's values in the stand-ins' places.
 // The query is still written with kysely (types first, SQL visible); only its
@@ -33,34 +33,33 @@ export interface Prepared<A extends unknown[], O> {
 }
 
 export function prepared<A extends unknown[], O>(db: Kysely<any>, build: (...args: A) => Compilable<O>): Prepared<A, O> {
-  let compiled: CompiledQuery<O> | undefined;
-  /** For each bound parameter: the argument it takes, or undefined for a constant of the query. */
-  let slots: (number | undefined)[] = [];
+  /** The compiled query and, for each bound parameter, the argument it takes (undefined: a constant of the query). */
+  let compiled: { query: CompiledQuery<O>; slots: (number | undefined)[] } | undefined;
 
-  const compile = (): CompiledQuery<O> => {
+  const compile = () => {
     const standIns = Array.from({ length: build.length }, (_, i): StandIn => ({ [STAND_IN]: i }));
-    const q = build(...(standIns as unknown as A)).compile();
-    slots = q.parameters.map(argumentOf);
+    const query = build(...(standIns as unknown as A)).compile();
+    const slots = query.parameters.map(argumentOf);
     for (let i = 0; i < standIns.length; i++) {
-      if (!slots.includes(i)) throw new Error(`prepared query: argument ${i + 1} is not bound as a value in: ${q.sql}`);
+      if (!slots.includes(i)) throw new Error(`prepared query: argument ${i + 1} is not bound as a value in: ${query.sql}`);
     }
-    return q;
+    return { query, slots };
   };
 
   const run = (args: A) => {
-    const q = (compiled ??= compile());
-    const parameters = q.parameters.map((p, i) => {
+    const { query, slots } = (compiled ??= compile());
+    const parameters = query.parameters.map((p, i) => {
       const a = slots[i];
       return a === undefined ? p : args[a];
     });
-    return db.executeQuery<O>({ ...q, parameters });
+    return db.executeQuery<O>({ ...query, parameters });
   };
 
   return {
     all: async (...args) => (await run(args)).rows,
     first: async (...args) => (await run(args)).rows[0],
     get sql() {
-      return (compiled ??= compile()).sql;
+      return (compiled ??= compile()).query.sql;
     },
   };
 }

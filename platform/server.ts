@@ -66,7 +66,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // The same routes and interceptors, for the unary gRPC fast path.
   const grpc = grpcUnaryHandler(unaryMethods(opts.routes), {
     interceptors: opts.interceptors,
-    contextValues: opts.contextValues as never,
+    contextValues: opts.contextValues,
     prelude: opts.prelude,
   });
   let inFlight = 0;

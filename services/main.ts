@@ -4,7 +4,7 @@
 //                                     one service (compose, behind Envoy); the preload starts OpenTelemetry
 import { loadConfig, ConfigError, type ServiceName } from "../platform/config.js";
 import { shutdownTelemetry } from "../platform/telemetry/sdk.js";
-import { startSystem, type System } from "./system.js";
+import { startSystem } from "./system.js";
 
 const NAMES: ServiceName[] = ["auth", "user", "order"];
 
@@ -21,13 +21,13 @@ async function main() {
   // Signals are handled from the start: a SIGTERM while the system is still
   // starting (PGlite opening, migrations) waits for the start, then stops it
   // cleanly, rather than killing the process mid-write.
-  let starting: Promise<System> | undefined;
+  const starting = startSystem({ config, services, edge: args.length === 0 });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: finishing in-flight requests`);
-    (starting ?? Promise.reject(new Error("not started")))
+    starting
       .then((system) => system.stop())
       .then(() => shutdownTelemetry()) // export the spans still buffered
       .then(
@@ -43,7 +43,6 @@ async function main() {
   // scripts/start.mjs's "not started yet" listener stands down from here on.
   (globalThis as Record<symbol, unknown>)[Symbol.for("acme.signals.taken")] = true;
 
-  starting = startSystem({ config, services, edge: args.length === 0 });
   const system = await starting;
   if (stopping) return;
   const base = system.url;
