@@ -5,7 +5,11 @@
 //   canonical JSON, {"code":3,"message":"...","details":[{"@type":...}]},
 //   empty fields omitted like Envoy's printer (always_print_primitive_fields: false);
 // - the edge's own refusals (unknown route, bad request, JWT, limits) are
-//   local replies: a status and a short text/plain body.
+//   local replies in the same JSON shape, {"code":16,"message":"Jwt is missing"}:
+//   the gRPC code of LOCAL_REPLIES[status] and the edge's text (or the table's
+//   message where the edge has none). Envoy's local_reply_config is generated
+//   from the same table (scripts/envoy-config/connection-manager.ts), so a client
+//   parses one error shape whichever edge and whichever layer refused it.
 import { fromBinary, toJson, type DescMessage, type Message, type Registry } from "@bufbuild/protobuf";
 import { Code, type ConnectError } from "@connectrpc/connect";
 
@@ -76,11 +80,43 @@ export interface Reply {
   body: string | Uint8Array;
 }
 
-/** An edge-local refusal: status, text/plain body (Envoy's sendLocalReply). */
+export interface LocalReplyKind {
+  /** The google.rpc.Code in the body. */
+  code: Code;
+  /** The message when the refusing layer gives none. */
+  message: string;
+  /** Envoy's own text for this status is replaced by `message` (it is empty or says nothing useful). */
+  replaceText?: boolean;
+}
+
+/** Every HTTP status an edge answers by itself, with the code and message of its JSON body. */
+export const LOCAL_REPLIES: Readonly<Record<number, LocalReplyKind>> = {
+  400: { code: Code.InvalidArgument, message: "bad request" },
+  401: { code: Code.Unauthenticated, message: "authentication required" },
+  403: { code: Code.PermissionDenied, message: "permission denied" },
+  404: { code: Code.NotFound, message: "no route matches this path", replaceText: true },
+  405: { code: Code.Unimplemented, message: "method not allowed" },
+  408: { code: Code.DeadlineExceeded, message: "request timed out" },
+  413: { code: Code.ResourceExhausted, message: "request body too large", replaceText: true },
+  429: { code: Code.ResourceExhausted, message: "rate limit exceeded", replaceText: true },
+  431: { code: Code.ResourceExhausted, message: "request headers too large", replaceText: true },
+  500: { code: Code.Internal, message: "internal error" },
+  501: { code: Code.Unimplemented, message: "not implemented" },
+  502: { code: Code.Unavailable, message: "upstream unavailable" },
+  503: { code: Code.Unavailable, message: "service unavailable" },
+  504: { code: Code.DeadlineExceeded, message: "upstream timed out" },
+};
+
+/** The code and message of a local reply with this status (unlisted: by class). */
+export function localReplyKind(status: number): LocalReplyKind {
+  return LOCAL_REPLIES[status] ?? (status >= 500 ? LOCAL_REPLIES[500] : { code: Code.Unknown, message: "request refused" });
+}
+
+/** An edge-local refusal (Envoy's sendLocalReply through local_reply_config): status and the JSON error body. */
 export function localReply(status: number, text: string, headers: Record<string, string> = {}): Reply {
-  return text
-    ? { status, headers: { "content-type": "text/plain", ...headers }, body: text }
-    : { status, headers, body: "" };
+  const kind = localReplyKind(status);
+  const message = kind.replaceText || !text ? kind.message : text;
+  return { status, headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ code: kind.code, message }) };
 }
 
 /** A service error as convert_grpc_status renders it. */

@@ -2,6 +2,7 @@
 //   node --import tsx scripts/envoy-config.ts           write envoy/envoy.yaml
 //   node --import tsx scripts/envoy-config.ts --check   exit 1 if envoy/envoy.yaml is stale
 //   node --import tsx scripts/envoy-config.ts --stdout  print instead of writing
+//   node --import tsx scripts/envoy-config.ts --local   print the local profile (`npm run stack`)
 // Routes, JWT requirements and rate-limit classes come from platform/policy.ts (the
 // (acme.edge.v1.policy) options); hosts, ports and limits from envoy/settings.yaml.
 // CORS header lists and the OpenAPI path are the embedded edge's (edge/cors.ts,
@@ -21,9 +22,12 @@ import { note, toNode } from "./envoy-config/commented-yaml.js";
 import { connectionManager } from "./envoy-config/connection-manager.js";
 import { edgeContract } from "./envoy-config/contract.js";
 import { T } from "./envoy-config/envoy-values.js";
+import { DEFAULT_PORTS } from "./stack/ports.js";
+import { localSettings } from "./envoy-config/local-profile.js";
 import { ENVOY_YAML, loadSettings, OPENAPI_JSON, type EdgeSettings } from "./envoy-config/settings.js";
 
 export { clusterOf } from "./envoy-config/contract.js";
+export { localSettings } from "./envoy-config/local-profile.js";
 export { ENVOY_YAML, loadSettings, OPENAPI_JSON, SETTINGS_YAML, type EdgeSettings, type HostPort } from "./envoy-config/settings.js";
 
 export function renderEnvoyConfig(
@@ -38,8 +42,8 @@ export function renderEnvoyConfig(
 
   const bootstrap = {
     node: { id: "acme-edge", cluster: "acme-edge" },
-    admin: note(`Admin: /stats/prometheus, /ready, /config_dump. Published on 127.0.0.1 only.`, {
-      address: { socket_address: { address: "0.0.0.0", port_value: s.admin_port } },
+    admin: note(`Admin: /stats/prometheus, /ready, /config_dump. Never published beyond the host.`, {
+      address: { socket_address: { address: s.admin_address, port_value: s.admin_port } },
     }),
     layered_runtime: { layers: [{ name: "admin", admin_layer: {} }] },
     overload_manager: {
@@ -54,7 +58,7 @@ export function renderEnvoyConfig(
     static_resources: {
       listeners: [{
         name: "edge",
-        address: { socket_address: { address: "0.0.0.0", port_value: s.listener_port } },
+        address: { socket_address: { address: s.listen_address, port_value: s.listener_port } },
         per_connection_buffer_limit_bytes: 32768,
         filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: connectionManager(s, contract) }] }],
       }],
@@ -74,6 +78,10 @@ export function renderEnvoyConfig(
 }
 
 function main(): void {
+  if (process.argv.includes("--local")) {
+    process.stdout.write(renderEnvoyConfig(localSettings(DEFAULT_PORTS)));
+    return;
+  }
   const out = renderEnvoyConfig();
   if (process.argv.includes("--stdout")) {
     process.stdout.write(out);

@@ -1,6 +1,8 @@
 // The HTTP connection manager of the edge listener: request ids, path
 // normalisation, timeouts, tracing, the access log, local replies, and the
 // route table and filter chain it runs.
+import { Code } from "@connectrpc/connect";
+import { LOCAL_REPLIES } from "../../edge/errors.js";
 import { note } from "./commented-yaml.js";
 import type { EdgeContract } from "./contract.js";
 import { JWT_FILTER, JWT_PAYLOAD, setHeaders, T } from "./envoy-values.js";
@@ -44,6 +46,52 @@ const accessLog = {
   },
 };
 
+/**
+ * REST requests: those that are not gRPC, and those the transcoder turned into gRPC (it sets
+ * x-envoy-original-path, which the header strip removes from what clients send). Their local
+ * replies get the JSON body; gRPC clients keep Envoy's grpc-status and grpc-message.
+ */
+const isRest = {
+  or_filter: {
+    filters: [
+      { header_filter: { header: { name: "content-type", string_match: { prefix: "application/grpc" }, invert_match: true, treat_missing_header_as_empty: true } } },
+      { header_filter: { header: { name: "x-envoy-original-path", present_match: true } } },
+    ],
+  },
+};
+
+const jsonError = (code: number, message: string) => ({
+  json_format: { code, message },
+  content_type: "application/json",
+});
+
+function localReplyMappers(s: EdgeSettings) {
+  const errors = Object.entries(LOCAL_REPLIES).map(([status, kind]) => {
+    const headers = Number(status) === 429
+      ? note("retry-after = the refusing window's x-ratelimit-reset, set by the ratelimit filter before this\n" +
+        "runs. The local backstop's 429 has no x-ratelimit-reset (an empty value adds nothing) and carries\n" +
+        "its own retry-after.", setHeaders({ "retry-after": "%RESP(X-RATELIMIT-RESET)%", ...s.response_headers }))
+      : setHeaders(s.response_headers);
+    return note(`${status}: ${Code[kind.code]}, ${kind.replaceText ? `"${kind.message}"` : "Envoy's own text"}.`, {
+      filter: { and_filter: { filters: [statusIs("EQ", Number(status), `edge.local_reply.status_${status}`), isRest] } },
+      headers_to_add: headers,
+      body_format_override: jsonError(kind.code, kind.replaceText ? kind.message : "%LOCAL_REPLY_BODY%"),
+    });
+  });
+  return [
+    ...errors,
+    note("Any other error status: UNKNOWN with Envoy's text.", {
+      filter: { and_filter: { filters: [statusIs("GE", 400, "edge.local_reply.min_error_status"), isRest] } },
+      headers_to_add: setHeaders(s.response_headers),
+      body_format_override: jsonError(Code.Unknown, "%LOCAL_REPLY_BODY%"),
+    }),
+    note("Every other local reply (direct responses, CORS preflights, gRPC refusals): headers only.", {
+      filter: statusIs("GE", 100, "edge.local_reply.min_status"),
+      headers_to_add: setHeaders(s.response_headers),
+    }),
+  ];
+}
+
 export function connectionManager(s: EdgeSettings, contract: EdgeContract) {
   return {
     "@type": T("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"),
@@ -77,24 +125,12 @@ export function connectionManager(s: EdgeSettings, contract: EdgeContract) {
     },
     access_log: [note("One JSON line per request, with the request id and the W3C trace id.", accessLog)],
     local_reply_config: note(
-      "Envoy's own answers (jwt_authn 401/403, transcoder 400/404, direct responses, rate-limit 429s,\n" +
-      "router 503s) get the security headers too: the virtual host's response_headers_to_add are\n" +
-      "certain only on upstream answers. The first mapper that matches a reply applies; bodies are\n" +
-      "left as they are.",
-      {
-        mappers: [
-          note("429: retry-after = the refusing window's x-ratelimit-reset, set by the ratelimit filter before\n" +
-            "this runs. The local backstop's 429 has no x-ratelimit-reset (an empty value adds nothing)\n" +
-            "and carries its own retry-after.", {
-            filter: statusIs("EQ", 429, "edge.local_reply.rate_limited_status"),
-            headers_to_add: setHeaders({ "retry-after": "%RESP(X-RATELIMIT-RESET)%", ...s.response_headers }),
-          }),
-          note("Every other local reply.", {
-            filter: statusIs("GE", 100, "edge.local_reply.min_status"),
-            headers_to_add: setHeaders(s.response_headers),
-          }),
-        ],
-      },
+      "Envoy's own answers (jwt_authn 401/403, transcoder 400/404, rate-limit 429s, router 503s, 413)\n" +
+      "carry the product's one JSON error body, {\"code\": <google.rpc.Code>, \"message\": ...}, from the\n" +
+      "table the embedded edge uses (edge/errors.ts LOCAL_REPLIES), and the security headers (the\n" +
+      "virtual host's response_headers_to_add are certain only on upstream answers). gRPC requests\n" +
+      "keep Envoy's grpc-status/grpc-message. The first mapper that matches a reply applies.",
+      { mappers: localReplyMappers(s) },
     ),
     route_config: routeConfig(s, contract),
     http_filters: httpFilters(s, contract),

@@ -12,7 +12,9 @@ export const OPENAPI_JSON = `${root}gen/openapi.json`;
 
 export interface HostPort { host: string; port: number }
 export interface EdgeSettings {
+  listen_address: string;
   listener_port: number;
+  admin_address: string;
   admin_port: number;
   descriptor_set: string;
   openapi_document: string;

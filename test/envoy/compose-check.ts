@@ -56,7 +56,7 @@ function listens(s: Json): number[] {
   const env = envOf(s);
   const image = String(s?.image ?? "");
   if (image.startsWith("envoyproxy/ratelimit")) return [Number(env.GRPC_PORT ?? 8081), Number(env.PORT ?? 8080)];
-  if (image.startsWith("jaegertracing/all-in-one")) return env.COLLECTOR_OTLP_ENABLED === "true" ? [4317, 4318, 16686] : [16686];
+  if (image.startsWith("jaegertracing/jaeger:")) return [4317, 4318, 16686]; // v2: OTLP on by default
   if (image.startsWith("redis")) { const c: string[] = s.command ?? []; const k = c.indexOf("--port"); return [k >= 0 ? Number(c[k + 1]) : 6379]; }
   if (image.startsWith("postgres")) return [5432];
   if (s?.build !== undefined && env.PORT) return [Number(env.PORT)];
@@ -77,8 +77,11 @@ export function checkCompose(i: Inputs): string[] {
     }
   }
   const envoy = services.envoy ?? {};
-  need(/^envoyproxy\/envoy:v1\.3\d\.\d+$/.test(envoy.image ?? ""), `envoy image ${envoy.image} must be envoyproxy/envoy:v1.3x.y`);
-  need(/^envoyproxy\/ratelimit:[0-9a-f]{8}$/.test(services.ratelimit?.image ?? ""), "ratelimit image must be pinned to a commit tag");
+  // The same versions `npm run tools` installs and the tests run against (scripts/tools/versions.json).
+  for (const [name, tool] of [["envoy", "envoy"], ["ratelimit", "ratelimit"], ["jaeger", "jaeger"]] as const) {
+    const want = i.tools[tool].image;
+    need(services[name]?.image === want, `${name}: image ${services[name]?.image} must be ${want} (scripts/tools/versions.json)`);
+  }
   need(/^postgres:15[.-]/.test(services.postgres?.image ?? ""), "postgres must be version 15");
 
   // Every upstream cluster endpoint is a compose service listening on that port.

@@ -170,6 +170,10 @@ describe("deployment: ratelimit config, docker compose, Dockerfile", () => {
     it("waiting for a healthy service that has no healthcheck", () => {
       has(checkCompose(broken((x) => { delete service(x, "ratelimit").healthcheck; })), /waits for ratelimit to be healthy, but ratelimit has no healthcheck/);
     });
+    it("an Envoy, ratelimit or Jaeger image other than the version the tests run", () => {
+      has(checkCompose(broken((x) => { service(x, "envoy").image = "envoyproxy/envoy:v1.33.2"; })), /envoy: image envoyproxy\/envoy:v1\.33\.2 must be envoyproxy\/envoy:v1\.40\.0/);
+      has(checkCompose(broken((x) => { x.tools.jaeger.image = "jaegertracing/jaeger:9.9.9"; })), /jaeger: image jaegertracing\/jaeger:2\.13\.0 must be jaegertracing\/jaeger:9\.9\.9/);
+    });
     it("an unpinned image", () => {
       has(checkCompose(broken((x) => { service(x, "redis").image = "redis:latest"; })), /redis: image redis:latest is not pinned/);
     });

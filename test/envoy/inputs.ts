@@ -7,6 +7,7 @@ import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { parse } from "yaml";
 import { allPolicies, type MethodPolicy } from "../../platform/policy.js";
 import { loadSettings, type EdgeSettings } from "../../scripts/envoy-config.js";
+import { toolSpecs, type ToolName, type ToolSpec } from "../../scripts/tools/index.js";
 import { ROOT } from "./envoy-protos.js";
 
 export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -21,6 +22,8 @@ export interface Inputs {
   policies: MethodPolicy[];
   /** Files in envoy/ratelimit (the ratelimit service loads them all). */
   ratelimitDir: string[];
+  /** The pinned tools (scripts/tools/versions.json). */
+  tools: Record<ToolName, ToolSpec>;
 }
 
 export const readRepo = (path: string) => readFileSync(join(ROOT, path), "utf8");
@@ -37,12 +40,13 @@ export function loadInputs(): Inputs {
     api,
     policies: [...allPolicies().values()],
     ratelimitDir: readdirSync(join(ROOT, "envoy/ratelimit")).sort(),
+    tools: toolSpecs(),
   };
 }
 
 /** A deep copy to break on purpose (the registry and policies are shared, read-only). */
 export function copyOf(i: Inputs): Inputs {
-  return { ...i, envoy: structuredClone(i.envoy), ratelimit: structuredClone(i.ratelimit), compose: structuredClone(i.compose), settings: structuredClone(i.settings), ratelimitDir: [...i.ratelimitDir] };
+  return { ...i, envoy: structuredClone(i.envoy), ratelimit: structuredClone(i.ratelimit), compose: structuredClone(i.compose), settings: structuredClone(i.settings), ratelimitDir: [...i.ratelimitDir], tools: structuredClone(i.tools) };
 }
 
 export function hcm(envoy: Json): Json {

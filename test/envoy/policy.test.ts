@@ -58,7 +58,8 @@ describe("envoy/envoy.yaml follows the contract (proto/ edge policy)", () => {
 
   it("strips the same client headers as the embedded edge, keeping the client address Envoy sets", () => {
     assert.deepEqual(base.settings.strip_request_header_prefixes, [...STRIPPED_PREFIXES]);
-    assert.deepEqual(base.settings.keep_request_headers, [EXTERNAL_ADDRESS_HEADER]);
+    // x-forwarded-proto too: Envoy sets it itself and cannot route without it.
+    assert.deepEqual(base.settings.keep_request_headers, [EXTERNAL_ADDRESS_HEADER, "x-forwarded-proto"]);
     const lua: string = filterConfig(base.envoy, "envoy.filters.http.lua").default_source_code.inline_string;
     for (const p of STRIPPED_PREFIXES) assert.ok(lua.includes(`"${p}"`), `Lua does not strip ${p}`);
     assert.ok(lua.includes(`["${EXTERNAL_ADDRESS_HEADER}"] = true`));

@@ -1,110 +1,110 @@
-// Go as a foreign client (Debian golang-go 1.19, protoc-gen-go, protoc-gen-go-grpc,
-// grpc 1.33, golang/protobuf 1.5): protoc generates the stubs into a temp
-// GOPATH at test time (import paths from the go_package options), `go build`
-// in GOPATH mode compiles test/interop/go/client against Debian's
-// /usr/share/gocode, and the binary runs the flow against the system. The go
-// build cache lives under node_modules/.cache/acme-interop (cold build ~30 s
-// on 2 cores, warm a few seconds).
+// Go as a foreign client, in module mode: test/interop/go is the module
+// acme.local/interop (go.mod pins google.golang.org/grpc, protobuf and genproto;
+// protoc-gen-go and protoc-gen-go-grpc are tool directives). `npm run tools`
+// (scripts/tools/go-modules.ts) downloads the modules and fills the build
+// cache; here, offline (GOPROXY=off), buf generates the stubs with those two
+// plugins into gen/ of a temp copy of the module (managed mode sets
+// go_package_prefix acme.local/interop/gen), `go vet` and `go build` the client
+// there (a few seconds with a warm cache), and the binary runs the flow against
+// each client target. A missing Go toolchain or module fails the suite (run
+// `npm run tools`); it never skips.
 import { strict as assert } from "node:assert";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestSystem, type TestSystem } from "../support/system.js";
-import { cacheRoot, contractFiles, ensureDir, googleProtos, ok, onPath, protoRoot, relaxedRateLimits, root, run, skipWithout, steps, uniqueEmail } from "./support.js";
+import { GO_INTEROP_MODULE, GO_PLUGINS, goForModules, goModuleEnv } from "../../scripts/tools/go-modules.js";
+import { CLIENT_TARGET_NAMES, ok, resolveTarget, root, run, steps, uniqueEmail, type RunningTarget } from "./support.js";
 
-export const GO_PACKAGES = [
-  "golang-go",
-  "protobuf-compiler",
-  "protoc-gen-go",
-  "protoc-gen-go-grpc",
-  "golang-google-grpc-dev",
-  "golang-google-protobuf-dev",
-  "golang-github-golang-protobuf-1-5-dev",
-];
-const gocode = "/usr/share/gocode";
-/** Where the client lives in GOPATH: the repository's import path (see go_package in proto/). */
-const clientImport = "github.com/acme/acme-edge-stack/test/interop/go/client";
+const MODULE = "acme.local/interop";
+const buf = join(root, "node_modules/.bin/buf");
+
+/** buf.gen.yaml (v2) as JSON: both plugins write into `out`, import paths under MODULE/gen. */
+function template(plugins: Record<string, string>, out: string): string {
+  return JSON.stringify({
+    version: "v2",
+    managed: {
+      enabled: true,
+      // Only our files: the googleapis ones keep their go_package (genproto).
+      override: [{ file_option: "go_package_prefix", value: `${MODULE}/gen`, path: "acme" }],
+    },
+    plugins: GO_PLUGINS.map((p) => ({ local: plugins[p], out, opt: [`module=${MODULE}`] })),
+  });
+}
 
 describe("interop: Go grpc client", function () {
   this.timeout(60_000);
-  let t: TestSystem | undefined;
-  let dir: string;
-  let gopath: string;
+  let go: string;
   let env: NodeJS.ProcessEnv;
-  const binary = () => join(dir, "client");
+  const plugins: Record<string, string> = {};
+  let dir: string | undefined;
+  const moduleCopy = () => join(dir!, "module");
+  const binary = () => join(dir!, "client");
 
   before(async function () {
-    const missing: string[] = [];
-    for (const cmd of ["go", "protoc", "protoc-gen-go", "protoc-gen-go-grpc"]) if (!(await onPath(cmd))) missing.push(cmd);
-    for (const pkg of ["google.golang.org/grpc", "google.golang.org/protobuf", "google.golang.org/genproto/googleapis/rpc/errdetails"]) {
-      if (!existsSync(join(gocode, "src", pkg))) missing.push(join(gocode, "src", pkg));
+    this.timeout(180_000); // a cold build cache compiles the plugins
+    go = goForModules(); // throws naming the Go it found and `npm run tools`
+    env = goModuleEnv({ offline: true });
+    if (!existsSync(buf)) throw new Error(`${buf} is missing: run \`npm ci\``);
+    for (const p of GO_PLUGINS) {
+      // Builds the tool into the build cache if needed and prints its path.
+      const r = await run(go, ["tool", "-n", p], { cwd: GO_INTEROP_MODULE, env, timeoutMs: 170_000 });
+      plugins[p] = ok(r, `go tool -n ${p} in ${GO_INTEROP_MODULE} (modules missing? run \`npm run tools\`)`).trim();
     }
-    // grpc 1.33's codec goes through github.com/golang/protobuf: v1.3 (what apt
-    // picks for golang-google-grpc-dev by default) panics on protoc-gen-go 1.28
-    // messages ("protobuf tag not enough fields"); v1.4+ wraps APIv2.
-    if (!existsSync(join(gocode, "src/github.com/golang/protobuf/proto/registry.go"))) {
-      missing.push("github.com/golang/protobuf >= 1.4 (golang-github-golang-protobuf-1-5-dev)");
-    }
-    skipWithout(this, missing, GO_PACKAGES);
     dir = mkdtempSync(join(tmpdir(), "acme-go-"));
-    gopath = join(dir, "gopath");
-    env = {
-      ...process.env,
-      GO111MODULE: "off",
-      GOPATH: `${gopath}:${gocode}`,
-      GOCACHE: ensureDir(join(cacheRoot, "go-build")),
-      GOFLAGS: "",
-      CGO_ENABLED: "0",
-    };
-    t = await startTestSystem({ env: { RATELIMIT_CONFIG: relaxedRateLimits(dir) } });
   });
-  after(async () => {
-    await t?.stop();
+  after(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("generates Go stubs with protoc-gen-go + protoc-gen-go-grpc and builds the client (GOPATH mode)", async function () {
-    this.timeout(180_000); // a cold build compiles grpc from Debian's sources
-    const src = ensureDir(join(gopath, "src"));
-    ok(
-      await run(
-        "protoc",
-        [`-I${protoRoot}`, `-I${googleProtos}`, `--go_out=${src}`, `--go-grpc_out=${src}`, ...contractFiles().map((f) => join(protoRoot, f))],
-        { env },
-      ),
-      "protoc --go_out --go-grpc_out",
-    );
-    assert.ok(existsSync(join(src, "github.com/acme/acme-edge-stack/gen/go/acme/order/v1/order_grpc.pb.go")), "go_package import paths");
-    const clientDir = join(src, clientImport);
-    mkdirSync(clientDir, { recursive: true });
-    copyFileSync(join(root, "test/interop/go/client/main.go"), join(clientDir, "main.go"));
-    ok(await run("go", ["vet", "."], { cwd: clientDir, env, timeoutMs: 170_000 }), "go vet");
-    ok(await run("go", ["build", "-o", binary(), "."], { cwd: clientDir, env, timeoutMs: 170_000 }), "go build");
+  it("generates Go stubs with buf (protoc-gen-go + protoc-gen-go-grpc from go.mod's tools) and builds the client (module mode)", async function () {
+    this.timeout(240_000); // a cold build cache compiles grpc
+    const mod = moduleCopy();
+    cpSync(GO_INTEROP_MODULE, mod, { recursive: true, filter: (src) => src !== join(GO_INTEROP_MODULE, "gen") });
+    ok(await run(buf, ["generate", "proto", "--template", template(plugins, mod)]), "buf generate (Go plugins)");
+    for (const f of ["gen/acme/order/v1/order.pb.go", "gen/acme/order/v1/order_grpc.pb.go", "gen/acme/auth/v1/auth_grpc.pb.go"]) {
+      assert.ok(existsSync(join(mod, f)), `buf wrote ${f} (go_package_prefix ${MODULE}/gen)`);
+    }
+    const missing = "(a module missing from the cache? run `npm run tools`)";
+    ok(await run(go, ["vet", "./client"], { cwd: mod, env, timeoutMs: 230_000 }), `go vet ./client ${missing}`);
+    ok(await run(go, ["build", "-o", binary(), "./client"], { cwd: mod, env, timeoutMs: 230_000 }), `go build ./client ${missing}`);
   });
 
-  it("register -> login -> create order -> get order, with deadlines and error statuses", async () => {
-    assert.ok(existsSync(binary()), "the client was built");
-    const email = uniqueEmail("go");
-    const r = await run(binary(), ["-addr", t!.url.replace(/^http:\/\//, ""), "-email", email]);
-    const s = steps(ok(r, "go client"));
-    assert.equal(s.get("register")?.email, email);
-    assert.equal(s.get("login")?.userId, s.get("register")?.userId);
-    assert.equal(s.get("login")?.tokenType, "Bearer");
-    const created = s.get("create")!;
-    assert.equal(created.userId, s.get("register")?.userId);
-    assert.equal(created.totalCents, 1000);
-    assert.equal(created.status, "ORDER_STATUS_PENDING");
-    assert.equal(s.get("create-again")?.id, created.id, "same request_id, same order");
-    assert.equal(s.get("get")?.id, created.id);
-    assert.equal(s.get("not-found")?.code, "NotFound");
-    const invalid = s.get("invalid-argument")!;
-    assert.equal(invalid.code, "InvalidArgument");
-    assert.ok(
-      (invalid.fieldViolations as { field: string }[]).some((v) => v.field === "quantity"),
-      `google.rpc.BadRequest names quantity: ${JSON.stringify(invalid)}`,
-    );
-    assert.equal(s.get("unauthenticated")?.code, "Unauthenticated");
-    assert.equal(s.get("deadline")?.code, "DeadlineExceeded");
-    assert.ok(s.has("done"));
-  });
+  for (const name of CLIENT_TARGET_NAMES) {
+    describe(`against ${name}`, () => {
+      let target: RunningTarget | undefined;
+      before(async () => {
+        target = await resolveTarget(name);
+      });
+      after(async () => {
+        await target?.stop();
+      });
+
+      it(`register -> login -> create order -> get order, with deadlines and error statuses (${name})`, async () => {
+        assert.ok(existsSync(binary()), "the client was built");
+        const email = uniqueEmail("go");
+        const r = await run(binary(), ["-addr", target!.grpcAddress, "-email", email]);
+        const s = steps(ok(r, `go client -addr ${target!.grpcAddress} (${name})`));
+        assert.equal(s.get("register")?.email, email);
+        assert.equal(s.get("login")?.userId, s.get("register")?.userId);
+        assert.equal(s.get("login")?.tokenType, "Bearer");
+        const created = s.get("create")!;
+        assert.equal(created.userId, s.get("register")?.userId);
+        assert.equal(created.totalCents, 1000);
+        assert.equal(created.status, "ORDER_STATUS_PENDING");
+        assert.match(String(created.createdAt), /^\d{4}-\d\d-\d\dT/);
+        assert.equal(s.get("create-again")?.id, created.id, "same request_id, same order");
+        assert.equal(s.get("get")?.id, created.id);
+        assert.equal(s.get("not-found")?.code, "NotFound");
+        const invalid = s.get("invalid-argument")!;
+        assert.equal(invalid.code, "InvalidArgument");
+        assert.ok(
+          (invalid.fieldViolations as { field: string }[]).some((v) => v.field === "quantity"),
+          `google.rpc.BadRequest names quantity: ${JSON.stringify(invalid)}`,
+        );
+        assert.equal(s.get("unauthenticated")?.code, "Unauthenticated");
+        assert.equal(s.get("deadline")?.code, "DeadlineExceeded");
+        assert.ok(s.has("done"));
+      });
+    });
+  }
 });

@@ -3,14 +3,16 @@
 // synchronous spawn would block its event loop and deadlock).
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import type { Context } from "mocha";
+import { startTestSystem } from "../support/system.js";
 
 export const root = new URL("../..", import.meta.url).pathname;
 export const protoRoot = join(root, "proto");
 export const googleProtos = join(root, "node_modules/google-proto-files");
-/** Compiled artefacts (Go binary, go build cache), keyed by content hash; npm ci clears them. */
+/** Compiled artefacts, keyed by content hash; npm ci clears them. */
 export const cacheRoot = join(root, "node_modules/.cache/acme-interop");
 
 /** The googleapis files our contracts import, plus google.rpc for error details. */
@@ -84,9 +86,11 @@ export function ensureDir(dir: string): string {
 }
 
 /**
- * Skips the suite when the foreign toolchain is missing, naming the Debian
- * packages. In CI (CI=true, as .ci/run runs) or with ACME_INTEROP_REQUIRED=1 a
- * missing toolchain fails instead: CI must always run these suites.
+ * Skips the suite when a tool it needs is missing (rest.test.ts: curl), naming
+ * the Debian packages. In CI (CI=true, as .ci/run runs) or with
+ * ACME_INTEROP_REQUIRED=1 a missing tool fails instead. The Python and Go
+ * clients do not use it: their toolchains come from `npm run tools`, and a
+ * missing one always fails the suite.
  */
 export function skipWithout(ctx: Context, missing: string[], packages: string[]) {
   if (missing.length === 0) return;
@@ -124,4 +128,69 @@ export function steps(stdout: string): Map<string, Record<string, unknown>> {
 /** True when `cmd` is on PATH. */
 export async function onPath(cmd: string): Promise<boolean> {
   return (await run("sh", ["-c", `command -v ${cmd}`]).catch(() => ({ code: 1 }))).code === 0;
+}
+
+/** Where a foreign client connects: plaintext gRPC over HTTP/2 (h2c, prior knowledge). */
+export interface ClientTarget {
+  name: string;
+  /** host:port */
+  grpcAddress: string;
+}
+
+export type RunningTarget = ClientTarget & { stop(): Promise<void> };
+
+/**
+ * The targets each foreign-client suite (python.test.ts, go.test.ts) runs its
+ * flow against, one describe block and one `it` per name. Each name needs a
+ * resolver in targetResolvers.
+ */
+export const CLIENT_TARGET_NAMES = ["direct"] as const;
+
+/**
+ * Starts (or finds) a target and returns its address with a stop() that undoes
+ * what it started. Called in the target's before() hook, stopped in after().
+ */
+export const targetResolvers: Record<string, () => Promise<RunningTarget>> = {
+  /** The whole system in this process on a random port, rate limits relaxed. */
+  direct: async () => {
+    const dir = mkdtempSync(join(tmpdir(), "acme-target-"));
+    try {
+      const t = await startTestSystem({ env: { RATELIMIT_CONFIG: relaxedRateLimits(dir) } });
+      return {
+        name: "direct",
+        grpcAddress: t.url.replace(/^https?:\/\//, ""),
+        stop: async () => {
+          await t.stop();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  },
+};
+
+/** Resolves one target by name; an unknown name is an error. */
+export async function resolveTarget(name: string): Promise<RunningTarget> {
+  const resolve = targetResolvers[name];
+  if (!resolve) throw new Error(`no resolver for client target "${name}" (targetResolvers in test/interop/support.ts)`);
+  const target = await resolve();
+  if (!/^(\[[0-9a-fA-F:.]+\]|[^/:\s]+):\d+$/.test(target.grpcAddress)) {
+    await target.stop();
+    throw new Error(`client target "${name}": grpcAddress must be host:port, got ${JSON.stringify(target.grpcAddress)}`);
+  }
+  return target;
+}
+
+/** Every target of CLIENT_TARGET_NAMES (or of `names`), resolved in order; stop each when done. */
+export async function clientTargets(names: readonly string[] = CLIENT_TARGET_NAMES): Promise<RunningTarget[]> {
+  const out: RunningTarget[] = [];
+  try {
+    for (const name of names) out.push(await resolveTarget(name));
+  } catch (err) {
+    await Promise.all(out.map((t) => t.stop()));
+    throw err;
+  }
+  return out;
 }

@@ -1,5 +1,7 @@
 // Mocha global fixtures: one Postgres and one Redis server for the whole run.
 // Each test gets its own database (freshDatabaseUrl) and Redis db (freshRedisUrl).
+// The real-edge stack (edge-stack.ts) starts on first use and stops here.
+import { closeSharedEdgeStack } from "./edge-stack.js";
 import { startPostgres, startRedis, type Running } from "./servers.js";
 
 let pgServer: Running | undefined;
@@ -12,5 +14,6 @@ export async function mochaGlobalSetup() {
 }
 
 export async function mochaGlobalTeardown() {
+  await closeSharedEdgeStack();
   await Promise.all([pgServer?.stop(), redisServer?.stop()]);
 }

@@ -7,7 +7,7 @@
 // seen in the remaining counts and tried again).
 import { strict as assert } from "node:assert";
 import { findLimit, type Descriptor } from "../../../edge/ratelimit.js";
-import { awayFromWindowEdge, call, EDGE_URL, expectStatus, isEdgeRateLimited, register, startTarget, type Answer, type Target } from "./target.js";
+import { awayFromWindowEdge, call, EDGE_KINDS, expectStatus, isEdgeRateLimited, register, startTarget, type Answer, type Target } from "./target.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const IP = "0.0.0.0"; // any value: the config limits remote_address per value
@@ -72,70 +72,72 @@ async function expectNthPlusOneRefused(t: Target, limit: { n: number; unit: numb
   assert.fail("every burst crossed a window boundary");
 }
 
-describe("edge conformance: rate limits", function () {
-  this.timeout(EDGE_URL ? 300_000 : 60_000);
+for (const kind of EDGE_KINDS) {
+  describe(`edge conformance (${kind}): rate limits`, function () {
+    this.timeout(kind === "embedded" ? 60_000 : 300_000);
 
-  describe("per client IP", () => {
-    let t: Target;
-    before(async () =>
-      (t = await startTarget({
-        rateLimitYaml: `
-domain: acme
-descriptors:
-  - key: remote_address
-    rate_limit: { unit: minute, requests_per_unit: 5 }
-`,
-      })));
-    after(async () => t?.stop());
+    describe("per client IP", () => {
+      let t: Target;
+      before(async () =>
+        (t = await startTarget(kind, {
+          rateLimitYaml: `
+  domain: acme
+  descriptors:
+    - key: remote_address
+      rate_limit: { unit: minute, requests_per_unit: 5 }
+  `,
+        })));
+      after(async () => t?.stop());
 
-    it("refuses request N+1 of a window, on public routes too", async () => {
-      const limit = limitOf(t, [["remote_address", IP]]);
-      await expectNthPlusOneRefused(t, limit, () => call(t, "GET", "/.well-known/jwks.json", { waitForQuota: false }));
+      it("refuses request N+1 of a window, on public routes too", async () => {
+        const limit = limitOf(t, [["remote_address", IP]]);
+        await expectNthPlusOneRefused(t, limit, () => call(t, "GET", "/.well-known/jwks.json", { waitForQuota: false }));
+      });
+    });
+
+    const smallLimits = `
+  domain: acme
+  descriptors:
+    - key: remote_address
+      rate_limit: { unit: minute, requests_per_unit: 1000 }
+    - key: user_per_second
+      rate_limit: { unit: minute, requests_per_unit: 3 }
+    - key: user_per_minute
+      rate_limit: { unit: hour, requests_per_unit: 1000 }
+    - key: rate_class
+      value: auth
+      descriptors:
+        - key: remote_address
+          rate_limit: { unit: minute, requests_per_unit: 4 }
+  `;
+
+    describe("per user", () => {
+      let t: Target;
+      before(async () => (t = await startTarget(kind, { rateLimitYaml: smallLimits })));
+      after(async () => t?.stop());
+
+      it("limits each user by the sub of their token", async () => {
+        const [alice, bob] = [await register(t, "rl-alice"), await register(t, "rl-bob")];
+        const limit = limitOf(t, [["user_per_second", alice.id]]);
+        await expectNthPlusOneRefused(t, limit, () => call(t, "GET", "/v1/users/me", { token: alice.access, waitForQuota: false }));
+        expectStatus(await call(t, "GET", "/v1/users/me", { token: bob.access, waitForQuota: false }), 200, "another user");
+      });
+    });
+
+    describe("per rate class", () => {
+      let t: Target;
+      before(async () => (t = await startTarget(kind, { rateLimitYaml: smallLimits })));
+      after(async () => t?.stop());
+
+      it("limits the credential endpoints (rate class auth) per client IP", async () => {
+        const limit = limitOf(t, [["rate_class", "auth"], ["remote_address", IP]]);
+        const refused = await expectNthPlusOneRefused(t, limit, () =>
+          call(t, "POST", "/v1/auth/refresh", { body: { refreshToken: "made-up" }, waitForQuota: false }),
+        );
+        assert.equal(refused.text, "", "the edge's own refusal has no body");
+        // Routes outside the class are still served.
+        expectStatus(await call(t, "GET", "/.well-known/jwks.json", { waitForQuota: false }), 200, "a route outside the class");
+      });
     });
   });
-
-  const smallLimits = `
-domain: acme
-descriptors:
-  - key: remote_address
-    rate_limit: { unit: minute, requests_per_unit: 1000 }
-  - key: user_per_second
-    rate_limit: { unit: minute, requests_per_unit: 3 }
-  - key: user_per_minute
-    rate_limit: { unit: hour, requests_per_unit: 1000 }
-  - key: rate_class
-    value: auth
-    descriptors:
-      - key: remote_address
-        rate_limit: { unit: minute, requests_per_unit: 4 }
-`;
-
-  describe("per user", () => {
-    let t: Target;
-    before(async () => (t = await startTarget({ rateLimitYaml: smallLimits })));
-    after(async () => t?.stop());
-
-    it("limits each user by the sub of their token", async () => {
-      const [alice, bob] = [await register(t, "rl-alice"), await register(t, "rl-bob")];
-      const limit = limitOf(t, [["user_per_second", alice.id]]);
-      await expectNthPlusOneRefused(t, limit, () => call(t, "GET", "/v1/users/me", { token: alice.access, waitForQuota: false }));
-      expectStatus(await call(t, "GET", "/v1/users/me", { token: bob.access, waitForQuota: false }), 200, "another user");
-    });
-  });
-
-  describe("per rate class", () => {
-    let t: Target;
-    before(async () => (t = await startTarget({ rateLimitYaml: smallLimits })));
-    after(async () => t?.stop());
-
-    it("limits the credential endpoints (rate class auth) per client IP", async () => {
-      const limit = limitOf(t, [["rate_class", "auth"], ["remote_address", IP]]);
-      const refused = await expectNthPlusOneRefused(t, limit, () =>
-        call(t, "POST", "/v1/auth/refresh", { body: { refreshToken: "made-up" }, waitForQuota: false }),
-      );
-      assert.equal(refused.text, "", "the edge's own refusal has no body");
-      // Routes outside the class are still served.
-      expectStatus(await call(t, "GET", "/.well-known/jwks.json", { waitForQuota: false }), 200, "a route outside the class");
-    });
-  });
-});
+}

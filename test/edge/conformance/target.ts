@@ -1,6 +1,8 @@
-// The edge under test: by default the embedded edge of the whole product
-// started in process (startTestSystem); with EDGE_URL set, any running edge
-// (Envoy from docker compose, or `npm start`), reached over HTTP only.
+// The edges under test: the embedded edge of the whole product started in
+// process (startTestSystem) and the real Envoy in front of the services as
+// separate processes (test/support/edge-stack.ts); every conformance suite runs
+// against each (EDGE_KINDS). With EDGE_URL set, only that running edge (Envoy
+// from docker compose or `npm run stack`, or `npm start`), reached over HTTP.
 //
 //   EDGE_URL=http://localhost:8080 npm run test:edge
 //   EDGE_ADMIN_EMAIL / EDGE_ADMIN_PASSWORD   an admin account of that deployment
@@ -15,10 +17,15 @@ import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { loadRateLimitConfig, type RateLimitConfig } from "../../../edge/ratelimit.js";
 import { compileRoutes, type Route } from "../../../edge/routes.js";
+import { sharedEdgeStack, type EdgeStack } from "../../support/edge-stack.js";
 import { startTestSystem, type TestSystem } from "../../support/system.js";
 import { GENEROUS_LIMITS, tempRateLimitConfig } from "../support.js";
 
 export const EDGE_URL = process.env.EDGE_URL?.replace(/\/+$/, "") || undefined;
+
+export type EdgeKind = "embedded" | "envoy" | "url";
+/** The edges each conformance suite runs against. */
+export const EDGE_KINDS: readonly EdgeKind[] = EDGE_URL ? ["url"] : ["embedded", "envoy"];
 
 /** Every REST route of the contract (platform/policy.ts). */
 export const ROUTES: readonly Route[] = compileRoutes().routes;
@@ -35,12 +42,15 @@ export function allowedOrigins(): string[] {
 export const maxBodyBytes = () => Number(process.env.EDGE_MAX_BODY_BYTES ?? 1024 * 1024);
 
 export interface Target {
+  readonly kind: EdgeKind;
   readonly url: string;
   readonly embedded: boolean;
   /** The rate-limit config the target enforces. */
   readonly limits: RateLimitConfig;
   readonly admin?: { email: string; password: string };
   readonly system?: TestSystem;
+  /** The real-edge stack behind an "envoy" target. */
+  readonly stack?: EdgeStack;
   stop(): Promise<void>;
 }
 
@@ -49,10 +59,26 @@ export interface TargetOptions {
   rateLimitYaml?: string;
 }
 
-export async function startTarget(opts: TargetOptions = {}): Promise<Target> {
-  if (EDGE_URL) {
+export async function startTarget(kind: EdgeKind, opts: TargetOptions = {}): Promise<Target> {
+  if (kind === "envoy") {
+    const stack = await sharedEdgeStack();
+    const rl = tempRateLimitConfig(opts.rateLimitYaml ?? GENEROUS_LIMITS);
+    await stack.setRateLimitConfig(rl.path);
+    return {
+      kind,
+      url: stack.edgeUrl,
+      embedded: false,
+      limits: loadRateLimitConfig(rl.path),
+      admin: stack.admin,
+      stack,
+      stop: async () => rl.remove(),
+    };
+  }
+  if (kind === "url") {
+    if (!EDGE_URL) throw new Error("EDGE_URL is not set");
     const { EDGE_ADMIN_EMAIL: email, EDGE_ADMIN_PASSWORD: password } = process.env;
     return {
+      kind,
       url: EDGE_URL,
       embedded: false,
       limits: loadRateLimitConfig(process.env.EDGE_RATELIMIT_CONFIG ?? "envoy/ratelimit/config.yaml"),
@@ -74,6 +100,7 @@ export async function startTarget(opts: TargetOptions = {}): Promise<Target> {
   });
   const limits = loadRateLimitConfig(rl.path);
   return {
+    kind,
     url: system.url,
     embedded: true,
     limits,

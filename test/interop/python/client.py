@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """A Python gRPC client of the acme services (grpcio + stubs from proto/).
 
 Registers, logs in, creates an order, gets it back, and reads error statuses
@@ -6,17 +6,18 @@ Registers, logs in, creates an order, gets it back, and reads error statuses
 UNAUTHENTICATED, DEADLINE_EXCEEDED). Every call carries a deadline. Prints one
 JSON object per step on stdout; exits non-zero on the first unexpected result.
 
-Stubs (Debian: python3-grpcio python3-grpc-tools protobuf-compiler): messages
-with protoc, service stubs with grpc_tools (Debian's grpc_tools 1.14 cannot
-parse google/rpc/error_details.proto), from the repository root:
+Needs grpcio and grpcio-tools 1.85.1 (PyPI; `npm run tools` installs them into
+a venv, .cache/tools/python-grpc-1.85.1/venv). One grpc_tools.protoc call
+writes the messages (googleapis files included) and the service stubs, from
+the repository root:
+    PY=.cache/tools/python-grpc-1.85.1/venv/bin/python
     mkdir -p STUBS
-    protoc -I proto -I node_modules/google-proto-files --python_out=STUBS \
+    $PY -m grpc_tools.protoc -I proto -I node_modules/google-proto-files \
+        --python_out=STUBS --grpc_python_out=STUBS \
         acme/auth/v1/auth.proto acme/user/v1/user.proto acme/order/v1/order.proto \
         acme/edge/v1/policy.proto google/api/annotations.proto google/api/http.proto \
         google/api/httpbody.proto google/rpc/status.proto google/rpc/error_details.proto
-    /usr/bin/python3 -m grpc_tools.protoc -I proto -I node_modules/google-proto-files \
-        --grpc_python_out=STUBS acme/auth/v1/auth.proto acme/user/v1/user.proto acme/order/v1/order.proto
-    /usr/bin/python3 test/interop/python/client.py --target localhost:8080 --stubs STUBS
+    $PY test/interop/python/client.py --target localhost:8080 --stubs STUBS
 """
 import argparse
 import json

@@ -4,11 +4,13 @@
 // UNAUTHENTICATED, DEADLINE_EXCEEDED). Every call has a deadline. It prints
 // one JSON object per step and exits 1 on the first unexpected result.
 //
-// Build (GOPATH mode, Debian packages; see docs/clients.md):
+// It belongs to the module acme.local/interop (../go.mod: grpc, protobuf and
+// genproto pinned; protoc-gen-go and protoc-gen-go-grpc as tool directives).
+// Its stubs are generated, not committed: test/interop/go.test.ts runs
+// `buf generate` with those two plugins and go_package_prefix
+// acme.local/interop/gen into gen/ of a copy of the module, then
+// `go build ./client` there. By hand: docs/clients.md, "Go".
 //
-//	protoc -I proto -I node_modules/google-proto-files \
-//	  --go_out=$GOPATH/src --go-grpc_out=$GOPATH/src proto/acme/*/v1/*.proto
-//	GO111MODULE=off GOPATH=$GOPATH:/usr/share/gocode go build -o client .
 //	./client -addr localhost:8080
 package main
 
@@ -20,11 +22,12 @@ import (
 	"os"
 	"time"
 
-	authv1 "github.com/acme/acme-edge-stack/gen/go/acme/auth/v1"
-	orderv1 "github.com/acme/acme-edge-stack/gen/go/acme/order/v1"
+	authv1 "acme.local/interop/gen/acme/auth/v1"
+	orderv1 "acme.local/interop/gen/acme/order/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -89,10 +92,9 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Second, "deadline of each call")
 	flag.Parse()
 
-	dialCtx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	// grpc 1.33 (Debian) has no credentials/insecure package: WithInsecure is plaintext.
-	conn, err := grpc.DialContext(dialCtx, *addr, grpc.WithInsecure(), grpc.WithBlock())
+	// Plaintext HTTP/2 (h2c). NewClient does not connect until the first call;
+	// every call below carries its own deadline.
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	check("dial", err)
 	defer conn.Close()
 	auth := authv1.NewAuthServiceClient(conn)

@@ -1,0 +1,55 @@
+// `npm run stack`: the real topology on this machine, without Docker (see
+// scripts/stack/index.ts). Needs `npm run tools` (Envoy, ratelimit, Jaeger) and
+// Debian's postgresql and redis-server. Ctrl-C or SIGTERM stops everything it started.
+//   STACK_DIR   where data, logs and the rendered envoy.yaml go (default .data/stack)
+//   LOG_LEVEL   the services' log level (default info)
+import { resolve } from "node:path";
+import { DEFAULT_PORTS, startStack, type Stack } from "./stack/index.js";
+import { toolPath, type ToolName } from "./tools/index.js";
+
+const dir = resolve(process.env.STACK_DIR || ".data/stack");
+
+for (const tool of ["envoy", "ratelimit", "jaeger"] as ToolName[]) {
+  try {
+    toolPath(tool);
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(1);
+  }
+}
+
+let stack: Stack | undefined;
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: stopping the stack`);
+  await stack?.close();
+  process.exit(0);
+};
+process.on("SIGINT", () => void stop("SIGINT"));
+process.on("SIGTERM", () => void stop("SIGTERM"));
+
+console.log(`acme stack: starting (data and logs in ${dir})`);
+const started = Date.now();
+try {
+  stack = await startStack({ dir, ports: DEFAULT_PORTS, env: { LOG_LEVEL: process.env.LOG_LEVEL ?? "info" }, progress: (l) => console.log(l) });
+} catch (err) {
+  console.error(`\nacme stack: failed to start: ${(err as Error).message}`);
+  process.exit(1);
+}
+if (stopping) await new Promise(() => {});
+const p = DEFAULT_PORTS;
+console.log(`
+acme stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s
+  REST + gRPC via Envoy   ${stack.edgeUrl}
+    curl -s ${stack.edgeUrl}/v1/auth/register -H 'content-type: application/json' -d '{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}'
+    grpcurl -plaintext 127.0.0.1:${p.envoy} list
+  Jaeger UI               ${stack.jaegerUrl}
+  Envoy admin             ${stack.adminUrl}   (/stats/prometheus, /clusters, /ready)
+  services (direct)       auth ${stack.serviceUrl("auth")}, user ${stack.serviceUrl("user")}, order ${stack.serviceUrl("order")}
+  Postgres                ${stack.databaseUrl}
+  Redis                   ${stack.redisUrl}
+  logs                    ${dir}/logs/*.log
+  an admin account:       DATABASE_URL=${stack.databaseUrl} DATA_DIR=${dir}/data npm run admin -- create --email you@example.com
+Ctrl-C stops everything.`);

@@ -1,0 +1,55 @@
+// The loopback ports of the stack. `npm run stack` uses the defaults (the same
+// numbers docker-compose.yml publishes or uses inside its network, so the
+// README's commands work against either); tests take free ports.
+import { freePort } from "./process.js";
+
+export interface StackPorts {
+  /** Envoy: REST, gRPC, gRPC-Web on one listener. */
+  envoy: number;
+  envoyAdmin: number;
+  auth: number;
+  user: number;
+  order: number;
+  postgres: number;
+  redis: number;
+  ratelimitGrpc: number;
+  ratelimitHttp: number;
+  ratelimitDebug: number;
+  otlpGrpc: number;
+  otlpHttp: number;
+  /** Jaeger's UI and HTTP query API. */
+  jaegerQuery: number;
+  jaegerQueryGrpc: number;
+  jaegerHealth: number;
+}
+
+export const DEFAULT_PORTS: StackPorts = {
+  envoy: 8080,
+  envoyAdmin: 9901,
+  auth: 50051,
+  user: 50052,
+  order: 50053,
+  postgres: 5433,
+  redis: 6380,
+  ratelimitGrpc: 8081,
+  ratelimitHttp: 8082,
+  ratelimitDebug: 6070,
+  otlpGrpc: 4317,
+  otlpHttp: 4318,
+  jaegerQuery: 16686,
+  jaegerQueryGrpc: 16685,
+  jaegerHealth: 13133,
+};
+
+/** Every port free right now (for tests, several stacks side by side). */
+export async function freePorts(): Promise<StackPorts> {
+  const out = {} as StackPorts;
+  const taken = new Set<number>();
+  for (const key of Object.keys(DEFAULT_PORTS) as (keyof StackPorts)[]) {
+    let p = await freePort();
+    while (taken.has(p)) p = await freePort();
+    taken.add(p);
+    out[key] = p;
+  }
+  return out;
+}

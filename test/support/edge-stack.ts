@@ -1,0 +1,78 @@
+// The real edge for tests: the stack of `npm run stack` (scripts/stack) on
+// free ports, with Envoy, envoyproxy/ratelimit and Jaeger from `npm run tools`.
+// sharedEdgeStack() is started once per mocha run, on first use, and stopped by
+// the global teardown; tests that stop or restart its programs start it back
+// before they end. startEdgeStack() gives a suite a stack of its own.
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePorts, startStack, type Stack, type StackOptions } from "../../scripts/stack/index.js";
+import { freshDatabaseUrl } from "./fresh.js";
+
+export interface EdgeStack extends Stack {
+  /** The admin account created at the first start (ADMIN_EMAIL / ADMIN_PASSWORD). */
+  readonly admin: { email: string; password: string };
+}
+
+export interface EdgeStackOptions {
+  env?: Record<string, string>;
+  ratelimitConfig?: string;
+  edge?: StackOptions["edge"];
+}
+
+export async function startEdgeStack(opts: EdgeStackOptions = {}): Promise<EdgeStack> {
+  const dir = mkdtempSync(join(tmpdir(), "acme-stack-"));
+  const admin = { email: `admin-${randomBytes(4).toString("hex")}@example.com`, password: "edge-stack-admin-password" };
+  try {
+    const stack = await startStack({
+      dir,
+      ports: await freePorts(),
+      databaseUrl: await freshDatabaseUrl(),
+      ratelimitConfig: opts.ratelimitConfig,
+      edge: opts.edge,
+      env: {
+        BCRYPT_COST: "10",
+        LOG_LEVEL: "warn",
+        ORDER_SWEEP_INTERVAL_MS: "0",
+        SHUTDOWN_GRACE_MS: "2000",
+        ADMIN_EMAIL: admin.email,
+        ADMIN_PASSWORD: admin.password,
+        ...opts.env,
+      },
+      envoyLogLevel: process.env.ACME_ENVOY_LOG_LEVEL ?? "warn",
+    });
+    return {
+      ...stack,
+      admin,
+      close: async () => {
+        await stack.close();
+        if (!process.env.ACME_KEEP_STACK) rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+let shared: Promise<EdgeStack> | undefined;
+
+/** The run's shared stack (started on first use). */
+export function sharedEdgeStack(): Promise<EdgeStack> {
+  shared ??= startEdgeStack();
+  return shared;
+}
+
+/** Called by the global teardown. */
+export async function closeSharedEdgeStack(): Promise<void> {
+  const s = await shared?.catch(() => undefined);
+  shared = undefined;
+  await s?.close();
+}
+
+/** gRPC address (host:port, h2c) of Envoy's listener, for the foreign-client suites. */
+export async function envoyTarget(): Promise<{ name: string; grpcAddress: string; stop(): Promise<void> }> {
+  const s = await sharedEdgeStack();
+  return { name: "envoy", grpcAddress: `127.0.0.1:${s.ports.envoy}`, stop: async () => {} };
+}
