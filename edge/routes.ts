@@ -180,6 +180,13 @@ export function compileRoutes(policies: Iterable<MethodPolicy> = allPolicies().v
           throw new Error(`${where}: path variable ${v.fieldPath.join(".")} must be a singular scalar or enum field`);
         }
       }
+      const responseBody = rule.responseBody ? resolveFieldPath(output, rule.responseBody.split("."), `${where} response_body`) : undefined;
+      // Envoy's grpc_json_transcoder refuses to start with response_body on any other field
+      // ("not supported yet for non-HttpBody fields"): both edges must take the same contract.
+      const last = responseBody?.at(-1);
+      if (last && !(last.fieldKind === "message" && last.message.typeName === "google.api.HttpBody")) {
+        throw new Error(`${where}: response_body "${rule.responseBody}" is not a google.api.HttpBody field (Envoy's transcoder refuses it)`);
+      }
       const route: Route = {
         httpMethod: mp.httpMethod,
         template: mp.path,
@@ -190,7 +197,7 @@ export function compileRoutes(policies: Iterable<MethodPolicy> = allPolicies().v
         output,
         body: rule.body,
         bodyField: rule.body && rule.body !== "*" ? resolveFieldPath(input, rule.body.split("."), `${where} body`) : undefined,
-        responseBody: rule.responseBody ? resolveFieldPath(output, rule.responseBody.split("."), `${where} response_body`) : undefined,
+        responseBody,
       };
       table.add(mp.httpMethod, mp.path, route);
       routes.push(route);

@@ -60,7 +60,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     contextValues: opts.contextValues as never,
     fallback: (_req, res) => {
       res.writeHead(404, { "content-type": "application/json" });
-      res.end(JSON.stringify({ code: 5, message: "not found", details: [] }));
+      // The shape and text of the edges' own 404 (edge/errors.ts LOCAL_REPLIES).
+      res.end(JSON.stringify({ code: 5, message: "no route matches this path" }));
     },
   });
   // The same routes and interceptors, for the unary gRPC fast path.

@@ -20,10 +20,9 @@
 //   FieldMask a comma-separated string, wrappers are nullable;
 // - (acme.edge.v1.policy): public RPCs have `security: []`, all others require
 //   the bearer JWT; roles and the rate-limit class are in x-acme-policy;
-// - errors from the services are google.rpc.Status as JSON: {code, message,
-//   details}; refusals by the edge itself (JWT, rate limit, untranscodable
-//   request) are Envoy-style text/plain local replies; x-ratelimit-* headers
-//   are on routed responses.
+// - every error is google.rpc.Status as JSON: {code, message, details} from the
+//   services, {code, message} from the edge's own refusals (JWT, rate limit,
+//   untranscodable request); x-ratelimit-* headers are on routed responses.
 //
 // The parts, in scripts/openapi/: document.ts (the whole document), operation.ts
 // (one per http rule), schema-builder.ts and proto-json.ts (message and field

@@ -91,6 +91,17 @@ export function httpFilters(s: EdgeSettings, contract: EdgeContract) {
       name: "envoy.filters.http.lua",
       typed_config: { "@type": T("envoy.extensions.filters.http.lua.v3.Lua"), default_source_code: { inline_string: stripLua(s) } },
     }),
+    note(`1b. GET ${s.health_path}: Envoy's readiness as the backends see it: 200 while every service cluster\n` +
+      "has all its endpoints healthy (active gRPC health checks), 503 (the JSON error body) otherwise.\n" +
+      "Answered here, before the JWT check and the rate limits.", {
+      name: "envoy.filters.http.health_check",
+      typed_config: {
+        "@type": T("envoy.extensions.filters.http.health_check.v3.HealthCheck"),
+        pass_through_mode: false,
+        headers: [{ name: ":path", string_match: { exact: s.health_path } }],
+        cluster_min_healthy_percentages: Object.fromEntries(Object.keys(s.upstreams).sort().map((name) => [name, { value: 100 }])),
+      },
+    }),
     note("2. CORS: answers allowed preflights itself, before the JWT check.", {
       name: "envoy.filters.http.cors", typed_config: { "@type": T("envoy.extensions.filters.http.cors.v3.Cors") },
     }),

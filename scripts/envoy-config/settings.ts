@@ -19,6 +19,8 @@ export interface EdgeSettings {
   descriptor_set: string;
   openapi_document: string;
   max_direct_response_body_bytes: number;
+  /** Envoy's readiness path on the listener (health_check filter). */
+  health_path: string;
   upstreams: Record<string, HostPort>;
   jwt: {
     provider: string; issuer: string; audiences: string[]; jwks_upstream: string;

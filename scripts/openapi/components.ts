@@ -12,15 +12,15 @@ export const rateHeaderRefs = (): Schema => Object.fromEntries(RATE_HEADERS.map(
 
 /** components: the given schemas, then the responses, headers and security schemes. */
 export function components(schemas: Schema): Schema {
-  // Errors from a service are google.rpc.Status as JSON. The edge itself
-  // (Envoy, and the embedded edge that mirrors it) refuses some requests before
-  // any service runs, with Envoy's local replies: a short text/plain body.
+  // Every error is google.rpc.Status as JSON: a service's (convert_grpc_status),
+  // and the edge's own refusals before any service runs (Envoy's local replies
+  // and the embedded edge's, edge/errors.ts LOCAL_REPLIES), which carry code and
+  // message only; `edge` describes the message those give.
   const statusJson = { schema: ref("google.rpc.Status") };
-  const local = (text: string) => ({ schema: { type: "string", description: text } });
   const errorResponse = (description: string, edge?: string, headers?: Schema): Schema => ({
-    description,
+    description: edge ? `${description} The edge's own refusal: ${edge}` : description,
     ...(headers ? { headers } : {}),
-    content: { "application/json": statusJson, ...(edge ? { "text/plain": local(edge) } : {}) },
+    content: { "application/json": statusJson },
   });
   const header = (description: string, schema: Schema = { type: "string" }): Schema => ({ description, schema });
   return {
@@ -29,21 +29,21 @@ export function components(schemas: Schema): Schema {
       BadRequest: errorResponse(
         "INVALID_ARGUMENT (3) or FAILED_PRECONDITION (9) from the service, with google.rpc.BadRequest details naming the bad fields; " +
           "or a request the edge cannot transcode (malformed JSON, unknown query parameter).",
-        "The edge's reason, e.g. an unknown query parameter.",
+        "code 3 with the edge's reason, e.g. an unknown query parameter.",
       ),
       Unauthenticated: errorResponse(
         "Missing, malformed, expired or revoked bearer token.",
-        'The JWT check\'s reason: "Jwt is missing", "Jwt is expired", "Jwt verification fails", ...',
+        'code 16 with the JWT check\'s reason: "Jwt is missing", "Jwt is expired", "Jwt verification fails", ...',
         { "www-authenticate": header('Bearer realm="<url>"[, error="invalid_token"]') },
       ),
       PermissionDenied: errorResponse(
         "PERMISSION_DENIED (7): the caller lacks a required role, or the token's audience is not allowed.",
-        '"Audiences in Jwt are not allowed".',
+        'code 7, "Audiences in Jwt are not allowed".',
       ),
       NotFound: errorResponse("NOT_FOUND (5): no such resource, or not visible to the caller."),
       TooManyRequests: errorResponse(
-        "Rate limited by the edge (empty text/plain body), or RESOURCE_EXHAUSTED (8) from the service. Retry after retry-after seconds.",
-        "Empty.",
+        "Rate limited by the edge, or RESOURCE_EXHAUSTED (8) from the service. Retry after retry-after seconds.",
+        'code 8, "rate limit exceeded".',
         { ...rateHeaderRefs(), "retry-after": header("Seconds until the refusing window resets.", { type: "integer" }) },
       ),
       Error: errorResponse(

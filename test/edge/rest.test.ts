@@ -30,13 +30,19 @@ describe("edge REST (fake services)", () => {
     assert.ok(s.calls.length > 0, "the service was not called");
     return s.calls[s.calls.length - 1];
   };
+  /** An edge-local refusal: JSON {code, message} (edge/errors.ts localReply), nothing else in the body. */
+  const refusedWith = async (res: Response, status: number, body: { code: number; message: string }, what = "") => {
+    assert.equal(res.status, status, what);
+    assert.equal(res.headers.get("content-type"), "application/json", what);
+    assert.deepEqual(await res.json(), body, what);
+  };
 
   describe("routing", () => {
     it("prefers a literal segment: GET /v1/users/me is GetMe", async () => {
       const res = await call("/v1/users/me");
       assert.equal(res.status, 200);
       assert.equal(last().rpc, "GetMe");
-      assert.deepEqual(await res.json(), { id: "u-42", name: "Me", role: "user", active: true });
+      assert.deepEqual(await res.json(), { user: { id: "u-42", name: "Me", role: "user", active: true } });
     });
 
     it("falls back to the variable when the literal has no such method: DELETE /v1/users/me is DeleteUser{id: me}", async () => {
@@ -56,7 +62,7 @@ describe("edge REST (fake services)", () => {
       assert.equal(res.status, 200);
       assert.equal(last().rpc, "CancelOrder");
       assert.deepEqual(last().request, { id: "o-7" });
-      assert.deepEqual(await res.json(), { id: "o-7", status: "ORDER_STATUS_CANCELLED" });
+      assert.deepEqual(await res.json(), { order: { id: "o-7", status: "ORDER_STATUS_CANCELLED" } });
       assert.equal((await call("/v1/orders/o-7:nope")).status, 200);
       assert.deepEqual(last(), { ...last(), rpc: "GetOrder", request: { id: "o-7:nope" } });
     });
@@ -68,27 +74,25 @@ describe("edge REST (fake services)", () => {
       assert.equal(last().rpc, "ListOrders");
     });
 
-    it("answers 404 for an unknown path under the API prefix", async () => {
+    it("answers 404 for an unknown path under the API prefix, with the table's message (Envoy's router has no text)", async () => {
       for (const path of ["/v1/nope", "/v1/users/a/b", "/.well-known/nope"]) {
-        const res = await call(path);
-        assert.equal(res.status, 404, path);
-        assert.equal(await res.text(), `Could not resolve ${path} to a method.`);
+        await refusedWith(await call(path), 404, { code: 5, message: "no route matches this path" }, path);
       }
+      assert.equal(s.calls.length, 0);
     });
 
     it("answers 405 with Allow for a known path and the wrong method", async () => {
       let res = await call("/v1/users/me", { method: "PUT", body: "{}" });
-      assert.equal(res.status, 405);
       assert.equal(res.headers.get("allow"), "DELETE, GET, PATCH");
+      await refusedWith(res, 405, { code: 12, message: "Method PUT is not allowed on /v1/users/me; allowed: DELETE, GET, PATCH." });
       res = await call("/v1/orders/o-1:cancel");
-      assert.equal(res.status, 405);
       assert.equal(res.headers.get("allow"), "POST");
+      await refusedWith(res, 405, { code: 12, message: "Method GET is not allowed on /v1/orders/o-1:cancel; allowed: POST." });
       assert.equal(s.calls.length, 0);
     });
 
     it("rejects escaped slashes in the path", async () => {
-      const res = await call("/v1/users/a%2Fb");
-      assert.equal(res.status, 400);
+      await refusedWith(await call("/v1/users/a%2Fb"), 400, { code: 3, message: "escaped slashes are not allowed in the path" });
       assert.equal(s.calls.length, 0);
     });
 
@@ -96,7 +100,8 @@ describe("edge REST (fake services)", () => {
       const res = await call("/nope");
       assert.equal(res.status, 404);
       assert.equal(res.headers.get("content-type"), "application/json");
-      assert.equal((await res.json()).code, 5);
+      // platform/server.ts's answer, not the REST edge's local reply ("no route matches this path").
+      assert.deepEqual(await res.json(), { code: 5, message: "no route matches this path" });
     });
   });
 
@@ -112,22 +117,30 @@ describe("edge REST (fake services)", () => {
     });
 
     it("refuses an unknown query parameter with 400 naming it", async () => {
-      const res = await call("/v1/orders?pageSize=5&colour=red");
-      assert.equal(res.status, 400);
-      assert.equal(await res.text(), 'Could not find field "colour" in the type "acme.order.v1.ListOrdersRequest".');
+      await refusedWith(await call("/v1/orders?pageSize=5&colour=red"), 400, {
+        code: 3,
+        message: 'Could not find field "colour" in the type "acme.order.v1.ListOrdersRequest".',
+      });
       assert.equal(s.calls.length, 0);
     });
 
     it("refuses a bad query value with 400 naming the parameter", async () => {
-      let res = await call("/v1/orders?pageSize=ten");
-      assert.equal(res.status, 400);
-      assert.match(await res.text(), /query parameter "pageSize".*int32/);
-      res = await call("/v1/orders?status=ORDER_STATUS_LOST");
-      assert.equal(res.status, 400);
-      assert.match(await res.text(), /query parameter "status".*ORDER_STATUS_LOST/);
+      for (const [query, message] of [
+        ["pageSize=ten", /^invalid value for query parameter "pageSize": .*int32/],
+        ["status=ORDER_STATUS_LOST", /^invalid value for query parameter "status": .*ORDER_STATUS_LOST/],
+      ] as const) {
+        const res = await call(`/v1/orders?${query}`);
+        assert.equal(res.status, 400, query);
+        assert.equal(res.headers.get("content-type"), "application/json", query);
+        const body = (await res.json()) as Record<string, unknown>;
+        assert.deepEqual(Object.keys(body), ["code", "message"], query);
+        assert.equal(body.code, 3, query);
+        assert.match(String(body.message), message, query);
+      }
+      assert.equal(s.calls.length, 0);
     });
 
-    it("maps a body: \"*\" JSON body (int64 as string, snake_case accepted) and returns response_body", async () => {
+    it("maps a body: \"*\" JSON body (int64 as string, snake_case accepted) and returns the whole response message", async () => {
       const res = await call("/v1/orders", {
         method: "POST",
         body: JSON.stringify({ product: "book", quantity: 2, unit_price_cents: "12345678901234", requestId: "r-1" }),
@@ -135,14 +148,17 @@ describe("edge REST (fake services)", () => {
       assert.equal(res.status, 200);
       assert.equal(res.headers.get("content-type"), "application/json");
       assert.deepEqual(last().request, { product: "book", quantity: 2, unitPriceCents: "12345678901234", requestId: "r-1" });
+      // No response_body in the contract (Envoy refuses it for non-HttpBody fields): {"order": {...}}.
       assert.deepEqual(await res.json(), {
-        id: "o-1",
-        product: "book",
-        quantity: 2,
-        unitPriceCents: "12345678901234",
-        totalCents: "24691357802468",
-        status: "ORDER_STATUS_PENDING",
-        requestId: "r-1",
+        order: {
+          id: "o-1",
+          product: "book",
+          quantity: 2,
+          unitPriceCents: "12345678901234",
+          totalCents: "24691357802468",
+          status: "ORDER_STATUS_PENDING",
+          requestId: "r-1",
+        },
       });
     });
 
@@ -154,7 +170,7 @@ describe("edge REST (fake services)", () => {
       });
       assert.equal(res.status, 200);
       assert.deepEqual(last(), { ...last(), rpc: "UpdateUser", request: { user: { id: "u-9", role: "admin" }, updateMask: "role,active" } });
-      assert.deepEqual(await res.json(), { id: "u-9", role: "admin" });
+      assert.deepEqual(await res.json(), { user: { id: "u-9", role: "admin" } });
     });
 
     it("treats an empty body as an empty message and ignores the body of rules without one", async () => {
@@ -171,14 +187,16 @@ describe("edge REST (fake services)", () => {
         ['{"quantity":"many"}', /quantity.*int32/],
         ["[1,2]", /acme\.order\.v1\.CreateOrderRequest/],
       ];
-      for (const [body, message] of cases) {
-        const res = await call("/v1/orders", { method: "POST", body });
-        assert.equal(res.status, 400, body);
-        assert.match(await res.text(), message, body);
-      }
-      const res = await call("/v1/users/me", { method: "PATCH", body: '{"nickname":"x"}' });
-      assert.equal(res.status, 400);
-      assert.match(await res.text(), /acme\.user\.v1\.User.*key "nickname" is unknown/);
+      const refusal = async (res: Response, message: RegExp, what: string) => {
+        assert.equal(res.status, 400, what);
+        assert.equal(res.headers.get("content-type"), "application/json", what);
+        const json = (await res.json()) as Record<string, unknown>;
+        assert.deepEqual(Object.keys(json), ["code", "message"], what);
+        assert.equal(json.code, 3, what);
+        assert.match(String(json.message), message, what);
+      };
+      for (const [body, message] of cases) await refusal(await call("/v1/orders", { method: "POST", body }), message, body);
+      await refusal(await call("/v1/users/me", { method: "PATCH", body: '{"nickname":"x"}' }), /acme\.user\.v1\.User.*key "nickname" is unknown/, "nickname");
       assert.equal(s.calls.length, 0);
     });
 
@@ -228,9 +246,8 @@ describe("edge REST (fake services)", () => {
     it("401 Jwt is missing without a bearer token, with www-authenticate", async () => {
       for (const authorization of [undefined, "Basic dXNlcjpwdw=="]) {
         const res = await call("/v1/users/me", { token: null, headers: authorization ? { authorization } : {} });
-        assert.equal(res.status, 401);
-        assert.equal(await res.text(), "Jwt is missing");
         assert.equal(res.headers.get("www-authenticate"), realm("/v1/users/me"));
+        await refusedWith(res, 401, { code: 16, message: "Jwt is missing" }, authorization);
       }
       assert.equal(s.calls.length, 0);
     });
@@ -250,9 +267,9 @@ describe("edge REST (fake services)", () => {
       ];
       for (const [t, status, reason] of cases) {
         const res = await call("/v1/orders", { token: t });
-        assert.equal(res.status, status, reason);
-        assert.equal(await res.text(), reason);
         assert.equal(res.headers.get("www-authenticate"), `${realm("/v1/orders")}, error="invalid_token"`);
+        // UNAUTHENTICATED (16) for 401, PERMISSION_DENIED (7) for 403; the message is jwt_authn's reason.
+        await refusedWith(res, status, { code: status === 403 ? 7 : 16, message: reason }, reason);
       }
       assert.equal(s.calls.length, 0);
     });
@@ -349,8 +366,9 @@ describe("edge REST (fake services)", () => {
         token: null,
         headers: { origin: "http://evil.test", "access-control-request-method": "GET" },
       });
-      assert.notEqual(res.status, 200);
       assert.equal(res.headers.get("access-control-allow-origin"), null);
+      // Not a preflight the CORS filter answers: the request goes on to routing, where OPTIONS is no method of the path.
+      await refusedWith(res, 405, { code: 12, message: "Method OPTIONS is not allowed on /v1/users/me; allowed: DELETE, GET, PATCH." });
     });
 
     it("adds allow-origin and exposed headers to actual requests from allowed origins", async () => {
@@ -367,19 +385,22 @@ describe("edge REST (fake services)", () => {
   describe("body size", () => {
     it("413 when content-length exceeds MAX_BODY_BYTES", async () => {
       const res = await call("/v1/orders", { method: "POST", body: JSON.stringify({ product: "x".repeat(3000) }) });
-      assert.equal(res.status, 413);
+      await refusedWith(res, 413, { code: 8, message: "request body too large" });
       assert.equal(s.calls.length, 0);
     });
 
     it("413 when a chunked body grows past the limit", async () => {
-      const status = await new Promise<number>((resolve, reject) => {
+      const { status, contentType, body } = await new Promise<{ status: number; contentType?: string; body: string }>((resolve, reject) => {
         const req = http.request(`${s.url}/v1/orders`, {
           method: "POST",
           headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "transfer-encoding": "chunked" },
         });
         req.on("response", (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (d) => (body += d));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: res.headers["content-type"], body }));
+          res.on("error", reject);
         });
         req.on("error", reject);
         req.write('{"product":"');
@@ -387,6 +408,8 @@ describe("edge REST (fake services)", () => {
         req.end('"}');
       });
       assert.equal(status, 413);
+      assert.equal(contentType, "application/json");
+      assert.deepEqual(JSON.parse(body), { code: 8, message: "request body too large" });
       assert.equal(s.calls.length, 0);
     });
 
@@ -412,7 +435,7 @@ describe("edge REST (fake services)", () => {
         req.end();
       });
       assert.equal(status, 200);
-      assert.deepEqual(JSON.parse(body), { id: "o-9", status: "ORDER_STATUS_CONFIRMED" });
+      assert.deepEqual(JSON.parse(body), { order: { id: "o-9", status: "ORDER_STATUS_CONFIRMED" } });
       assert.match(String(headers["x-request-id"]), UUID);
     } finally {
       session.close();

@@ -129,6 +129,27 @@ describe("edge routes: the contract", () => {
     }
   });
 
+  it("has no response_body (Envoy's transcoder refuses it for non-HttpBody fields): REST answers are whole response messages", () => {
+    for (const r of routes) assert.equal(r.responseBody, undefined, `${r.httpMethod} ${r.template}`);
+    // The RPCs that used to answer with a single field: the field is now inside the answer, {"user": ...} / {"order": ...}.
+    const wrapped: [string, string, string][] = [
+      ["GET", "/v1/users/me", "user"],
+      ["PATCH", "/v1/users/me", "user"],
+      ["GET", "/v1/users/{id}", "user"],
+      ["PATCH", "/v1/users/{user.id}", "user"],
+      ["POST", "/v1/orders", "order"],
+      ["GET", "/v1/orders/{id}", "order"],
+      ["POST", "/v1/orders/{id}:cancel", "order"],
+      ["PATCH", "/v1/orders/{order.id}", "order"],
+    ];
+    for (const [method, template, field] of wrapped) {
+      const r = routes.find((x) => x.httpMethod === method && x.template === template);
+      assert.ok(r, `${method} ${template}`);
+      assert.equal(r.responseBody, undefined, `${method} ${template}`);
+      assert.equal(r.output.fields.find((f) => f.jsonName === field)?.fieldKind, "message", `${method} ${template}: ${r.output.typeName}.${field}`);
+    }
+  });
+
   it("refuses rules whose fields do not exist or do not fit", () => {
     const base = allPolicies().get("/acme.user.v1.UserService/UpdateUser")!;
     const withRule = (rule: Parameters<typeof create<typeof HttpRuleSchema>>[1]): MethodPolicy => ({

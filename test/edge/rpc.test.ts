@@ -9,6 +9,16 @@ import { signToken, startEdgeServer, testKeys, type EdgeServer } from "./support
 
 const NOW = Math.floor(Date.now() / 1000);
 
+/** The JSON body of every edge-local 429 (edge/errors.ts LOCAL_REPLIES: RESOURCE_EXHAUSTED, the table's message). */
+const RATE_LIMITED = { code: 8, message: "rate limit exceeded" };
+
+/** A REST refusal by the rate limiter: 429 with the JSON local reply. */
+async function assertRateLimited(res: Response) {
+  assert.equal(res.status, 429);
+  assert.equal(res.headers.get("content-type"), "application/json");
+  assert.deepEqual(await res.json(), RATE_LIMITED);
+}
+
 const headers = (h: Record<string, string>): Interceptor[] => [
   (next) => (req) => {
     for (const [k, v] of Object.entries(h)) req.header.set(k, v);
@@ -88,16 +98,16 @@ describe("edge RPC interceptor (fake services)", () => {
         const err = await refusal(users.getMe({}));
         assert.ok(err, `${protocol}: expected a refusal`);
         assert.equal(err.code, Code.ResourceExhausted, protocol);
+        assert.equal(err.rawMessage, RATE_LIMITED.message, `${protocol}: the same message as the REST body`);
         assert.equal(err.metadata.get("x-ratelimit-remaining"), "0", protocol);
         assert.equal(err.metadata.get("x-ratelimit-limit"), "2, 1000;w=3600, 2;w=1", protocol);
         assert.equal(err.metadata.get("retry-after"), "1", protocol);
       }
       const refused = await fetch(`${s.url}/v1/orders`, { headers: { authorization: `Bearer ${token}` } });
-      assert.equal(refused.status, 429);
       assert.equal(refused.headers.get("x-ratelimit-remaining"), "0");
       assert.equal(refused.headers.get("retry-after"), "1");
       assert.equal(refused.headers.get("x-envoy-ratelimited"), "true");
-      assert.equal(await refused.text(), "");
+      await assertRateLimited(refused);
       assert.equal(await s.kv.get(`acme_user_per_second_u-rl_${NOW}`), "6");
       // Another user is not limited by this one.
       const other = await fetch(`${s.url}/v1/users/me`, { headers: { authorization: `Bearer ${s.token({ sub: "u-other" })}` } });
@@ -132,8 +142,8 @@ describe("edge RPC interceptor (fake services)", () => {
       await auth.login({ email: "a@b.c", password: "x" });
       assert.equal((await refusal(auth.login({ email: "a@b.c", password: "x" })))?.code, Code.ResourceExhausted);
       const rest = await fetch(`${s.url}/v1/auth/login`, { method: "POST", body: "{}" });
-      assert.equal(rest.status, 429);
       assert.equal(rest.headers.get("x-ratelimit-limit"), "1, 1000;w=3600, 1;w=60");
+      await assertRateLimited(rest);
       assert.equal(await s.kv.get(`acme_rate_class_auth_remote_address_127.0.0.1_${Math.floor(NOW / 60) * 60}`), "3");
       assert.equal(await s.kv.get(`acme_user_per_second_u-auth_${NOW}`), null);
       // Other RPCs are not in the class.
@@ -156,8 +166,8 @@ describe("edge RPC interceptor (fake services)", () => {
       const err = await refusal(createClient(UserService, transports.grpc(s.url, { authorization: `Bearer ${token}` })).getMe({}));
       assert.equal(err?.code, Code.ResourceExhausted);
       const rest = await fetch(`${s.url}/.well-known/jwks.json`);
-      assert.equal(rest.status, 429);
       assert.equal(rest.headers.get("x-ratelimit-limit"), "3, 3;w=3600");
+      await assertRateLimited(rest);
       assert.equal(await s.kv.get(`acme_remote_address_127.0.0.1_${Math.floor(NOW / 3600) * 3600}`), "5");
     });
   });

@@ -164,6 +164,8 @@ describe("edge transcoding: responses", () => {
     assert.equal(renderResponse({ output: Res }, create(Res), registry).body, "{}");
   });
 
+  // The contract has no response_body (Envoy's transcoder refuses it for non-HttpBody fields);
+  // the transcoder still implements grpc-httpjson-transcoding's mapping.
   it("renders only the response_body field (message, scalar, or unset message as {})", () => {
     const f = (n: string) => [Res.fields.find((x) => x.name === n)!];
     assert.equal(renderResponse({ output: Res, responseBody: f("inner") }, res, registry).body, '{"pageSize":2}');

@@ -95,7 +95,7 @@ describe("envoy/envoy.yaml against Envoy's API protos", function () {
       ["a uint32 above lte (ratelimit stage)", (d) => { filterConfig(d, "envoy.filters.http.ratelimit").stage = 11; }, /stage: lte 10/],
       ["a deprecated field (Lua inline_code)", (d) => { filterConfig(d, "envoy.filters.http.lua").inline_code = "x"; }, /inline_code: deprecated field/],
       ["a local reply mapper without its filter (required)", (d) => { delete hcm(d).local_reply_config.mappers[0].filter; }, /mappers\[0\]\.filter: required/],
-      ["a status filter without a runtime key (string min_len)", (d) => { hcm(d).local_reply_config.mappers[1].filter.status_code_filter.comparison.value.runtime_key = ""; }, /runtime_key: string\.minLen/],
+      ["a status filter without a runtime key (string min_len)", (d) => { hcm(d).local_reply_config.mappers[1].filter.and_filter.filters[0].status_code_filter.comparison.value.runtime_key = ""; }, /runtime_key: string\.minLen/],
       ["a direct response body with an empty filename (string min_len)", (d) => { vhost(d).routes.find((r: Json) => r.name === "openapi").direct_response.body.filename = ""; }, /filename: string\.minLen/],
     ];
     for (const [what, breakIt, violation] of broken) {

@@ -4,13 +4,14 @@
 import { statSync } from "node:fs";
 import { getOption } from "@bufbuild/protobuf";
 import { corsPolicy } from "../../edge/cors.js";
+import { localReplyKind } from "../../edge/errors.js";
 import { OPENAPI_PATH } from "../../edge/openapi.js";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { Access, type MethodPolicy } from "../../platform/policy.js";
 import { clusterOf, OPENAPI_JSON } from "../../scripts/envoy-config.js";
 import { clusters, filterConfig, hcm, httpFilters, JWT, RATELIMIT, TRANSCODER, vhost, type Inputs, type Json } from "./inputs.js";
-import { descriptorsFor, destination, GRPC_WEB_CONTENT_TYPES, jwtFor, jwtRealm, limitFor, localReply, routeFor, show } from "./simulate.js";
+import { descriptorsFor, destination, GRPC_WEB_CONTENT_TYPES, jwtFor, jwtRealm, limitFor, localReplyOf, routeFor, show } from "./simulate.js";
 
 export const GRPC_WEB = "envoy.filters.http.grpc_web";
 export const CORS = "envoy.filters.http.cors";
@@ -257,11 +258,23 @@ export function checkLocalReplies(i: Inputs): string[] {
     ["ratelimit 429", 429, rlHeaders, { "retry-after": "7" }],
     ["local_ratelimit 429", 429, localHeaders, { "retry-after": String(Math.ceil(parseFloat(i.settings.local_rate_limit.fill_interval))) }],
     ["router 503", 503, {}, {}],
+    ["buffer 413", 413, {}, {}],
+    ["router 504", 504, {}, {}],
   ];
   for (const [what, status, fromFilter, extra] of replies) {
     let got: Record<string, string>;
     try {
-      got = localReply(i.envoy, status, fromFilter);
+      const text = "the filter's own text";
+      const reply = localReplyOf(i.envoy, status, { fromFilter, text });
+      got = reply.headers;
+      // The one JSON error body (edge/errors.ts): the table's code, and its message or the filter's text.
+      const kind = localReplyKind(status);
+      const want = JSON.stringify({ code: kind.code, message: kind.replaceText ? kind.message : text });
+      if (reply.body !== want) problems.push(`${what}: body ${reply.body || "(empty)"}, expected ${want}`);
+      if (got["content-type"] !== "application/json") problems.push(`${what}: content-type ${got["content-type"]}, expected application/json`);
+      // A gRPC client's refusal keeps Envoy's grpc-status: no JSON body.
+      const grpc = localReplyOf(i.envoy, status, { fromFilter, text, request: { "content-type": "application/grpc" } });
+      if (grpc.body !== text) problems.push(`${what}: a gRPC request's local reply body was rewritten to ${grpc.body}`);
     } catch (e) {
       problems.push(`${what}: ${(e as Error).message}`);
       continue;

@@ -24,6 +24,7 @@ export const ENVOY_PROTO_FILES = [
   "envoy/extensions/filters/http/cors/v3/cors.proto",
   "envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder.proto",
   "envoy/extensions/filters/http/grpc_web/v3/grpc_web.proto",
+  "envoy/extensions/filters/http/health_check/v3/health_check.proto",
   "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
   "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto",
   "envoy/extensions/filters/http/lua/v3/lua.proto",

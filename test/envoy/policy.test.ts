@@ -227,13 +227,28 @@ describe("envoy/envoy.yaml follows the contract (proto/ edge policy)", () => {
       has(checkLocalReplies(i), /ratelimit 429: retry-after is missing/);
     });
 
+    it("a local reply without the JSON error body, or with another code", () => {
+      const noBody = broken((x) => { for (const m of hcm(x.envoy).local_reply_config.mappers) delete m.body_format_override; });
+      has(checkLocalReplies(noBody), /jwt_authn 401: body the filter's own text, expected \{"code":16,"message":"the filter's own text"\}/);
+      const wrongCode = broken((x) => { hcm(x.envoy).local_reply_config.mappers[0].body_format_override.json_format.code = 2; });
+      has(checkLocalReplies(wrongCode), /transcoder 400 \(unknown query parameter\): body \{"code":2/);
+    });
+
+    it("JSON bodies for gRPC clients too (they read grpc-status, not a body)", () => {
+      const i = broken((x) => { for (const m of hcm(x.envoy).local_reply_config.mappers) if (m.filter.and_filter) m.filter = m.filter.and_filter.filters[0]; });
+      has(checkLocalReplies(i), /a gRPC request's local reply body was rewritten/);
+    });
+
     it("the catch-all mapper first (it would win over the 429 one)", () => {
       const i = broken((x) => hcm(x.envoy).local_reply_config.mappers.reverse());
       has(checkLocalReplies(i), /ratelimit 429: retry-after is missing, expected "7"/);
     });
 
     it("a 429 mapper without the security headers (the first match wins)", () => {
-      const i = broken((x) => { const m = hcm(x.envoy).local_reply_config.mappers[0]; m.headers_to_add = m.headers_to_add.filter((h: Json) => h.header.key === "retry-after"); });
+      const i = broken((x) => {
+        const m = hcm(x.envoy).local_reply_config.mappers.find((y: Json) => y.filter.and_filter?.filters[0].status_code_filter.comparison.value.default_value === 429);
+        m.headers_to_add = m.headers_to_add.filter((h: Json) => h.header.key === "retry-after");
+      });
       has(checkLocalReplies(i), /ratelimit 429: x-frame-options is missing/);
     });
 

@@ -8,6 +8,8 @@ import { JWT, RATELIMIT, TRANSCODER, hcm, httpFilters, vhost, type Json } from "
 
 export interface Req {
   path: string;
+  /** Other request headers (lower-case names). */
+  headers?: Record<string, string>;
   /** Native gRPC, or a REST request after transcoding: content-type application/grpc. */
   grpc: boolean;
   /** The content-type as the client sent it; default application/grpc if grpc, else none (GET). */
@@ -30,7 +32,7 @@ function headerValue(req: Req, name: string): string | undefined {
   if (name === "content-type") return contentTypeOf(req);
   if (name === ":method") return req.method ?? (req.grpc || isGrpcContentType(contentTypeOf(req)) ? "POST" : "GET");
   if (name === ":path") return req.path;
-  return undefined;
+  return req.headers?.[name];
 }
 
 /** A StringMatcher (exact, prefix, suffix, contains, safe_regex; case-sensitive unless ignore_case). */
@@ -47,9 +49,9 @@ export function stringMatches(sm: Json, value: string): boolean {
 
 function headerMatches(h: Json, req: Req): boolean {
   for (const k of Object.keys(h)) {
-    if (!["name", "string_match", "present_match", "invert_match"].includes(k)) throw new Error(`header matcher field "${k}" is not simulated`);
+    if (!["name", "string_match", "present_match", "invert_match", "treat_missing_header_as_empty"].includes(k)) throw new Error(`header matcher field "${k}" is not simulated`);
   }
-  const v = headerValue(req, String(h.name).toLowerCase());
+  const v = headerValue(req, String(h.name).toLowerCase()) ?? (h.treat_missing_header_as_empty ? "" : undefined);
   let ok: boolean;
   if (h.string_match) ok = v !== undefined && stringMatches(h.string_match, v);
   else if (h.present_match !== undefined) ok = (v !== undefined) === h.present_match;
@@ -167,10 +169,20 @@ export function limitFor(config: Json, descriptor: [string, string][]): { node?:
 
 export const show = (d: [string, string][]) => `[${d.map(([k, v]) => `(${k}, ${v})`).join(", ")}]`;
 
-/** An access-log filter as local_reply_config evaluates it on a reply's status. */
-function filterMatches(f: Json, status: number): boolean {
+/** The request a local reply answers: its headers (lower-case names) as the filters left them. */
+export type RequestHeaders = Record<string, string>;
+
+/** An access-log filter as local_reply_config evaluates it on a reply's status and the request. */
+function filterMatches(f: Json, status: number, request: RequestHeaders): boolean {
   const keys = Object.keys(f ?? {});
-  if (keys.length !== 1 || !f.status_code_filter) throw new Error(`access-log filter ${JSON.stringify(f)} is not simulated`);
+  if (keys.length !== 1) throw new Error(`access-log filter ${JSON.stringify(f)} is not simulated`);
+  if (f.and_filter) return f.and_filter.filters.every((x: Json) => filterMatches(x, status, request));
+  if (f.or_filter) return f.or_filter.filters.some((x: Json) => filterMatches(x, status, request));
+  if (f.header_filter) {
+    const contentType = request["content-type"];
+    return headerMatches(f.header_filter.header, { path: "/", grpc: false, contentType, method: "POST", headers: request });
+  }
+  if (!f.status_code_filter) throw new Error(`access-log filter ${JSON.stringify(f)} is not simulated`);
   const c = f.status_code_filter.comparison;
   const v = Number(c.value?.default_value ?? 0);
   const op = c.op ?? "EQ";
@@ -206,18 +218,46 @@ export function applyHeaders(options: Json[] | undefined, headers: Record<string
   }
 }
 
+/** A REST request after the transcoder mapped it (it sets x-envoy-original-path). */
+export const REST_REQUEST: RequestHeaders = { "content-type": "application/grpc", "x-envoy-original-path": "/v1/x" };
+
+export interface SimulatedReply {
+  headers: Record<string, string>;
+  /** The body after the mapper (the replying filter's text when no mapper rewrites it). */
+  body: string;
+}
+
 /**
- * The headers of one of Envoy's own answers (sendLocalReply): the replying filter's
- * headers first, then the first local_reply_config mapper whose filter matches the status.
+ * One of Envoy's own answers (sendLocalReply): the replying filter's headers and text, then
+ * the first local_reply_config mapper whose filter matches (status and request headers):
+ * its headers and, with body_format_override json_format, the body it formats.
  */
-export function localReply(envoy: Json, status: number, fromFilter: Record<string, string> = {}): Record<string, string> {
-  const headers = Object.fromEntries(Object.entries(fromFilter).map(([k, v]) => [k.toLowerCase(), v]));
-  const mapper = (hcm(envoy).local_reply_config?.mappers ?? []).find((m: Json) => filterMatches(m.filter, status));
-  if (mapper?.status_code !== undefined || mapper?.body !== undefined || mapper?.body_format_override !== undefined) {
-    throw new Error("local reply mappers that change status or body are not simulated");
-  }
+export function localReplyOf(envoy: Json, status: number, opts: { fromFilter?: Record<string, string>; text?: string; request?: RequestHeaders } = {}): SimulatedReply {
+  const headers = Object.fromEntries(Object.entries(opts.fromFilter ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  const request = opts.request ?? REST_REQUEST;
+  const mapper = (hcm(envoy).local_reply_config?.mappers ?? []).find((m: Json) => filterMatches(m.filter, status, request));
+  if (mapper?.status_code !== undefined || mapper?.body !== undefined) throw new Error("local reply mappers that change status or body text are not simulated");
   applyHeaders(mapper?.headers_to_add, headers);
-  return headers;
+  let body = opts.text ?? "";
+  const format = mapper?.body_format_override;
+  if (format) {
+    if (!format.json_format) throw new Error("only json_format bodies are simulated");
+    const render = (v: unknown): unknown =>
+      typeof v === "string"
+        ? v.replace(/%([^%]*)%/g, (_, op: string) => {
+          if (op !== "LOCAL_REPLY_BODY") throw new Error(`body formatter %${op}% is not simulated`);
+          return opts.text ?? "";
+        })
+        : v;
+    body = JSON.stringify(Object.fromEntries(Object.entries(format.json_format).map(([k, v]) => [k, render(v)])));
+    headers["content-type"] = format.content_type ?? "application/json";
+  }
+  return { headers, body };
+}
+
+/** The headers of a local reply to a REST request (see localReplyOf). */
+export function localReply(envoy: Json, status: number, fromFilter: Record<string, string> = {}): Record<string, string> {
+  return localReplyOf(envoy, status, { fromFilter }).headers;
 }
 
 /**

@@ -50,12 +50,19 @@ describe("interop: curl against the REST edge, per gen/openapi.json", function (
   let t: TestSystem | undefined;
   let dir: string;
 
-  /** One curl call; returns status, content type and parsed body. */
-  async function curl(id: string, opts: { params?: Record<string, string>; query?: Record<string, string>; body?: unknown; token?: string } = {}) {
+  /** One curl call; returns status, content type and parsed body. `extraQuery`: parameters the document does not have (to provoke a refusal). */
+  async function curl(
+    id: string,
+    opts: { params?: Record<string, string>; query?: Record<string, string>; extraQuery?: Record<string, string>; body?: unknown; token?: string } = {},
+  ) {
     const { method, path, op } = operation(id);
     const url = new URL(t!.url + path.replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(opts.params?.[name] ?? "")));
     for (const [k, v] of Object.entries(opts.query ?? {})) {
       assert.ok((op.parameters as Obj[]).some((p) => p.in === "query" && p.name === k), `${id} documents query ${k}`);
+      url.searchParams.set(k, v);
+    }
+    for (const [k, v] of Object.entries(opts.extraQuery ?? {})) {
+      assert.ok(!(op.parameters as Obj[]).some((p) => p.in === "query" && p.name === k), `${id} does not document query ${k}`);
       url.searchParams.set(k, v);
     }
     const headerFile = join(dir, `headers-${randomUUID()}`);
@@ -111,14 +118,19 @@ describe("interop: curl against the REST edge, per gen/openapi.json", function (
 
     const created = await curl("OrderService_CreateOrder", { token, body: { product: "widget", quantity: 2, unitPriceCents: "1999", requestId: randomUUID() } });
     assert.equal(created.status, 200);
-    assert.equal(created.body.totalCents, "3998", "response_body: the Order itself; int64 as a string");
-    const got = await curl("OrderService_GetOrder", { token, params: { id: created.body.id } });
-    assert.deepEqual(got.body, created.body);
+    // The whole CreateOrderResponse (no response_body): {"order": {...}}; int64 as a string.
+    assert.deepEqual(Object.keys(created.body), ["order"]);
+    const order = created.body.order as Obj;
+    assert.equal(order.totalCents, "3998");
+    assert.equal(order.userId, reg.body.user.id);
+    assert.equal(order.status, "ORDER_STATUS_PENDING");
+    const got = await curl("OrderService_GetOrder", { token, params: { id: order.id } });
+    assert.deepEqual(got.body, { order });
     const list = await curl("OrderService_ListOrders", { token, query: { pageSize: "10", status: "ORDER_STATUS_PENDING" } });
-    assert.deepEqual(list.body.orders.map((o: Obj) => o.id), [created.body.id]);
+    assert.deepEqual(list.body.orders.map((o: Obj) => o.id), [order.id]);
   });
 
-  it("answers errors as documented: google.rpc.Status JSON from services, text/plain refusals from the edge", async () => {
+  it("answers errors as documented: google.rpc.Status JSON from services and from the edge's own refusals", async () => {
     const reg = await curl("AuthService_Register", { body: { email: uniqueEmail("curl"), password: "correct horse battery", name: "Err" } });
     const token = reg.body.tokens.accessToken as string;
     const missing = await curl("OrderService_GetOrder", { token, params: { id: randomUUID() } });
@@ -126,6 +138,10 @@ describe("interop: curl against the REST edge, per gen/openapi.json", function (
     assert.equal(missing.body.code, 5);
     const anonymous = await curl("OrderService_GetOrder", { params: { id: randomUUID() } });
     assert.equal(anonymous.status, 401);
+    assert.deepEqual(anonymous.body, { code: 16, message: "Jwt is missing" }, "the edge's local reply: JSON {code, message}");
+    const unknownQuery = await curl("OrderService_ListOrders", { token, query: { pageSize: "10" }, extraQuery: { colour: "red" } });
+    assert.equal(unknownQuery.status, 400);
+    assert.deepEqual(unknownQuery.body, { code: 3, message: 'Could not find field "colour" in the type "acme.order.v1.ListOrdersRequest".' });
     const invalid = await curl("OrderService_CreateOrder", { token, body: { product: "widget", quantity: 0, unitPriceCents: "1", requestId: randomUUID() } });
     assert.equal(invalid.status, 400);
     assert.equal(invalid.body.code, 3);

@@ -64,18 +64,31 @@ describe("user and order flows on the embedded stack (PGlite, memory store)", fu
       });
       return { status: res.status, body: (await res.json()) as Record<string, any> };
     };
-    assert.equal((await rest("GET", "/v1/users/me", alice.token)).body.name, "Alice E.");
+    // Answers are the whole response messages: {"user": {...}}, {"order": {...}}.
+    const meOverRest = await rest("GET", "/v1/users/me", alice.token);
+    assert.equal(meOverRest.status, 200);
+    assert.equal(meOverRest.body.user.id, alice.id);
+    assert.equal(meOverRest.body.user.name, "Alice E.");
     const posted = await rest("POST", "/v1/orders", alice.token, { product: "Rest", quantity: 3, unitPriceCents: "7", requestId: "rest-1" });
     assert.equal(posted.status, 200);
-    assert.equal(posted.body.totalCents, "21");
-    assert.equal(posted.body.status, "ORDER_STATUS_PENDING");
+    assert.deepEqual(Object.keys(posted.body), ["order"]);
+    const order = posted.body.order;
+    assert.equal(order.totalCents, "21");
+    assert.equal(order.status, "ORDER_STATUS_PENDING");
+    assert.equal(order.userId, alice.id);
     const bad = await rest("POST", "/v1/orders", alice.token, { product: "x", quantity: 0, unitPriceCents: "1", requestId: "rest-2" });
     assert.equal(bad.status, 400);
-    assert.match(JSON.stringify(bad.body), /quantity/);
+    assert.equal(bad.body.code, 3);
+    assert.match(JSON.stringify(bad.body.details), /quantity/);
     const listed = await rest("GET", "/v1/orders?status=ORDER_STATUS_PENDING&pageSize=1", alice.token);
-    assert.equal(listed.body.orders[0].id, posted.body.id);
-    assert.equal((await rest("GET", `/v1/orders/${posted.body.id}`, bob.token)).status, 404);
-    assert.equal((await rest("POST", `/v1/orders/${posted.body.id}:cancel`, alice.token, {})).body.status, "ORDER_STATUS_CANCELLED");
+    assert.equal(listed.body.orders[0].id, order.id);
+    assert.deepEqual((await rest("GET", `/v1/orders/${order.id}`, alice.token)).body, { order });
+    const hidden = await rest("GET", `/v1/orders/${order.id}`, bob.token);
+    assert.equal(hidden.status, 404);
+    assert.equal(hidden.body.code, 5);
+    const cancelled = await rest("POST", `/v1/orders/${order.id}:cancel`, alice.token, {});
+    assert.equal(cancelled.body.order.id, order.id);
+    assert.equal(cancelled.body.order.status, "ORDER_STATUS_CANCELLED");
 
     const users = await t.users(admin.token).listUsers({ pageSize: 2 });
     assert.equal(users.users.length, 2);

@@ -72,7 +72,7 @@ describe("npm start: SIGTERM at any time", () => {
       assert.equal(reg.status, 200, await reg.clone().text());
       const { tokens } = (await reg.json()) as { tokens: { accessToken: string } };
       const me = await fetch(`${base}/v1/users/me`, { headers: { authorization: `Bearer ${tokens.accessToken}` } });
-      assert.equal(((await me.json()) as { email: string }).email, "start@example.com");
+      assert.equal(((await me.json()) as { user: { email: string } }).user.email, "start@example.com");
       second.kill("SIGTERM");
       assert.equal(await exited, 0);
     } finally {

@@ -7,7 +7,7 @@
 // seen in the remaining counts and tried again).
 import { strict as assert } from "node:assert";
 import { findLimit, type Descriptor } from "../../../edge/ratelimit.js";
-import { awayFromWindowEdge, call, EDGE_KINDS, expectStatus, isEdgeRateLimited, register, startTarget, type Answer, type Target } from "./target.js";
+import { awayFromWindowEdge, call, EDGE_KINDS, expectLocalReply, expectStatus, isEdgeRateLimited, register, startTarget, type Answer, type Target } from "./target.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const IP = "0.0.0.0"; // any value: the config limits remote_address per value
@@ -134,7 +134,7 @@ for (const kind of EDGE_KINDS) {
         const refused = await expectNthPlusOneRefused(t, limit, () =>
           call(t, "POST", "/v1/auth/refresh", { body: { refreshToken: "made-up" }, waitForQuota: false }),
         );
-        assert.equal(refused.text, "", "the edge's own refusal has no body");
+        expectLocalReply(refused, 429, "rate limit exceeded", "the edge's own refusal");
         // Routes outside the class are still served.
         expectStatus(await call(t, "GET", "/.well-known/jwks.json", { waitForQuota: false }), 200, "a route outside the class");
       });

@@ -15,6 +15,8 @@ import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
+import { Code } from "@connectrpc/connect";
+import { LOCAL_REPLIES, localReplyKind } from "../../../edge/errors.js";
 import { loadRateLimitConfig, type RateLimitConfig } from "../../../edge/ratelimit.js";
 import { compileRoutes, type Route } from "../../../edge/routes.js";
 import { sharedEdgeStack, type EdgeStack } from "../../support/edge-stack.js";
@@ -136,9 +138,25 @@ export interface CallOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** True for a refusal by the edge's rate limiter (not a service's RESOURCE_EXHAUSTED, which has a JSON body). */
+/** True for a refusal by the edge's rate limiter (not a service's RESOURCE_EXHAUSTED, which says why). */
 export const isEdgeRateLimited = (a: Pick<Answer, "status" | "headers" | "text">) =>
-  a.status === 429 && a.headers.get("x-ratelimit-remaining") === "0" && !a.text.trimStart().startsWith("{");
+  a.status === 429 && a.headers.get("x-ratelimit-remaining") === "0" && a.text === JSON.stringify({ code: Code.ResourceExhausted, message: LOCAL_REPLIES[429].message });
+
+/**
+ * One of the edge's own refusals: the status, and the one JSON error body
+ * {"code": <google.rpc.Code>, "message"} with the code edge/errors.ts (and Envoy's
+ * generated local_reply_config) give that status, and the message when one is expected.
+ */
+export function expectLocalReply(a: Answer, status: number, message?: string | RegExp, what = ""): void {
+  expectStatus(a, status, what);
+  assert.match(a.headers.get("content-type") ?? "", /^application\/json/, `${what} content-type`);
+  assert.deepEqual(Object.keys(a.json ?? {}).sort(), ["code", "message"], `${what} ${a.text}`);
+  assert.equal(a.json.code, localReplyKind(status).code, `${what} code for ${status}: ${a.text}`);
+  assert.equal(typeof a.json.message, "string", what);
+  assert.ok(a.json.message.length > 0, `${what} empty message`);
+  if (typeof message === "string") assert.equal(a.json.message, message, what);
+  else if (message) assert.match(a.json.message, message, what);
+}
 
 export async function call(t: Target, method: string, path: string, opts: CallOptions = {}): Promise<Answer> {
   const headers = new Headers(opts.headers);

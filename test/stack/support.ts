@@ -1,0 +1,65 @@
+// Helpers for the tests against the real edge (test/support/edge-stack.ts):
+// REST calls through Envoy, and the auth service's signing keys read from the
+// stack's database (to forge tokens that differ from good ones in one claim).
+import type { Kysely } from "kysely";
+import { loadConfig } from "../../platform/config.js";
+import { openDatabase } from "../../platform/db.js";
+import { silentLogger } from "../../platform/logger.js";
+import { loadSecrets } from "../../platform/secrets.js";
+import { AdjustableClock } from "../../services/auth/clock.js";
+import { loadAuthConfig } from "../../services/auth/config.js";
+import { SigningKeys, type SigningKey } from "../../services/auth/keys.js";
+import type { AuthDb } from "../../services/auth/store.js";
+import type { Stack } from "../../scripts/stack/index.js";
+
+export interface Json {
+  status: number;
+  headers: Headers;
+  text: string;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** A REST call: JSON in (objects), the answer with its parsed JSON body. */
+export async function rest(base: string, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Json> {
+  const headers = new Headers(opts.headers);
+  if (opts.token) headers.set("authorization", `Bearer ${opts.token}`);
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+  }
+  const res = await fetch(base + path, { method, headers, body, signal: AbortSignal.timeout(15_000) });
+  const text = await res.text();
+  let parsed: unknown;
+  if (/json/.test(res.headers.get("content-type") ?? "") && text) parsed = JSON.parse(text);
+  return { status: res.status, headers: res.headers, text, body: parsed };
+}
+
+/** The stack's signing keys, loaded from its database with its key-encryption key. */
+export async function stackKeys(stack: Stack): Promise<{ keys: SigningKeys; current(): SigningKey; close(): Promise<void> }> {
+  const dataDir = `${stack.dir}/data`;
+  const config = loadConfig({ DATABASE_URL: stack.databaseUrl, DATA_DIR: dataDir });
+  const db = await openDatabase({ url: config.databaseUrl, dataDir, max: 1 });
+  const keys = new SigningKeys(db.db as Kysely<AuthDb>, loadSecrets(dataDir, {}).keyEncryptionKey, loadAuthConfig(config), new AdjustableClock(), silentLogger);
+  await keys.load();
+  return { keys, current: () => keys.current(), close: () => db.close() };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll until check() is truthy (or throw after ms, with the last value). */
+export async function eventually<T>(check: () => Promise<T>, what: string, ms = 20_000): Promise<T> {
+  const until = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`${what}: not within ${ms} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await sleep(200);
+  }
+}
