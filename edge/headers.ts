@@ -6,8 +6,11 @@
 // - x-request-id is kept when the client sent a sane one, generated otherwise,
 //   and echoed in the response;
 // - every response carries x-content-type-options and x-frame-options;
-//   credential endpoints also cache-control: no-store.
+//   credential endpoints cache-control: no-store whatever the service says, and
+//   every other answer no-store unless the service set its own cache-control
+//   (the JWKS is the one that does): personal data is never cached by default.
 import { randomUUID } from "node:crypto";
+import type { MethodPolicy } from "../platform/policy.js";
 import { EXTERNAL_ADDRESS_HEADER, normaliseIp } from "../platform/request.js";
 import type { RequestPrelude } from "../platform/server.js";
 
@@ -20,6 +23,12 @@ export function isStripped(name: string): boolean {
 
 /** Headers of the REST request passed on to the backend call (besides those the edge sets). */
 export const FORWARDED_REQUEST_HEADERS = ["authorization", "user-agent", "traceparent", "tracestate"] as const;
+
+/** The default cache-control of routed answers (Envoy: the virtual host adds it if absent). */
+export const DEFAULT_CACHE_CONTROL = "no-store";
+
+/** Credential endpoints (rate class "auth"): no-store even if the service said otherwise. */
+export const isCredentialEndpoint = (p: Pick<MethodPolicy, "rateLimit">) => p.rateLimit === "auth";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 const SANE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;

@@ -17,7 +17,7 @@ import type { Logger } from "../platform/logger.js";
 import type { NodeRequest, NodeResponse } from "../platform/server.js";
 import { wwwAuthenticate, type EdgeAuthn } from "./authn.js";
 import { grpcErrorReply, localReply, type Reply } from "./errors.js";
-import { FORWARDED_REQUEST_HEADERS, REQUEST_ID_HEADER } from "./headers.js";
+import { DEFAULT_CACHE_CONTROL, FORWARDED_REQUEST_HEADERS, isCredentialEndpoint, REQUEST_ID_HEADER } from "./headers.js";
 import { descriptorsFor, type RateLimiter } from "./ratelimit.js";
 import type { CompiledRoutes, Route } from "./routes.js";
 import { buildRequest, renderResponse, resolveQueryField, TranscodeError } from "./transcode.js";
@@ -90,11 +90,6 @@ function readBody(req: NodeRequest, max: number): Promise<Uint8Array | undefined
 }
 
 /** Responses that carry credentials must never be cached. */
-function noStore(route: Route, path: string): boolean {
-  if (path.startsWith("/v1/auth/")) return true;
-  return route.output.fields.some((f) => /(^|_)(access|refresh)_token$/.test(f.name) || f.message?.typeName.endsWith(".Tokens"));
-}
-
 export function restHandler(opts: RestOptions) {
   const { table } = opts.routes;
   return async (req: NodeRequest, res: NodeResponse, ctx: RequestContext): Promise<boolean> => {
@@ -126,8 +121,8 @@ export function restHandler(opts: RestOptions) {
     const route = match.value;
     setHttpRoute(route.template);
     const extra: Record<string, string> = {};
-    const credentials = noStore(route, path);
-    if (credentials) extra["cache-control"] = "no-store";
+    const credentials = isCredentialEndpoint(route.policy);
+    if (credentials) extra["cache-control"] = DEFAULT_CACHE_CONTROL;
 
     const query = parseQuery(rawQuery);
     try {
@@ -212,6 +207,7 @@ export function restHandler(opts: RestOptions) {
       out.header.forEach((v, k) => {
         if (!DROPPED_RESPONSE_HEADERS.test(k) && !(credentials && k === "cache-control")) extra[k] = v;
       });
+      extra["cache-control"] ??= DEFAULT_CACHE_CONTROL;
       const rendered = renderResponse(route, out.message as Message, opts.registry);
       send(req, res, { status: 200, headers: { "content-type": rendered.contentType }, body: rendered.body }, extra);
     } catch (err) {
@@ -220,6 +216,7 @@ export function restHandler(opts: RestOptions) {
         if (!DROPPED_RESPONSE_HEADERS.test(k) && !(credentials && k === "cache-control")) extra[k] = v;
       });
       if (abort.signal.aborted) return true; // the client is gone
+      extra["cache-control"] ??= DEFAULT_CACHE_CONTROL;
       send(req, res, grpcErrorReply(ce, opts.registry), extra);
     } finally {
       res.off("close", onClose);

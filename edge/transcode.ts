@@ -6,7 +6,8 @@
 //   their name (or number), 64-bit integers a decimal string, well-known
 //   types their JSON string form (updateMask=name,role); an unknown query
 //   parameter is refused (reject_unknown_query_parameters);
-// - bindings win over the body, and the path wins over the query;
+// - the path wins over the query, and a field the body sets too takes the body's
+//   value (Envoy's transcoder merges the body last; docs/edges.md);
 // - the response is canonical proto3 JSON (lowerCamelCase, defaults omitted),
 //   or its response_body field, or for google.api.HttpBody the raw bytes with
 //   their content type.
@@ -114,18 +115,7 @@ export function buildRequest(
   const { input } = route;
   const msg = create(input);
 
-  if (route.body && body && body.length > 0) {
-    const json = parseJsonBody(body);
-    if (route.body === "*") {
-      try {
-        mergeFromJson(input, msg, json, { registry });
-      } catch (err) {
-        throw new TranscodeError(`Invalid JSON payload received. ${(err as Error).message}`);
-      }
-    } else {
-      setField(input, msg, route.bodyField!, json, registry, "Invalid JSON payload received");
-    }
-  }
+  const json = route.body && body && body.length > 0 ? parseJsonBody(body) : undefined;
 
   // Group by field: repeated fields collect values in order, others keep the last.
   const groups = new Map<string, { fields: DescField[]; values: string[]; what: string }>();
@@ -151,8 +141,22 @@ export function buildRequest(
   }
   for (const { fields, values, what } of groups.values()) {
     const leaf = fields[fields.length - 1];
-    const json = leaf.fieldKind === "list" ? values.map((v) => elementJson(leaf, v)) : elementJson(leaf, values[values.length - 1]);
-    setField(input, msg, fields, json, registry, what);
+    const value = leaf.fieldKind === "list" ? values.map((v) => elementJson(leaf, v)) : elementJson(leaf, values[values.length - 1]);
+    setField(input, msg, fields, value, registry, what);
+  }
+
+  // The body last, merged over the bindings: a field set in both takes the body's value,
+  // as Envoy's transcoder does (docs/edges.md).
+  if (json !== undefined) {
+    if (route.body === "*") {
+      try {
+        mergeFromJson(input, msg, json, { registry });
+      } catch (err) {
+        throw new TranscodeError(`Invalid JSON payload received. ${(err as Error).message}`);
+      }
+    } else {
+      setField(input, msg, route.bodyField!, json, registry, "Invalid JSON payload received");
+    }
   }
   return msg;
 }

@@ -27,9 +27,13 @@ run([
   "build",
   ".",
   ...protoFiles(join(root, "proto")).flatMap((f) => ["--path", f]),
-  // convert_grpc_status needs google.rpc.Status in the descriptor set.
+  // convert_grpc_status needs google.rpc.Status in the descriptor set, and every
+  // detail type the services send (google.rpc.BadRequest, RetryInfo, ...) to print
+  // them: without them Envoy answers a service error with an empty body.
   "--path",
   "node_modules/google-proto-files/google/rpc/status.proto",
+  "--path",
+  "node_modules/google-proto-files/google/rpc/error_details.proto",
   "-o",
   join(outBase, "gen/api.binpb"),
 ]);

@@ -109,6 +109,7 @@ export function connectionManager(s: EdgeSettings, contract: EdgeContract) {
     merge_slashes: true,
     path_with_escaped_slashes_action: "REJECT_REQUEST",
     request_headers_timeout: "10s",
+    max_request_headers_kb: note("Request headers in all: over this, 431 (Node's default, as the embedded edge).", s.max_request_headers_kb),
     stream_idle_timeout: "60s",
     common_http_protocol_options: { idle_timeout: "300s", headers_with_underscores_action: "REJECT_REQUEST" },
     http2_protocol_options: { max_concurrent_streams: 100, initial_stream_window_size: 65536, initial_connection_window_size: 1048576 },

@@ -1,6 +1,7 @@
 // The route table: one virtual host with the CORS policy and the rate-limit
 // descriptors, and routes matched on the gRPC path (the transcoder rewrites REST paths first).
 import { corsPolicy } from "../../edge/cors.js";
+import { DEFAULT_CACHE_CONTROL } from "../../edge/headers.js";
 import { OPENAPI_PATH } from "../../edge/openapi.js";
 import { note } from "./commented-yaml.js";
 import { accessName, clusterOf, httpRuleText, type EdgeContract } from "./contract.js";
@@ -65,7 +66,7 @@ function routes(s: EdgeSettings, { services, routable, routed }: EdgeContract): 
           ],
         })],
       },
-      response_headers_to_add: note("Credential endpoint: never cached.", setHeaders({ "cache-control": "no-store" })),
+      response_headers_to_add: note("Credential endpoint: never cached.", setHeaders({ "cache-control": DEFAULT_CACHE_CONTROL })),
       typed_per_filter_config: {
         "envoy.filters.http.ratelimit": note("Keep the virtual host descriptors too.", {
           "@type": T("envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute"),
@@ -118,7 +119,12 @@ export function routeConfig(s: EdgeSettings, contract: EdgeContract) {
       name: "api",
       domains: ["*"],
       typed_per_filter_config: { "envoy.filters.http.cors": note("CORS policy for the whole API.", cors(s)) },
-      response_headers_to_add: setHeaders(s.response_headers),
+      response_headers_to_add: [
+        ...setHeaders(s.response_headers),
+        note(`cache-control: ${DEFAULT_CACHE_CONTROL} unless the service set one (the JWKS does), as the embedded edge (edge/headers.ts).`, {
+          header: { key: "cache-control", value: DEFAULT_CACHE_CONTROL }, append_action: "ADD_IF_ABSENT",
+        }),
+      ],
       rate_limits: note("Sent for every routed request (routes with a rate class add theirs: vh_rate_limits INCLUDE).", [
         note("[(remote_address, <client ip>)]: per-IP backstop.", { actions: [{ remote_address: {} }] }),
         userDescriptor("user_per_second"),

@@ -19,6 +19,8 @@ export interface EdgeSettings {
   descriptor_set: string;
   openapi_document: string;
   max_direct_response_body_bytes: number;
+  /** Size of all request headers together (the embedded edge: Node's 16 KiB). */
+  max_request_headers_kb: number;
   /** Envoy's readiness path on the listener (health_check filter). */
   health_path: string;
   upstreams: Record<string, HostPort>;

@@ -127,14 +127,20 @@ describe("edge transcoding: query parameters", () => {
 });
 
 describe("edge transcoding: bodies and path bindings", () => {
-  it("merges body \"*\", then the query, then the path (the path wins)", () => {
-    assert.deepEqual(build("name=query", { rule: "*", body: '{"name":"body","flag":true}', path: [["name", "path"]] }), { name: "path", flag: true });
-    assert.deepEqual(build("name=query", { rule: "*", body: '{"name":"body"}' }), { name: "query" });
+  it("binds the query, then the path (the path wins over the query), then merges the body over both, as Envoy does", () => {
+    assert.deepEqual(build("name=query", { rule: "*", body: '{"flag":true}', path: [["name", "path"]] }), { name: "path", flag: true });
+    assert.deepEqual(build("name=query", { rule: "*", body: '{"flag":true}' }), { name: "query", flag: true });
+    // A field set by the body and a binding takes the body's value (Envoy's transcoder: checked
+    // against the real Envoy in test/stack/transcode.test.ts; docs/edges.md).
+    assert.deepEqual(build("name=query", { rule: "*", body: '{"name":"body","flag":true}', path: [["name", "path"]] }), { name: "body", flag: true });
   });
 
   it("puts a body field's JSON into that field and binds nested path variables next to it", () => {
-    assert.deepEqual(build("", { rule: "inner", body: '{"page_size":7,"tags":["t"]}', path: [["inner.pageSize", "8"]] }), {
+    assert.deepEqual(build("", { rule: "inner", body: '{"tags":["t"]}', path: [["inner.pageSize", "8"]] }), {
       inner: { pageSize: 8, tags: ["t"] },
+    });
+    assert.deepEqual(build("", { rule: "inner", body: '{"page_size":7,"tags":["t"]}', path: [["inner.pageSize", "8"]] }), {
+      inner: { pageSize: 7, tags: ["t"] },
     });
   });
 

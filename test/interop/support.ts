@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import type { Context } from "mocha";
+import { sharedEdgeStack } from "../support/edge-stack.js";
 import { startTestSystem } from "../support/system.js";
 
 export const root = new URL("../..", import.meta.url).pathname;
@@ -144,13 +145,24 @@ export type RunningTarget = ClientTarget & { stop(): Promise<void> };
  * flow against, one describe block and one `it` per name. Each name needs a
  * resolver in targetResolvers.
  */
-export const CLIENT_TARGET_NAMES = ["direct"] as const;
+export const CLIENT_TARGET_NAMES = ["direct", "envoy"] as const;
 
 /**
  * Starts (or finds) a target and returns its address with a stop() that undoes
  * what it started. Called in the target's before() hook, stopped in after().
  */
 export const targetResolvers: Record<string, () => Promise<RunningTarget>> = {
+  /** The real Envoy in front of the services as separate processes (test/support/edge-stack.ts), rate limits relaxed. */
+  envoy: async () => {
+    const dir = mkdtempSync(join(tmpdir(), "acme-target-"));
+    const stack = await sharedEdgeStack();
+    await stack.setRateLimitConfig(relaxedRateLimits(dir));
+    return {
+      name: "envoy",
+      grpcAddress: `127.0.0.1:${stack.ports.envoy}`,
+      stop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  },
   /** The whole system in this process on a random port, rate limits relaxed. */
   direct: async () => {
     const dir = mkdtempSync(join(tmpdir(), "acme-target-"));

@@ -48,7 +48,7 @@ export async function stackKeys(stack: Stack): Promise<{ keys: SigningKeys; curr
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll until check() is truthy (or throw after ms, with the last value). */
-export async function eventually<T>(check: () => Promise<T>, what: string, ms = 20_000): Promise<T> {
+export async function eventually<T>(check: () => Promise<T | undefined | false | null>, what: string, ms = 20_000): Promise<T> {
   const until = Date.now() + ms;
   let last: unknown;
   for (;;) {

@@ -27,12 +27,12 @@ descriptors:
     rate_limit: { unit: minute, requests_per_unit: 1 }
 `;
 
-/** A REST call while the order service cannot be reached. */
-async function withOrderServiceDown(t: Target, fn: (url: string) => Promise<Answer>): Promise<Answer> {
+/** REST calls while the order service cannot be reached (`fn` gets the edge to call). */
+async function withOrderServiceDown(t: Target, fn: (edge: Target) => Promise<Answer>): Promise<Answer> {
   if (t.stack) {
     await t.stack.stop("order");
     try {
-      return await fn(t.url);
+      return await fn(t);
     } finally {
       await t.stack.start("order");
     }
@@ -40,7 +40,7 @@ async function withOrderServiceDown(t: Target, fn: (url: string) => Promise<Answ
   // The embedded edge in front of auth and user, with the order service at a closed port.
   const down = await startTestSystem({ services: ["auth", "user"], env: { ORDER_URL: `http://127.0.0.1:${await freePort()}` } });
   try {
-    return await fn(down.url);
+    return await fn({ ...t, url: down.url });
   } finally {
     await down.stop();
   }
@@ -104,12 +104,11 @@ const CASES: ErrorCase[] = [
   {
     name: "upstream down",
     status: 503, code: Code.Unavailable,
-    request: async (t) => {
-      const user = await register(t, "down");
-      return withOrderServiceDown(t, (url) =>
-        call({ ...t, url }, "POST", "/v1/orders", { token: user.access, body: { product: "p", quantity: 1, unitPriceCents: "1", requestId: randomUUID() } }),
-      );
-    },
+    request: (t) =>
+      withOrderServiceDown(t, async (edge) => {
+        const user = await register(edge, "down");
+        return call(edge, "POST", "/v1/orders", { token: user.access, body: { product: "p", quantity: 1, unitPriceCents: "1", requestId: randomUUID() } });
+      }),
   },
 ];
 

@@ -140,7 +140,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** True for a refusal by the edge's rate limiter (not a service's RESOURCE_EXHAUSTED, which says why). */
 export const isEdgeRateLimited = (a: Pick<Answer, "status" | "headers" | "text">) =>
-  a.status === 429 && a.headers.get("x-ratelimit-remaining") === "0" && a.text === JSON.stringify({ code: Code.ResourceExhausted, message: LOCAL_REPLIES[429].message });
+  a.status === 429 && a.headers.get("x-ratelimit-remaining") === "0" && a.text.trim() === JSON.stringify({ code: Code.ResourceExhausted, message: LOCAL_REPLIES[429].message });
 
 /**
  * One of the edge's own refusals: the status, and the one JSON error body
