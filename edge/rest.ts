@@ -122,7 +122,7 @@ export function restHandler(opts: RestOptions) {
     setHttpRoute(route.template);
     const extra: Record<string, string> = {};
     const credentials = isCredentialEndpoint(route.policy);
-    if (credentials) extra["cache-control"] = DEFAULT_CACHE_CONTROL;
+    extra["cache-control"] = DEFAULT_CACHE_CONTROL; // the edge's own refusals too, as Envoy's virtual host adds it (a non-credential service's own replaces it)
 
     const query = parseQuery(rawQuery);
     try {
@@ -149,7 +149,7 @@ export function restHandler(opts: RestOptions) {
       const a = await opts.authn.authenticate(headerValue(req, "authorization"));
       if (!a.ok) {
         // jwt_authn's realm: scheme://host/path of the original request (printable ASCII, no quotes).
-        const realm = `http://${headerValue(req, "host") ?? headerValue(req, ":authority") ?? ""}${rawPath}`.replace(
+        const realm = `http://${headerValue(req, "host") ?? headerValue(req, ":authority") ?? ""}${(path + (q < 0 ? "" : url.slice(q))).slice(0, 256)}`.replace(
           /[^\x21-\x7e]|"/g,
           (c) => encodeURIComponent(c),
         );

@@ -6,8 +6,9 @@
 //   their name (or number), 64-bit integers a decimal string, well-known
 //   types their JSON string form (updateMask=name,role); an unknown query
 //   parameter is refused (reject_unknown_query_parameters);
-// - the path wins over the query, and a field the body sets too takes the body's
-//   value (Envoy's transcoder merges the body last; docs/edges.md);
+// - the path wins over the query; a field the body sets to another value than a
+//   binding (path or query) is refused with 400, as Envoy's
+//   reject_binding_body_field_collisions;
 // - the response is canonical proto3 JSON (lowerCamelCase, defaults omitted),
 //   or its response_body field, or for google.api.HttpBody the raw bytes with
 //   their content type.
@@ -104,6 +105,36 @@ export interface ResponseShape {
   readonly responseBody?: readonly DescField[];
 }
 
+/**
+ * The value the JSON body gives the field a binding names ("user.id", "page_size"), if
+ * any: the binding's path below the body field, looked up by JSON or proto name.
+ */
+function bodyValue(route: RequestShape, json: JsonValue, binding: string): JsonValue | undefined {
+  let names = binding.split(".");
+  if (route.body !== "*") {
+    const bodyPath = route.body.split(".");
+    const prefix = names.slice(0, bodyPath.length);
+    const fieldNames = route.bodyField!.map((f) => f.name);
+    const jsonNames = route.bodyField!.map((f) => f.jsonName);
+    const under = prefix.every((n, i) => n === fieldNames[i] || n === jsonNames[i]);
+    if (!under || names.length <= bodyPath.length) return undefined;
+    names = names.slice(bodyPath.length);
+  }
+  let desc: DescMessage | undefined = route.body === "*" ? route.input : route.bodyField!.at(-1)!.message;
+  let node: JsonValue = json;
+  for (const n of names) {
+    if (!desc || node === null || typeof node !== "object" || Array.isArray(node)) return undefined;
+    const f: DescField | undefined = desc.fields.find((x) => x.name === n || x.jsonName === n);
+    if (!f) return undefined;
+    const obj = node as Record<string, JsonValue>;
+    const key = f.jsonName in obj ? f.jsonName : f.name in obj ? f.name : undefined;
+    if (key === undefined) return undefined;
+    node = obj[key];
+    desc = f.fieldKind === "message" ? f.message : undefined;
+  }
+  return node === null || typeof node === "object" ? undefined : node;
+}
+
 /** Build the request message of a route from its path bindings, query and body. */
 export function buildRequest(
   route: RequestShape,
@@ -115,7 +146,7 @@ export function buildRequest(
   const { input } = route;
   const msg = create(input);
 
-  const json = route.body && body && body.length > 0 ? parseJsonBody(body) : undefined;
+  const json = route.body && body && body.length > 0 ? parseJsonBody(body) : route.bodyField?.at(-1)?.fieldKind === "message" ? {} : undefined; // no body: Envoy still sets a message body field (empty)
 
   // Group by field: repeated fields collect values in order, others keep the last.
   const groups = new Map<string, { fields: DescField[]; values: string[]; what: string }>();
@@ -145,8 +176,7 @@ export function buildRequest(
     setField(input, msg, fields, value, registry, what);
   }
 
-  // The body last, merged over the bindings: a field set in both takes the body's value,
-  // as Envoy's transcoder does (docs/edges.md).
+  // The body (no field of it is also bound: see above).
   if (json !== undefined) {
     if (route.body === "*") {
       try {

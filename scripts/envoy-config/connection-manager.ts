@@ -115,6 +115,7 @@ export function connectionManager(s: EdgeSettings, contract: EdgeContract) {
     http2_protocol_options: { max_concurrent_streams: 100, initial_stream_window_size: 65536, initial_connection_window_size: 1048576 },
     tracing: {
       random_sampling: { value: s.tracing.sampling_percent },
+      spawn_upstream_span: note("A client span per upstream call (router egress), parent of the service's server span.", true),
       provider: {
         name: "envoy.tracers.opentelemetry",
         typed_config: {

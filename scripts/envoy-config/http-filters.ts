@@ -111,6 +111,12 @@ export function httpFilters(s: EdgeSettings, contract: EdgeContract) {
       "content-type already: gRPC routes match content-type prefix application/grpc.", {
       name: "envoy.filters.http.grpc_web", typed_config: { "@type": T("envoy.extensions.filters.http.grpc_web.v3.GrpcWeb") },
     }),
+    note("3b. Connect -> gRPC (unary Connect calls: connect-protocol-version, application/json or proto), so\n" +
+      "Connect clients work through Envoy as against the services. Before the transcoder, which\n" +
+      "would take a Connect JSON call for REST.", {
+      name: "envoy.filters.http.connect_grpc_bridge",
+      typed_config: { "@type": T("envoy.extensions.filters.http.connect_grpc_bridge.v3.FilterConfig") },
+    }),
     note("4. REST -> gRPC from the google.api.http rules in the descriptor set (gen/api.binpb).\nRoutes and the filters below then see the gRPC path, e.g. /acme.auth.v1.AuthService/Login;\nx-envoy-original-path keeps the REST path (jwt_authn's www-authenticate realm shows it).", {
       name: TRANSCODER,
       typed_config: {
@@ -118,7 +124,8 @@ export function httpFilters(s: EdgeSettings, contract: EdgeContract) {
         proto_descriptor: s.descriptor_set,
         services: note("Fully qualified; the services marked (acme.edge.v1.internal) are left out.", contract.routable.map((x) => x.name)),
         convert_grpc_status: true,
-        request_validation_options: { reject_unknown_method: true, reject_unknown_query_parameters: true },
+        request_validation_options: note("A field set both by the body and by the path or query is refused (400), not silently overwritten.",
+          { reject_unknown_method: true, reject_unknown_query_parameters: true, reject_binding_body_field_collisions: true }),
         print_options: note("Canonical proto3 JSON: lowerCamelCase names, enum names, defaults omitted.", {
           add_whitespace: false,
           always_print_primitive_fields: false,

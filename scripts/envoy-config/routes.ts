@@ -10,9 +10,12 @@ import type { EdgeSettings } from "./settings.js";
 
 /**
  * gRPC and gRPC-Web requests (application/grpc, application/grpc+proto, application/grpc-web,
- * application/grpc-web+proto, application/grpc-web-text, ...). Not `grpc: {}`: Envoy picks the
- * route before the grpc_web filter rewrites a gRPC-Web content-type to application/grpc and
- * grpc_web does not clear the route cache, so `grpc: {}` would never match a gRPC-Web call.
+ * application/grpc-web+proto, application/grpc-web-text, ...), for the catch-all that refuses
+ * other gRPC services. Not `grpc: {}`: Envoy picks the route before the grpc_web filter rewrites
+ * a gRPC-Web content-type to application/grpc and grpc_web does not clear the route cache.
+ * The service routes match on the gRPC path alone: gRPC, gRPC-Web and Connect calls (whose
+ * content-type is application/json or proto until connect_grpc_bridge turns them into gRPC,
+ * again without clearing the route cache) all use it, and REST paths never look like one.
  */
 const GRPC_CONTENT = { name: "content-type", string_match: { prefix: "application/grpc" } };
 
@@ -55,7 +58,7 @@ function routes(s: EdgeSettings, { services, routable, routed }: EdgeContract): 
   for (const p of routed.filter((x) => x.rateLimit !== "default")) {
     routes.push(note(`${httpRuleText(p)} -> ${p.method.name}: ${accessName(p.access)}, rate class "${p.rateLimit}".`, {
       name: p.path.slice(1),
-      match: { path: p.path, headers: [GRPC_CONTENT] },
+      match: { path: p.path },
       route: {
         cluster: clusterOf(p.service.typeName),
         max_stream_duration: { grpc_timeout_header_max: "15s" },
@@ -80,7 +83,7 @@ function routes(s: EdgeSettings, { services, routable, routed }: EdgeContract): 
     const lines = rpcs.map((p) => `  ${httpRuleText(p)} -> ${p.method.name}: ${accessName(p.access)}`);
     routes.push(note([`${svc.name}, every other RPC (rate class "default"):`, ...lines].join("\n"), {
       name: svc.name,
-      match: { prefix: `/${svc.name}/`, headers: [GRPC_CONTENT] },
+      match: { prefix: `/${svc.name}/` },
       route: { cluster: svc.cluster, max_stream_duration: { grpc_timeout_header_max: "15s" } },
     }));
   }

@@ -162,10 +162,17 @@ describe("edge REST (fake services)", () => {
       });
     });
 
-    it("maps body: \"user\" to the field, path variables to nested fields (the path wins) and a FieldMask from the query", async () => {
+    it("maps body: \"user\" to the field, path variables to nested fields and a FieldMask from the query; refuses a body id that contradicts the path", async () => {
+      const conflict = await call("/v1/users/u-9?updateMask=role,active", {
+        method: "PATCH",
+        body: JSON.stringify({ id: "someone-else", role: "admin" }),
+        token: s.token({ roles: ["admin"] }),
+      });
+      assert.equal(conflict.status, 400);
+      assert.deepEqual(await conflict.json(), { code: 3, message: 'The binding value "u-9" of the field id is conflicting with the value "someone-else" in the body.' });
       const res = await call("/v1/users/u-9?updateMask=role,active", {
         method: "PATCH",
-        body: JSON.stringify({ id: "someone-else", role: "admin", active: false }),
+        body: JSON.stringify({ id: "u-9", role: "admin", active: false }),
         token: s.token({ roles: ["admin"] }),
       });
       assert.equal(res.status, 200);

@@ -127,21 +127,24 @@ describe("edge transcoding: query parameters", () => {
 });
 
 describe("edge transcoding: bodies and path bindings", () => {
-  it("binds the query, then the path (the path wins over the query), then merges the body over both, as Envoy does", () => {
+  it("binds the query, then the path (the path wins over the query), and the body's other fields", () => {
     assert.deepEqual(build("name=query", { rule: "*", body: '{"flag":true}', path: [["name", "path"]] }), { name: "path", flag: true });
     assert.deepEqual(build("name=query", { rule: "*", body: '{"flag":true}' }), { name: "query", flag: true });
-    // A field set by the body and a binding takes the body's value (Envoy's transcoder: checked
-    // against the real Envoy in test/stack/transcode.test.ts; docs/edges.md).
-    assert.deepEqual(build("name=query", { rule: "*", body: '{"name":"body","flag":true}', path: [["name", "path"]] }), { name: "body", flag: true });
+    assert.deepEqual(build("", { rule: "*", body: '{"name":"same","flag":true}', path: [["name", "same"]] }), { name: "same", flag: true }, "the same value twice is no conflict");
+  });
+
+  it("refuses a body that sets a bound field to another value (Envoy's reject_binding_body_field_collisions)", () => {
+    const conflict = (e: Error) => e instanceof TranscodeError && /^The binding value "path" of the field name is conflicting with the value "body" in the body\.$/.test(e.message);
+    assert.throws(() => build("", { rule: "*", body: '{"name":"body"}', path: [["name", "path"]] }), conflict);
+    assert.throws(() => build("name=path", { rule: "*", body: '{"name":"body"}' }), conflict, "a query parameter is a binding too");
+    assert.throws(() => build("", { rule: "inner", body: '{"page_size":7}', path: [["inner.pageSize", "8"]] }), /binding value "8" of the field pageSize is conflicting with the value 7/);
   });
 
   it("puts a body field's JSON into that field and binds nested path variables next to it", () => {
     assert.deepEqual(build("", { rule: "inner", body: '{"tags":["t"]}', path: [["inner.pageSize", "8"]] }), {
       inner: { pageSize: 8, tags: ["t"] },
     });
-    assert.deepEqual(build("", { rule: "inner", body: '{"page_size":7,"tags":["t"]}', path: [["inner.pageSize", "8"]] }), {
-      inner: { pageSize: 7, tags: ["t"] },
-    });
+
   });
 
   it("names the problem in malformed or mistyped bodies", () => {

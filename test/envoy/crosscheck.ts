@@ -19,8 +19,10 @@ export const LOCAL_RATELIMIT = "envoy.filters.http.local_ratelimit";
 
 export const FILTER_ORDER = [
   "envoy.filters.http.lua",
+  "envoy.filters.http.health_check",
   CORS,
   GRPC_WEB,
+  "envoy.filters.http.connect_grpc_bridge",
   TRANSCODER,
   JWT,
   LOCAL_RATELIMIT,
@@ -87,9 +89,10 @@ export function checkJwtRefs(i: Inputs): string[] {
 }
 
 /**
- * Filter order (strip, CORS, gRPC-Web, transcoder, JWT, limits, router) and per-filter
- * config keys. grpc_web before the transcoder: the transcoder takes any content-type that
- * is not application/grpc[+...] for REST and, with reject_unknown_method, answers 404.
+ * Filter order (strip, health, CORS, gRPC-Web, Connect, transcoder, JWT, limits, router) and
+ * per-filter config keys. grpc_web and connect_grpc_bridge before the transcoder: the transcoder
+ * takes any content-type that is not application/grpc[+...] for REST and, with
+ * reject_unknown_method, answers 404.
  */
 export function checkFilterChain(i: Inputs): string[] {
   const problems: string[] = [];

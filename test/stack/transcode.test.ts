@@ -10,9 +10,12 @@
 //   `id` of a request in user.proto is a User id, `order.id` an Order id,
 //   `user_id` a User id; unknown resources get a UUID that exists nowhere);
 // - bodies and query parameters are generated from the input message: every
-//   field with a sample value chosen by type and name, one field at a time, no
-//   field at all, and deliberately invalid variants (a wrong JSON type per field,
-//   an unknown field, malformed JSON, an unknown or ill-typed query parameter);
+//   field with a sample value chosen by type and name (fresh values, or values
+//   naming the fixtures), one field at a time, no field at all, no body, a body
+//   repeating a path-bound field, paging with a next_page_token, and
+//   deliberately invalid variants (a wrong JSON type per field, an unknown
+//   field, malformed JSON, an array as the body, an unknown or ill-typed query
+//   parameter, another HTTP method on the route's path);
 // - callers come from the policy: no token, another user, the owner of the
 //   fixtures, an admin.
 //
@@ -43,7 +46,8 @@ import { startEdgeStack } from "../support/edge-stack.js";
 
 /** GET first, DELETE last (each route has its own fixtures; this only keeps the run readable). */
 const METHOD_RANK: Record<string, number> = { GET: 0, POST: 1, PUT: 1, PATCH: 1, DELETE: 2 };
-const ROUTES: readonly Route[] = [...compileRoutes().routes].sort((a, b) => (METHOD_RANK[a.httpMethod] ?? 1) - (METHOD_RANK[b.httpMethod] ?? 1));
+const COMPILED = compileRoutes();
+const ROUTES: readonly Route[] = [...COMPILED.routes].sort((a, b) => (METHOD_RANK[a.httpMethod] ?? 1) - (METHOD_RANK[b.httpMethod] ?? 1));
 const routeKey = (r: Route) => `${r.httpMethod} ${r.template}`;
 
 type CallerName = "anonymous" | "other" | "owner" | "admin";
@@ -94,7 +98,7 @@ interface Case {
   variant: string;
   caller: CallerName;
   /** Deliberately invalid (the request cannot be transcoded, or names something unknown). */
-  invalid?: "json" | "query";
+  invalid?: "json" | "query" | "method";
   build(e: EdgeState): HttpRequest;
 }
 
@@ -332,8 +336,12 @@ interface RequestSpec {
   override?: { leaf: LeafPath; value: JsonValue };
   /** Replace the whole body. */
   rawBody?: string;
+  /** Another HTTP method than the route's. */
+  method?: string;
   noBody?: boolean;
   extraQuery?: string[];
+  /** Also put this path-bound field in the body, naming the other user's resource. */
+  bodyPathField?: readonly DescField[];
   /** Extra query from this edge's previous answer. */
   fromLast?: (last: Answer | undefined) => string[];
 }
@@ -358,9 +366,16 @@ function buildRequest(r: Route, s: Shape, e: EdgeState, caller: CallerName, spec
   let body: HttpRequest["body"];
   if (s.bodyPrefix !== undefined && !spec.noBody) {
     body = spec.rawBody !== undefined ? { raw: spec.rawBody } : { json: buildObject(g, bodyLeaves, s.bodyPrefix, override) };
+    if (spec.bodyPathField && "json" in body) {
+      const rel = spec.bodyPathField.slice(s.bodyPrefix.length);
+      let o = body.json as Record<string, unknown>;
+      for (const f of rel.slice(0, -1)) o = (o[f.jsonName] ??= {}) as Record<string, unknown>;
+      o[rel[rel.length - 1].jsonName] = fixtureId(e, resourceOf(r, spec.bodyPathField), "other") ?? MISSING_ID;
+    }
   }
   const token = caller === "anonymous" ? undefined : caller === "admin" ? e.admin!.access : e[caller]!.access;
-  return { method: r.httpMethod, path, token, body };
+  if (spec.method === "GET" || spec.method === "HEAD") body = undefined;
+  return { method: spec.method ?? r.httpMethod, path, token, body };
 }
 
 /** A value of the wrong JSON type for a leaf. */
@@ -399,7 +414,11 @@ function casesFor(r: Route): Case[] {
   const invalidCallers: CallerName[] = main === "anonymous" ? ["anonymous"] : ["anonymous", main];
 
   // 1. Requests that cannot be transcoded or name unknown things (no side effects).
+  const concrete = r.template.replace(/\{[^}]*\}/g, "x1");
+  const allowed = COMPILED.table.allowedMethods(concrete);
+  const otherMethod = ["PUT", "PATCH", "POST", "DELETE", "GET"].find((m) => !allowed.includes(m));
   for (const caller of invalidCallers) {
+    if (otherMethod) add(`${otherMethod} instead of ${r.httpMethod}`, caller, { chosen: [], mode: "existing", method: otherMethod }, "method");
     add("unknown query parameter", caller, { chosen: [], mode: "existing", extraQuery: ["noSuchParameter=1"] }, "query");
     if (hasBody) {
       add("malformed JSON body", caller, { chosen: [], mode: "existing", rawBody: '{"' }, "json");
@@ -420,6 +439,11 @@ function casesFor(r: Route): Case[] {
     for (const pv of ["other's", "missing", "malformed"] as const) add(`path: ${pv} ${s.pathVars.map((v) => v.name).join(", ")}`, main, { chosen: [], mode: "existing", pathVariant: pv });
   }
   if (hasBody) add("no body at all", main, { chosen: [], mode: "existing", noBody: true });
+  // The body naming the field a path variable binds, with another value (which one wins).
+  for (const v of s.pathVars) {
+    if (!inBody(s, v.fields)) continue;
+    add(`body repeats ${v.name} with another value`, main, { chosen: [], mode: "existing", bodyPathField: v.fields });
+  }
 
   // 3. One field at a time (the FieldMask, if any, naming it).
   const masks = s.leaves.filter(isFieldMask);
@@ -566,16 +590,42 @@ interface Allowance {
   applies(c: Case, a: Seen, b: Seen): boolean;
 }
 
-const isStatus = (x: Seen, status: number, code: number) => {
+/** An edge's own refusal: {"code", "message"} and nothing else (a service's error may carry details). */
+const isLocalReply = (x: Seen, status: number, code: number) => {
   const b = x.body as { code?: unknown; message?: unknown } | undefined;
   return x.status === status && !!b && typeof b === "object" && b.code === code && typeof b.message === "string" && Object.keys(b).every((k) => ["code", "message"].includes(k));
 };
 
-const ALLOWED: Allowance[] = [];
+const ALLOWED: Allowance[] = [
+  {
+    name: "the wording of a transcoding error",
+    reason:
+      "A request that cannot be transcoded is refused by each edge's own JSON/protobuf parser (protobuf-es in " +
+      "the embedded edge, protobuf's C++ JSON parser in Envoy's transcoder) in that parser's words " +
+      '("expected string, got 12345" / "invalid value 12345 for type TYPE_STRING"); the contract is the status, ' +
+      "the code and the error shape (edge/README.md: the message is the edge's own text). Both must refuse it " +
+      "before any service, with the same status, code, shape and headers.",
+    applies: (c, a, b) =>
+      (c.invalid === "json" || c.invalid === "query") && isLocalReply(a, 400, 3) && isLocalReply(b, 400, 3) && JSON.stringify(a.headers) === JSON.stringify(b.headers),
+  },
+  {
+    name: "405 from the embedded edge where Envoy answers 404",
+    reason:
+      "A path some route has, with a method none has: Envoy's transcoder looks method and path up together " +
+      "(reject_unknown_method) and answers 404; the embedded edge answers 405 with Allow (edge/README.md, " +
+      '"Where it differs from Envoy, on purpose"). Both refuse before the JWT check and any service.',
+    applies: (c, a, b) =>
+      c.invalid === "method" &&
+      isLocalReply(a, 405, 12) &&
+      !!a.headers.allow &&
+      isLocalReply(b, 404, 5) &&
+      (b.body as { message: string }).message === "no route matches this path" &&
+      a.headers["content-type"] === b.headers["content-type"] &&
+      a.headers["cache-control"] === b.headers["cache-control"],
+  },
+];
 
 // ---------------------------------------------------------------------------
-
-const EDGE_NAMES = ["embedded", "envoy"] as const;
 
 describe("transcoding: Envoy answers every REST route as the embedded edge does", function () {
   this.timeout(600_000);
@@ -694,7 +744,7 @@ describe("transcoding: Envoy answers every REST route as the embedded edge does"
         problems.push(
           [
             `${routeKey(route)} | ${c.variant} | caller: ${c.caller}`,
-            `  request:  ${describeRequest(reqs[0])}`,
+            `  request:  ${render(pairing, "a", describeRequest(reqs[0]))}${reqs[0].token ? " (with a token)" : ""}`,
             `  embedded: ${ra.status} ${JSON.stringify(ra.headers)} ${JSON.stringify(ra.body)}`,
             `  envoy:    ${rb.status} ${JSON.stringify(rb.headers)} ${JSON.stringify(rb.body)}`,
           ].join("\n"),
@@ -705,11 +755,9 @@ describe("transcoding: Envoy answers every REST route as the embedded edge does"
   });
 
   it("every allowed difference was seen (a stale entry in ALLOWED is removed)", function () {
-    if (stats.routes < ROUTES.length) this.skip(); // a --grep run
+    // Meaningful only when every route ran (not a --grep run) and agreed: a failing route may hide its allowed difference.
+    if (stats.routes < ROUTES.length || failures > 0) this.skip();
     const unused = ALLOWED.filter((a) => !stats.allowed.has(a.name)).map((a) => a.name);
     assert.deepEqual(unused, [], "allowances never needed: remove them");
   });
 });
-
-void EDGE_NAMES;
-void isStatus;
