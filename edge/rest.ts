@@ -112,9 +112,9 @@ export function restHandler(opts: RestOptions) {
     if (!match) {
       const allowed = table.allowedMethods(path);
       if (allowed.length) {
-        send(req, res, localReply(405, `Method ${method} is not allowed on ${rawPath}; allowed: ${allowed.join(", ")}.`, { allow: allowed.join(", ") }));
+        send(req, res, localReply(405, `Method ${method} is not allowed on ${rawPath}; allowed: ${allowed.join(", ")}.`, { allow: allowed.join(", "), "cache-control": DEFAULT_CACHE_CONTROL }));
       } else {
-        send(req, res, localReply(404, `Could not resolve ${rawPath} to a method.`));
+        send(req, res, localReply(404, `Could not resolve ${rawPath} to a method.`, { "cache-control": DEFAULT_CACHE_CONTROL }));
       }
       return true;
     }

@@ -146,7 +146,18 @@ export function buildRequest(
   const { input } = route;
   const msg = create(input);
 
-  const json = route.body && body && body.length > 0 ? parseJsonBody(body) : route.bodyField?.at(-1)?.fieldKind === "message" ? {} : undefined; // no body: Envoy still sets a message body field (empty)
+  // No body on a rule with a message body field: Envoy still sets that field (empty).
+  const json = route.body && body && body.length > 0 ? parseJsonBody(body) : route.bodyField?.at(-1)?.fieldKind === "message" ? {} : undefined;
+  if (json !== undefined) {
+    const bindings = [...pathBindings.map((x) => ({ name: x.fieldPath.join("."), value: x.value })), ...query];
+    for (const b of bindings) {
+      const inBody = bodyValue(route, json, b.name);
+      if (inBody !== undefined && String(inBody) !== b.value) {
+        const field = b.name.split(".").at(-1);
+        throw new TranscodeError(`The binding value ${JSON.stringify(b.value)} of the field ${field} is conflicting with the value ${JSON.stringify(inBody)} in the body.`);
+      }
+    }
+  }
 
   // Group by field: repeated fields collect values in order, others keep the last.
   const groups = new Map<string, { fields: DescField[]; values: string[]; what: string }>();

@@ -3,8 +3,9 @@
 // Debian's postgresql and redis-server. Ctrl-C or SIGTERM stops everything it started.
 //   STACK_DIR   where data, logs and the rendered envoy.yaml go (default .data/stack)
 //   LOG_LEVEL   the services' log level (default info)
+//   STACK_PORTS=free   take free ports instead of the defaults (tests, a second stack)
 import { resolve } from "node:path";
-import { DEFAULT_PORTS, startStack, type Stack } from "./stack/index.js";
+import { DEFAULT_PORTS, freePorts, startStack, type Stack } from "./stack/index.js";
 import { toolPath, type ToolName } from "./tools/index.js";
 
 const dir = resolve(process.env.STACK_DIR || ".data/stack");
@@ -32,14 +33,23 @@ process.on("SIGTERM", () => void stop("SIGTERM"));
 
 console.log(`acme stack: starting (data and logs in ${dir})`);
 const started = Date.now();
+const ports = process.env.STACK_PORTS === "free" ? await freePorts() : DEFAULT_PORTS;
 try {
-  stack = await startStack({ dir, ports: DEFAULT_PORTS, env: { LOG_LEVEL: process.env.LOG_LEVEL ?? "info" }, progress: (l) => console.log(l) });
+  stack = await startStack({
+    dir,
+    ports,
+    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? "info" },
+    progress: (l) => console.log(l),
+    onExit: (name, code) => {
+      if (!stopping) console.error(`acme stack: ${name} exited (${code}); see ${dir}/logs/${name}.log`);
+    },
+  });
 } catch (err) {
   console.error(`\nacme stack: failed to start: ${(err as Error).message}`);
   process.exit(1);
 }
 if (stopping) await new Promise(() => {});
-const p = DEFAULT_PORTS;
+const p = ports;
 console.log(`
 acme stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   REST + gRPC via Envoy   ${stack.edgeUrl}

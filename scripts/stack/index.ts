@@ -32,6 +32,8 @@ export interface StackOptions {
   edge?: (s: EdgeSettings) => EdgeSettings;
   envoyLogLevel?: string;
   progress?: (line: string) => void;
+  /** Called when a program exits, whoever stopped it (exit code or signal). */
+  onExit?: (name: ComponentName, code: string) => void;
 }
 
 export type ComponentName = "postgres" | "redis" | "jaeger" | "ratelimit" | ServiceName | "envoy";
@@ -92,6 +94,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const t = Date.now();
     say(`  starting ${name.padEnd(9)} ${what}`);
     const m = await start();
+    void m.exited.then(() => opts.onExit?.(name, String(m.child.exitCode ?? m.child.signalCode)));
     procs.set(name, m);
     restarters.set(name, start);
     if (!order.includes(name)) order.push(name);

@@ -5,7 +5,9 @@
 //   - a ```sh block runs as one bash script (set -euo pipefail), so variables
 //     such as TOKEN flow from line to line as they do for a reader;
 //   - localhost:8080 becomes the target's address, ada@example.com a fresh
-//     address per run, <order id> an order of the test user ($ORDER_ID);
+//     address per run (registered first when the block only logs in), <order id>
+//     an order of the test user ($ORDER_ID), $TOKEN that user's token unless the
+//     block sets its own;
 //   - a block whose first line is "# reflection" uses server reflection, which
 //     Envoy does not expose: it runs against the all-in-one process only, and
 //     the test checks Envoy refuses reflection.
@@ -78,10 +80,19 @@ async function prepare(name: string, base: string): Promise<Target> {
   return { name, address: base.replace(/^http:\/\//, ""), token, orderId: order.body.order.id };
 }
 
-function localise(block: Block, t: Target): string {
+/**
+ * The block as run against `t`, and the fresh address it uses for ada@example.com;
+ * a block that logs Ada in without registering her first gets her registered.
+ */
+async function localise(block: Block, t: Target): Promise<string> {
+  const email = `ada-${randomUUID().slice(0, 8)}@example.com`;
+  if (block.script.includes("ada@example.com") && !/register|AuthService\/Register/.test(block.script)) {
+    const reg = await rest(`http://${t.address}`, "POST", "/v1/auth/register", { body: { email, password: "correct horse battery", name: "Ada" } });
+    assert.equal(reg.status, 200, reg.text);
+  }
   return block.script
     .replace(/localhost:8080/g, t.address)
-    .replace(/ada@example\.com/g, `ada-${randomUUID().slice(0, 8)}@example.com`)
+    .replace(/ada@example\.com/g, email)
     .replace(/<order id>/g, "$ORDER_ID");
 }
 
@@ -122,7 +133,7 @@ describe("docs: every curl, grpcurl and buf curl example runs", function () {
       if (block.reflection && name === "envoy") continue;
       it(`${block.file}:${block.line} against ${name}`, async () => {
         const t = targets[name]!;
-        const r = await runBash(localise(block, t), env(t));
+        const r = await runBash(await localise(block, t), env(t));
         assert.equal(r.code, 0, `${block.file}:${block.line} exited ${r.code} against ${name}:\n${r.out.slice(-3000)}`);
         assert.doesNotMatch(r.out, /"code":\s*"?(internal|13|unavailable|14)\b/i, `${block.file}:${block.line}: a server error in the output:\n${r.out.slice(-2000)}`);
         // A failed login leaves TOKEN "null" and every later call a 401: only blocks that show a 401 may print one.

@@ -13,8 +13,8 @@
 //   field with a sample value chosen by type and name (fresh values, or values
 //   naming the fixtures), one field at a time, no field at all, no body, a body
 //   repeating a path-bound field, paging with a next_page_token, and
-//   deliberately invalid variants (a wrong JSON type per field, an unknown
-//   field, malformed JSON, an array as the body, an unknown or ill-typed query
+//   deliberately invalid variants (a wrong JSON type per field, malformed
+//   JSON, an array as the body, an unknown or ill-typed query
 //   parameter, another HTTP method on the route's path);
 // - callers come from the policy: no token, another user, the owner of the
 //   fixtures, an admin.
@@ -384,7 +384,8 @@ function wrongType(l: LeafPath): JsonValue {
   if (f.fieldKind === "list") return "not-a-list";
   if (f.fieldKind === "map") return ["not-a-map"];
   if (f.fieldKind === "enum") return { not: "an enum" };
-  if (f.fieldKind === "message") return f.message.typeName === "google.protobuf.Timestamp" || isWrapper(f.message) ? { not: "a scalar" } : "not-a-message";
+  // An object with unknown keys would be a (dropped) unknown field to Envoy: a bool is wrong for both parsers.
+  if (f.fieldKind === "message") return f.message.typeName === "google.protobuf.Timestamp" || isWrapper(f.message) ? (f.message.typeName === "google.protobuf.BoolValue" ? "not-a-bool" : true) : "not-a-message";
   if (f.scalar === ScalarType.STRING || f.scalar === ScalarType.BYTES) return 12345;
   if (f.scalar === ScalarType.BOOL) return "not-a-bool";
   return "not-a-number";
@@ -422,7 +423,8 @@ function casesFor(r: Route): Case[] {
     add("unknown query parameter", caller, { chosen: [], mode: "existing", extraQuery: ["noSuchParameter=1"] }, "query");
     if (hasBody) {
       add("malformed JSON body", caller, { chosen: [], mode: "existing", rawBody: '{"' }, "json");
-      add("unknown JSON field", caller, { chosen: [], mode: "existing", rawBody: JSON.stringify({ noSuchField: 1 }) }, "json");
+      // Not an unknown JSON field: Envoy's transcoder drops it and the embedded edge refuses it,
+      // a documented difference (docs/edges.md) pinned by test/edge/conformance/routes.test.ts.
       add("JSON array as the body", caller, { chosen: [], mode: "existing", rawBody: "[1]" }, "json");
     }
   }
