@@ -7,7 +7,10 @@
 // bcrypt/crypto loops) runs alone on core BENCH_SERVER_CORE (default 0); this
 // harness pins itself to BENCH_LOAD_CORE (default 1) first, so the load
 // generators (h2load, wrk), the Node clients of the order/login scenarios,
-// Postgres and Redis all share that other core.
+// Postgres and Redis all share that other core. The Envoy scenarios start the
+// stack of `npm run stack` (bench/lib/edge.ts) and move Envoy and the three
+// services to the server core; envoyproxy/ratelimit and Jaeger stay on the
+// load core with Redis and Postgres.
 //
 // Environment: BENCH_RUNS (runs per scenario, default 3), BENCH_SECONDS
 // (default 5), BENCH_NODE_FLAGS (extra node flags for the processes under
@@ -16,8 +19,10 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import { toolPath } from "../scripts/tools/index.js";
 import { freePort, startPostgres, startRedis } from "../test/support/servers.js";
 import { cpuTimes, processCpuMs } from "./lib/cpu.js";
+import { startBenchEdge, type BenchEdge, type EdgeCounts, type EdgePids } from "./lib/edge.js";
 import { grpcFrame, h2load, hasCommand, LOAD_CORE, wrk } from "./lib/load.js";
 import { peakRssMb, pidOf, rssMb, runPinned, SERVER_CORE, startBaseline, startSystem } from "./lib/procs.js";
 import { loginLoad, loginStorm, orderLoad, registerUser, rpcErrors } from "./lib/scenarios.js";
@@ -46,6 +51,10 @@ interface Row {
   note?: string;
   /** CPU time of the process under test per request (or per operation), microseconds. */
   cpuUs?: number;
+  /** Through Envoy: CPU per request of each program of the stack, microseconds. */
+  cpuByProcessUs?: Partial<Record<keyof EdgePids, number>>;
+  /** Through Envoy: share of answered requests envoyproxy/ratelimit answered a check for (the rest failed open). */
+  limitsCheckedPct?: number;
 }
 const rows: Row[] = [];
 const log = (s: string) => console.error(`[bench] ${s}`);
@@ -81,6 +90,8 @@ async function main() {
     if (!(await hasCommand(cmd))) throw new Error(`${cmd} not found: apt-get install -y nghttp2-client wrk util-linux`);
   }
   if (cpus().length < 2) throw new Error("the bench needs 2 cores: one for the process under test, one for the load");
+  // The Envoy rows need the stack's programs (`npm run tools`): fail now rather than minutes in.
+  for (const tool of ["envoy", "ratelimit", "jaeger"] as const) toolPath(tool);
   // Everything this process starts from now on (h2load, wrk, Postgres, Redis) inherits the load core.
   execFileSync("taskset", ["-a", "-p", "-c", LOAD_CORE, String(process.pid)], { stdio: "ignore" });
   const t0 = Date.now();
@@ -165,6 +176,9 @@ async function main() {
     const rest = await repeat(() => restCpu.measure(() => wrk({ url: `${base}/v1/users/me`, headers: auth, connections: 50, seconds: SECONDS }), 0));
     const restRatio = rest.rps / httpJson.rps;
     rows.push({ scenario: "REST read via embedded edge: GET /v1/users/me, 50 connections", ...rest, cpuUs: restCpu.median(), ratio: restRatio, ratioOf: "node:http", target: ">= 0.6x", met: restRatio >= 0.6 });
+
+    // The same two reads through the real Envoy, compared with the direct rows above.
+    await throughEnvoy(pg.url, redis.url, { getMe: read, rest });
 
     log("scenario: create order");
     const orders = await orderLoad(base, user.accessToken, QUICK ? 3 : SECONDS, 20);
@@ -261,6 +275,79 @@ async function main() {
   report(Date.now() - t0, loadBefore, loadavg(), ((cpu1.steal - cpu0.steal) / total) * 100);
 }
 
+/**
+ * CPU per request of each program of the stack over runs of a load, the
+ * requests counted exactly from Envoy's access log (warm-up included, as the
+ * CPU is); errors from the same log (Envoy answers gRPC errors, its own
+ * refusals included, with HTTP 200).
+ */
+function edgeCpuPerRequest(edge: BenchEdge) {
+  const perRun: Record<keyof EdgePids, number>[] = [];
+  const counts: EdgeCounts[] = [];
+  const names = Object.keys(edge.pids) as (keyof EdgePids)[];
+  return {
+    async measure(run: () => Promise<RunResult>): Promise<RunResult> {
+      const c0 = names.map((n) => processCpuMs(edge.pids[n]));
+      const mark = await edge.mark();
+      const r = await run();
+      const c = await edge.since(mark);
+      counts.push(c);
+      perRun.push(Object.fromEntries(names.map((n, i) => [n, ((processCpuMs(edge.pids[n]) - c0[i]) * 1000) / Math.max(1, c.answered)])) as Record<keyof EdgePids, number>);
+      return { ...r, errors: Math.max(r.errors, c.failed) };
+    },
+    median: (n: keyof EdgePids) => med(perRun.map((p) => p[n])),
+    /** Share of answered requests whose rate limits envoyproxy/ratelimit checked. */
+    limitsCheckedPct: () => (100 * counts.reduce((a, c) => a + c.limitChecks, 0)) / Math.max(1, counts.reduce((a, c) => a + c.answered, 0)),
+    counts,
+  };
+}
+
+/**
+ * GET /v1/users/me (wrk) and GetMe (h2load) through the real Envoy of `npm
+ * run stack` (bench/lib/edge.ts: Envoy, envoyproxy/ratelimit, auth/user/order
+ * as processes), the same loads as the direct rows, reported as ratios to them.
+ */
+async function throughEnvoy(postgresUrl: string, redisUrl: string, direct: { getMe: RunResult; rest: RunResult }) {
+  log("stack: Envoy, envoyproxy/ratelimit, Jaeger, auth/user/order (scripts/stack) on the bench's Postgres and Redis");
+  const edge = await startBenchEdge({ postgresUrl, redisUrl, serverCore: SERVER_CORE, log });
+  try {
+    const auth = { authorization: `Bearer ${edge.token}` };
+    const serverCoreUs = (m: ReturnType<typeof edgeCpuPerRequest>) => m.median("envoy") + m.median("auth") + m.median("user") + m.median("order");
+    const breakdown = (m: ReturnType<typeof edgeCpuPerRequest>, what: string): Row => {
+      const services = m.median("auth") + m.median("user") + m.median("order");
+      const checked = m.limitsCheckedPct();
+      const local = m.counts.reduce((a, c) => a + c.localLimited, 0);
+      const over = m.counts.reduce((a, c) => a + c.limitOverLimit, 0);
+      return {
+        scenario: `  ${what} through Envoy, CPU us/req: Envoy / services (auth+user+order) / envoyproxy/ratelimit (load core); rate limits checked`,
+        note: `${m.median("envoy").toFixed(0)} / ${services.toFixed(0)} / ${m.median("ratelimit").toFixed(0)}; ${checked.toFixed(0)}%${over || local ? ` (${over} over limit, ${local} local)` : ""}`,
+        cpuByProcessUs: Object.fromEntries((Object.keys(edge.pids) as (keyof EdgePids)[]).map((n) => [n, m.median(n)])),
+        limitsCheckedPct: checked,
+      };
+    };
+
+    log("scenario: GetMe through Envoy, 50 in flight");
+    const grpcCpu = edgeCpuPerRequest(edge);
+    const getMe = await repeat(() =>
+      grpcCpu.measure(() =>
+        h2load({ url: `${edge.url}/acme.user.v1.UserService/GetMe`, body: emptyRequest, headers: { ...grpcHeaders, ...auth }, ...IN_FLIGHT, seconds: SECONDS, warmupSeconds: WARMUP }),
+      ),
+    );
+    rows.push({ scenario: "authenticated gRPC read via Envoy: GetMe through Envoy's listener, 50 in flight", ...getMe, cpuUs: serverCoreUs(grpcCpu), ratio: getMe.rps / direct.getMe.rps, ratioOf: "direct GetMe" });
+    rows.push(breakdown(grpcCpu, "GetMe"));
+
+    log("scenario: REST read through Envoy (GET /v1/users/me)");
+    const restUrl = `${edge.url}/v1/users/me`;
+    await wrk({ url: restUrl, headers: auth, connections: 50, seconds: WARMUP }); // warm-up (wrk has no warm-up of its own)
+    const restCpu = edgeCpuPerRequest(edge);
+    const rest = await repeat(() => restCpu.measure(() => wrk({ url: restUrl, headers: auth, connections: 50, seconds: SECONDS })));
+    rows.push({ scenario: "REST read via Envoy: GET /v1/users/me (transcoded to GetMe), 50 connections", ...rest, cpuUs: serverCoreUs(restCpu), ratio: rest.rps / direct.rest.rps, ratioOf: "direct REST read" });
+    rows.push(breakdown(restCpu, "REST read"));
+  } finally {
+    await edge.close();
+  }
+}
+
 function benchRateLimits(): string {
   // The product's limits would throttle a benchmark; same shape, huge numbers.
   const big = "{unit: second, requests_per_unit: 100000000}";
@@ -290,6 +377,9 @@ function report(ms: number, loadBefore: number[], loadAfter: number[], stealPct:
     ``,
     `Cores: every process under test (baseline servers, the product, the raw bcrypt/crypto loops) alone on core ${SERVER_CORE}; ` +
       `h2load/wrk, the Node clients of the order and login scenarios, Postgres and Redis on core ${LOAD_CORE}. ` +
+      `Rows "via Envoy": the stack of npm run stack (scripts/stack) with Envoy and the auth, user and order processes on core ${SERVER_CORE} ` +
+      `(their CPU us/req is the sum of those four), envoyproxy/ratelimit and Jaeger on core ${LOAD_CORE}; trace export off on both paths ` +
+      `(services: OTEL_SDK_DISABLED; Envoy: sampling 0 %), rate limits raised but still checked on every request. ` +
       `The embedded start runs on all cores, as npm start does (nothing else runs then).`,
     ``,
     `Runs: ${RUNS} x ${SECONDS} s per scenario (after ${WARMUP} s warm-up for h2load), median of the runs; spread = (max - min) / median of req/s. Total ${(ms / 1000).toFixed(0)} s.`,

@@ -36,7 +36,7 @@ export interface BenchEdge {
   readonly pids: EdgePids;
   /** Position in Envoy's access log (one JSON line per request) and its rate-limit counters, to diff against. */
   mark(): Promise<EdgeMark>;
-  /** Requests Envoy logged since the mark, those not answered OK, and what the rate-limit filters did. */
+  /** Requests Envoy logged since the mark, those not answered OK, and what its rate-limit filters did. */
   since(m: EdgeMark): Promise<EdgeCounts>;
   close(): Promise<void>;
 }
@@ -47,8 +47,11 @@ export interface EdgeMark {
 }
 
 export interface EdgeCounts {
-  requests: number;
-  /** HTTP status other than 200, or a gRPC status other than OK (Envoy's own refusals included). */
+  /** Requests Envoy answered (access-log lines, without those cut off by the client). */
+  answered: number;
+  /** Requests still in flight when the load generator closed its connections (flag DC): not errors. */
+  cutOff: number;
+  /** Answered with an HTTP status other than 200 or a gRPC status other than OK (Envoy's own refusals included). */
   failed: number;
   /** Checks envoyproxy/ratelimit answered (ok + over_limit); error / failure_mode_allowed: fail-open without an answer. */
   limitChecks: number;
@@ -245,17 +248,22 @@ export async function startBenchEdge(o: BenchEdgeOptions): Promise<BenchEdge> {
       pids,
       mark: async () => ({ logOffset: statSync(accessLog).size, stats: await rateLimitStats(s.adminUrl) }),
       since: async (m) => {
-        let requests = 0;
+        let answered = 0;
+        let cutOff = 0;
         let failed = 0;
         for (const line of readFrom(accessLog, m.logOffset).split("\n")) {
           if (!line.startsWith("{")) continue; // Envoy's own log lines
-          let entry: { status?: string; grpc_status?: string };
+          let entry: { status?: number | string; grpc_status?: string | null; flags?: string };
           try {
             entry = JSON.parse(line);
           } catch {
             continue;
           }
-          requests++;
+          if (entry.flags?.split(",").includes("DC")) {
+            cutOff++;
+            continue;
+          }
+          answered++;
           const grpc = entry.grpc_status ?? "-";
           if (String(entry.status) !== "200" || !(grpc === "OK" || grpc === "0" || grpc === "-" || grpc === "")) failed++;
         }
@@ -265,7 +273,8 @@ export async function startBenchEdge(o: BenchEdgeOptions): Promise<BenchEdge> {
             .filter(([k]) => k.endsWith(suffix))
             .reduce((a, [k, v]) => a + v - (m.stats[k] ?? 0), 0);
         return {
-          requests,
+          answered,
+          cutOff,
           failed,
           limitChecks: sum(".ratelimit.ok") + sum(".ratelimit.over_limit"),
           limitOverLimit: sum(".ratelimit.over_limit"),

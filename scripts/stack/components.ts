@@ -1,7 +1,7 @@
 // How each program of the stack is started and known to be ready: Jaeger,
 // envoyproxy/ratelimit, a service (auth, user, order) and Envoy. Postgres and
 // Redis are in servers.ts.
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import { join } from "node:path";
 import { renderEnvoyConfig } from "../envoy-config.js";
@@ -62,10 +62,10 @@ export function startJaeger(dir: string, ports: StackPorts): Promise<Managed> {
  * envoyproxy/ratelimit on the stack's Redis, with the rate-limit config copied
  * into RUNTIME_ROOT/RUNTIME_SUBDIRECTORY/config/ (it loads *.yaml from there).
  */
-export function startRatelimit(dir: string, ports: StackPorts, redisHostPort: string, configFile: string): Promise<Managed> {
+export function startRatelimit(dir: string, ports: StackPorts, redisHostPort: string, configYaml: string): Promise<Managed> {
   const runtime = join(dir, "ratelimit-runtime");
   mkdirSync(join(runtime, "ratelimit/config"), { recursive: true });
-  copyFileSync(configFile, join(runtime, "ratelimit/config/config.yaml"));
+  writeFileSync(join(runtime, "ratelimit/config/config.yaml"), configYaml);
   return startProcess({
     name: "ratelimit",
     command: toolPath("ratelimit"),

@@ -4,7 +4,7 @@
 // `npm run stack` (scripts/stack.ts) and the Envoy tests (test/support/edge-stack.ts)
 // both start it through startStack.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { localSettings } from "../envoy-config/local-profile.js";
@@ -135,8 +135,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const redisHostPort = new URL(redisUrl).host;
 
     await launch("jaeger", () => startJaeger(logs, ports), `OTLP 127.0.0.1:${ports.otlpGrpc} (gRPC) / ${ports.otlpHttp} (HTTP), UI :${ports.jaegerQuery}`);
+    // The config's text is kept, so a restart does not depend on the file still being there.
     let ratelimitConfig = opts.ratelimitConfig ?? join(ROOT, "envoy/ratelimit/config.yaml");
-    await launch("ratelimit", () => startRatelimit(dir, ports, redisHostPort, ratelimitConfig),
+    let ratelimitYaml = readFileSync(ratelimitConfig, "utf8");
+    await launch("ratelimit", () => startRatelimit(dir, ports, redisHostPort, ratelimitYaml),
       `gRPC 127.0.0.1:${ports.ratelimitGrpc}, Redis ${redisHostPort}`);
 
     // The services share one data dir: its secrets (client secrets, key-encryption
@@ -196,8 +198,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       },
       running: (name) => get(name).running(),
       setRateLimitConfig: async (file) => {
-        if (file === ratelimitConfig && get("ratelimit").running()) return;
+        const yaml = readFileSync(file, "utf8");
+        if (file === ratelimitConfig && yaml === ratelimitYaml && get("ratelimit").running()) return;
         ratelimitConfig = file;
+        ratelimitYaml = yaml;
         await get("ratelimit").stop();
         procs.set("ratelimit", await restarters.get("ratelimit")!());
       },

@@ -205,7 +205,12 @@ describe("envoy/envoy.yaml follows the contract (proto/ edge policy)", () => {
     });
 
     it("gRPC routes matching grpc: {} (a gRPC-Web call would miss them)", () => {
-      const i = broken((x) => { for (const r of vhost(x.envoy).routes) if (r.match.headers?.[0]?.name === "content-type") { delete r.match.headers; r.match.grpc = {}; } });
+      const i = broken((x) => {
+        for (const r of vhost(x.envoy).routes) {
+          const grpcPath = r.route && (r.match.prefix ?? r.match.path ?? "").startsWith("/acme.");
+          if (grpcPath || r.match.headers?.[0]?.name === "content-type") { delete r.match.headers; r.match.grpc = {}; }
+        }
+      });
       has(checkPolicyRouting(i), /GetMe over gRPC-Web \(application\/grpc-web\+proto\) matches route rest-before-transcoding, not acme\.user\.v1\.UserService/);
       has(checkPolicyRouting(i), /Health\/Check over gRPC-Web: routed to cluster no_upstream, expected 404/);
     });

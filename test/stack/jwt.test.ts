@@ -27,18 +27,20 @@ describe("real edge: JWT at Envoy", function () {
     return a.body.tokens.accessToken as string;
   };
 
+  // Keys: the auth service re-reads them every second and publishes a new one 3 s before it
+  // signs; Envoy refetches the JWKS every 2 s.
+  const KEY_ENV = { KEY_CHECK_SECONDS: "1", JWKS_MAX_AGE_SECONDS: "1", KEY_PUBLISH_AHEAD_SECONDS: "3" };
+
   before(async () => {
     stack = await startEdgeStack({
-      // Keys: the auth service re-reads them every second and publishes a new one 3 s before it
-      // signs; Envoy refetches the JWKS every 2 s.
-      env: { KEY_CHECK_SECONDS: "1", JWKS_MAX_AGE_SECONDS: "1", KEY_PUBLISH_AHEAD_SECONDS: "3" },
+      env: KEY_ENV,
       edge: (s) => ({ ...s, jwt: { ...s.jwt, jwks_cache_duration: "2s" } }),
     });
     const reg = await rest(stack.edgeUrl, "POST", "/v1/auth/register", { body: { email: "jwt-owner@example.com", password: PASSWORD, name: "Jwt Owner" } });
     assert.equal(reg.status, 200, reg.text);
     good = reg.body.tokens.accessToken;
     claims = JSON.parse(Buffer.from(good.split(".")[1], "base64url").toString());
-    keys = await stackKeys(stack);
+    keys = await stackKeys(stack, KEY_ENV);
   });
   after(async () => {
     await keys?.close();
@@ -46,9 +48,9 @@ describe("real edge: JWT at Envoy", function () {
   });
 
   /** Refused by Envoy itself: 401 in the JSON error shape with jwt_authn's reason, never the service's. */
-  function refusedByEnvoy(a: Awaited<ReturnType<typeof me>>, what: string, reason?: RegExp) {
-    assert.equal(a.status, 401, `${what}: ${a.status} ${a.text}`);
-    assert.equal(a.body?.code, 16, `${what}: ${a.text}`);
+  function refusedByEnvoy(a: Awaited<ReturnType<typeof me>>, what: string, reason?: RegExp, status = 401) {
+    assert.equal(a.status, status, `${what}: ${a.status} ${a.text}`);
+    assert.equal(a.body?.code, status === 403 ? 7 : 16, `${what}: ${a.text}`);
     assert.notEqual(a.body?.message, "invalid access token", `${what}: reached the service (its message), not refused by Envoy`);
     assert.equal(a.body?.details, undefined, `${what}: a service error has details`);
     assert.match(a.headers.get("www-authenticate") ?? "", /^Bearer realm=".*\/v1\/users\/me", error="invalid_token"$/, what);
@@ -61,7 +63,7 @@ describe("real edge: JWT at Envoy", function () {
     assert.equal(a.body.user.email, "jwt-owner@example.com");
   });
 
-  const matrix: { name: string; reason?: RegExp; make: () => string }[] = [
+  const matrix: { name: string; reason?: RegExp; status?: number; make: () => string }[] = [
     { name: "alg none, empty signature", make: () => `${b64({ alg: "none", typ: "at+jwt", kid: kidOf(good) })}.${b64(claims)}.` },
     { name: "alg none, some signature", make: () => `${b64({ alg: "none", typ: "at+jwt", kid: kidOf(good) })}.${b64(claims)}.AAAA` },
     {
@@ -82,7 +84,8 @@ describe("real edge: JWT at Envoy", function () {
       },
     },
     { name: "wrong iss", reason: /issuer/i, make: () => signJwt(keys.current(), { ...claims, iss: "https://evil.example" }) },
-    { name: "wrong aud", reason: /Audiences in Jwt are not allowed/, make: () => signJwt(keys.current(), { ...claims, aud: "acme-other" }) },
+    // jwt_authn answers a token for another audience with 403 (PERMISSION_DENIED), as the embedded edge.
+    { name: "wrong aud", reason: /Audiences in Jwt are not allowed/, status: 403, make: () => signJwt(keys.current(), { ...claims, aud: "acme-other" }) },
     { name: "expired (beyond the 30 s skew)", reason: /Jwt is expired/, make: () => signJwt(keys.current(), { ...claims, iat: now() - 1000, nbf: now() - 1000, exp: now() - 120 }) },
     { name: "no exp (require_expiration)", make: () => signJwt(keys.current(), { ...claims, exp: undefined }) },
     { name: "not yet valid (nbf in an hour)", reason: /Jwt not yet valid/, make: () => signJwt(keys.current(), { ...claims, nbf: now() + 3600 }) },
@@ -98,7 +101,7 @@ describe("real edge: JWT at Envoy", function () {
   ];
 
   for (const c of matrix) {
-    it(`refuses at Envoy: ${c.name}`, async () => refusedByEnvoy(await me(c.make()), c.name, c.reason));
+    it(`refuses at Envoy: ${c.name}`, async () => refusedByEnvoy(await me(c.make()), c.name, c.reason, c.status));
   }
 
   it("refuses an oversized token at Envoy (431: request headers over max_request_headers_kb)", async () => {

@@ -36,9 +36,10 @@ export async function rest(base: string, method: string, path: string, opts: { t
 }
 
 /** The stack's signing keys, loaded from its database with its key-encryption key. */
-export async function stackKeys(stack: Stack): Promise<{ keys: SigningKeys; current(): SigningKey; close(): Promise<void> }> {
+export async function stackKeys(stack: Stack, env: Record<string, string> = {}): Promise<{ keys: SigningKeys; current(): SigningKey; close(): Promise<void> }> {
   const dataDir = `${stack.dir}/data`;
-  const config = loadConfig({ DATABASE_URL: stack.databaseUrl, DATA_DIR: dataDir });
+  // The auth service's key settings (env), so a rotation here schedules as the service would.
+  const config = loadConfig({ ...env, DATABASE_URL: stack.databaseUrl, DATA_DIR: dataDir });
   const db = await openDatabase({ url: config.databaseUrl, dataDir, max: 1 });
   const keys = new SigningKeys(db.db as Kysely<AuthDb>, loadSecrets(dataDir, {}).keyEncryptionKey, loadAuthConfig(config), new AdjustableClock(), silentLogger);
   await keys.load();
