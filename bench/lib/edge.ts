@@ -11,7 +11,7 @@
 // in the direct scenarios. envoyproxy/ratelimit and Jaeger stay on the load
 // core, beside Redis and Postgres.
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -34,31 +34,40 @@ export interface BenchEdge {
   /** An access token of a user registered through Envoy (REST POST /v1/auth/register). */
   readonly token: string;
   readonly pids: EdgePids;
-  /** Position in Envoy's access log (one JSON line per request) and its rate-limit counters, to diff against. */
+  /** Envoy's request and rate-limit counters now (admin /stats: live counters), to diff against. */
   mark(): Promise<EdgeMark>;
-  /** Requests Envoy logged since the mark, those not answered OK, and what its rate-limit filters did. */
+  /** Requests Envoy received since the mark and what its rate-limit filters did with them. */
   since(m: EdgeMark): Promise<EdgeCounts>;
+  /**
+   * Stop Envoy (it writes out the access log it buffers) and tally its access
+   * log (one JSON line per request) by request path; then close() the rest.
+   */
+  stopAndReadAccessLog(): Promise<Map<string, PathTally>>;
   close(): Promise<void>;
 }
 
-export interface EdgeMark {
-  logOffset: number;
-  stats: Record<string, number>;
-}
+export type EdgeMark = Record<string, number>;
 
 export interface EdgeCounts {
-  /** Requests Envoy answered (access-log lines, without those cut off by the client). */
-  answered: number;
-  /** Requests still in flight when the load generator closed its connections (flag DC): not errors. */
-  cutOff: number;
-  /** Answered with an HTTP status other than 200 or a gRPC status other than OK (Envoy's own refusals included). */
-  failed: number;
-  /** Checks envoyproxy/ratelimit answered (ok + over_limit); error / failure_mode_allowed: fail-open without an answer. */
+  /** Requests Envoy received (http.edge.downstream_rq_total), those cut off at the end of a run included. */
+  requests: number;
+  /** Checks envoyproxy/ratelimit answered (ok + over_limit). */
   limitChecks: number;
   limitOverLimit: number;
+  /** Checks without an answer (error, failure_mode_allowed: Envoy failed open). */
   limitErrors: number;
   /** Refusals of Envoy's local token bucket. */
   localLimited: number;
+}
+
+export interface PathTally {
+  answered: number;
+  /** Still in flight when the load generator closed its connections (flag DC): not errors. */
+  cutOff: number;
+  /** Answered with an HTTP status other than 200 or a gRPC status other than OK (Envoy's own refusals included). */
+  failed: number;
+  /** Why, e.g. "429 ResourceExhausted request_rate_limited": count. */
+  reasons: Record<string, number>;
 }
 
 /** The rate-limit config of the Envoy scenarios: the product's descriptors with generous numbers. */
@@ -166,25 +175,42 @@ async function dropDatabase(serverUrl: string, name: string): Promise<void> {
   }
 }
 
-function readFrom(file: string, offset: number): string {
-  const size = statSync(file).size;
-  if (size <= offset) return "";
-  const buf = Buffer.alloc(size - offset);
-  const fd = openSync(file, "r");
-  try {
-    readSync(fd, buf, 0, buf.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-  return buf.toString("utf8");
-}
-
-async function rateLimitStats(adminUrl: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${adminUrl}/stats?filter=rate_?limit`)).text();
+/** Counters of Envoy's admin /stats (live values) whose names match a regular expression. */
+async function envoyCounters(adminUrl: string, filter: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${adminUrl}/stats?filter=${encodeURIComponent(filter)}`)).text();
   const out: Record<string, number> = {};
   for (const line of text.split("\n")) {
     const m = /^(\S+): (\d+)$/.exec(line.trim());
     if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+/** Envoy's access log (stdout, in its log file) tallied by path (the REST path for REST calls). */
+export function tallyAccessLog(file: string): Map<string, PathTally> {
+  const out = new Map<string, PathTally>();
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (!line.startsWith("{")) continue; // Envoy's own log lines
+    let e: { path?: string; status?: number | string; grpc_status?: string | null; flags?: string; details?: string };
+    try {
+      e = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const path = e.path ?? "?";
+    let t = out.get(path);
+    if (!t) out.set(path, (t = { answered: 0, cutOff: 0, failed: 0, reasons: {} }));
+    if (e.flags?.split(",").includes("DC")) {
+      t.cutOff++;
+      continue;
+    }
+    t.answered++;
+    const grpc = e.grpc_status ?? "-";
+    if (String(e.status) !== "200" || !(grpc === "OK" || grpc === "0" || grpc === "-" || grpc === "")) {
+      t.failed++;
+      const why = `${e.status} ${grpc} ${e.details ?? ""}`.trim();
+      t.reasons[why] = (t.reasons[why] ?? 0) + 1;
+    }
   }
   return out;
 }
@@ -240,47 +266,30 @@ export async function startBenchEdge(o: BenchEdgeOptions): Promise<BenchEdge> {
     for (const name of ["envoy", "auth", "user", "order"] as const) pin(pids[name], o.serverCore);
     o.log(`stack: cores: ${Object.entries(pids).map(([n, p]) => `${n} (${p}) ${coresOf(p)}`).join(", ")}`);
     const user = await registerUser(s.edgeUrl);
-    const accessLog = join(s.dir, "logs", "envoy.log");
+    const counters = () => envoyCounters(s.adminUrl, "^http\\.edge\\.downstream_rq_total$|rate_?limit");
     return {
       stack: s,
       url: s.edgeUrl,
       token: user.accessToken,
       pids,
-      mark: async () => ({ logOffset: statSync(accessLog).size, stats: await rateLimitStats(s.adminUrl) }),
+      mark: counters,
       since: async (m) => {
-        let answered = 0;
-        let cutOff = 0;
-        let failed = 0;
-        for (const line of readFrom(accessLog, m.logOffset).split("\n")) {
-          if (!line.startsWith("{")) continue; // Envoy's own log lines
-          let entry: { status?: number | string; grpc_status?: string | null; flags?: string };
-          try {
-            entry = JSON.parse(line);
-          } catch {
-            continue;
-          }
-          if (entry.flags?.split(",").includes("DC")) {
-            cutOff++;
-            continue;
-          }
-          answered++;
-          const grpc = entry.grpc_status ?? "-";
-          if (String(entry.status) !== "200" || !(grpc === "OK" || grpc === "0" || grpc === "-" || grpc === "")) failed++;
-        }
-        const now = await rateLimitStats(s.adminUrl);
+        const now = await counters();
         const sum = (suffix: string) =>
           Object.entries(now)
             .filter(([k]) => k.endsWith(suffix))
-            .reduce((a, [k, v]) => a + v - (m.stats[k] ?? 0), 0);
+            .reduce((a, [k, v]) => a + v - (m[k] ?? 0), 0);
         return {
-          answered,
-          cutOff,
-          failed,
+          requests: sum("http.edge.downstream_rq_total"),
           limitChecks: sum(".ratelimit.ok") + sum(".ratelimit.over_limit"),
           limitOverLimit: sum(".ratelimit.over_limit"),
           limitErrors: sum(".ratelimit.error") + sum(".ratelimit.failure_mode_allowed"),
           localLimited: sum(".http_local_rate_limit.rate_limited"),
         };
+      },
+      stopAndReadAccessLog: async () => {
+        await s.stop("envoy");
+        return tallyAccessLog(join(s.dir, "logs", "envoy.log"));
       },
       close,
     };

@@ -2,9 +2,9 @@
 // stack (`npm run stack`, data kept under its data dir) and for the tests
 // (throwaway, in a temp dir, or TEST_DATABASE_URL / TEST_REDIS_URL).
 import { spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import pg from "pg";
 import { freePort, startProcess, tcpOpen, type Managed } from "./process.js";
 
@@ -58,7 +58,13 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Running
   // Postgres refuses to run as root: run it as the postgres (or nobody) user, directly
   // (not through runuser, which would stand between the signals and the server).
   const as = process.getuid?.() === 0 ? serverUser() : undefined;
-  if (as) chownSync(dir, as.uid, as.gid);
+  if (as) {
+    chownSync(dir, as.uid, as.gid);
+    // The server user must be able to reach its directory (mkdtemp makes 0700 parents).
+    const parent = dirname(dir);
+    const mode = statSync(parent).mode & 0o777;
+    if ((mode & 0o001) === 0) chmodSync(parent, mode | 0o711);
+  }
   const data = join(dir, "data");
   if (!existsSync(join(data, "PG_VERSION"))) {
     const init = spawnSync(initdb, ["-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--no-instructions"], {

@@ -6,8 +6,8 @@
 //     such as TOKEN flow from line to line as they do for a reader;
 //   - localhost:8080 becomes the target's address, ada@example.com a fresh
 //     address per run (registered first when the block only logs in), <order id>
-//     an order of the test user ($ORDER_ID), $TOKEN that user's token unless the
-//     block sets its own;
+//     an order of the test user, $TOKEN that user's token unless the block sets
+//     its own;
 //   - a block whose first line is "# reflection" uses server reflection, which
 //     Envoy does not expose: it runs against the all-in-one process only, and
 //     the test checks Envoy refuses reflection.
@@ -93,7 +93,7 @@ async function localise(block: Block, t: Target): Promise<string> {
   return block.script
     .replace(/localhost:8080/g, t.address)
     .replace(/ada@example\.com/g, email)
-    .replace(/<order id>/g, "$ORDER_ID");
+    .replace(/<order id>/g, t.orderId);
 }
 
 describe("docs: every curl, grpcurl and buf curl example runs", function () {
