@@ -136,7 +136,7 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-data-"));
   const rlConfig = join(dataDir, "ratelimit.yaml");
   writeFileSync(rlConfig, benchRateLimits());
-  const env = { DATABASE_URL: pg.url, REDIS_URL: redis.url, DATA_DIR: dataDir, RATELIMIT_CONFIG: rlConfig, LOG_LEVEL: "warn", BCRYPT_COST: "12", HOST: "127.0.0.1" };
+  const env = { DATABASE_URL: pg.url, REDIS_URL: redis.url, DATA_DIR: dataDir, RATELIMIT_CONFIG: rlConfig, LOG_LEVEL: "warn", BCRYPT_COST: "12", HOST: "127.0.0.1", OTEL_SDK_DISABLED: "true" };
   const sys = await startSystem(await freePort(), env);
   let halfRate = 0;
   const base = `http://127.0.0.1:${sys.port}`;

@@ -1,7 +1,7 @@
 // Service-to-service calls: gRPC clients with a service token (client
 // credentials, cached until shortly before expiry) and a default deadline.
 import type { DescService } from "@bufbuild/protobuf";
-import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AuthService } from "../gen/acme/auth/v1/auth_pb.js";
 import { clientObservability } from "./telemetry/tracing.js";
@@ -19,6 +19,8 @@ export function audienceOf(serviceTypeName: string): string {
 
 export interface TokenSource {
   token(audience: string): Promise<string>;
+  /** Forget a cached token the callee refused (e.g. its signing key was retired early). */
+  invalidate?(audience: string, token: string): void;
 }
 
 /** Client-credentials tokens from the auth service, cached per audience. */
@@ -44,16 +46,33 @@ export function serviceTokens(transport: Transport, creds: ClientCredentials): T
       }
       return p;
     },
+    invalidate(audience, token) {
+      if (cache.get(audience)?.token === token) cache.delete(audience);
+    },
   };
 }
 
-/** Adds "authorization: Bearer <service token>" for the target service's audience. */
+/**
+ * Adds "authorization: Bearer <service token>" for the target service's audience. A call
+ * the callee refuses as UNAUTHENTICATED with a cached token (refused before any handler
+ * ran) is sent once more with a new token.
+ */
 export function serviceTokenInterceptor(tokens: TokenSource): Interceptor {
   return (next) => async (req) => {
-    if (!req.header.has("authorization")) {
-      req.header.set("authorization", `Bearer ${await tokens.token(audienceOf(req.service.typeName))}`);
+    if (req.header.has("authorization")) return next(req);
+    const audience = audienceOf(req.service.typeName);
+    const token = await tokens.token(audience);
+    req.header.set("authorization", `Bearer ${token}`);
+    try {
+      return await next(req);
+    } catch (err) {
+      if (!tokens.invalidate || !(err instanceof ConnectError) || err.code !== Code.Unauthenticated || req.stream) throw err;
+      tokens.invalidate(audience, token);
+      const fresh = await tokens.token(audience);
+      if (fresh === token) throw err;
+      req.header.set("authorization", `Bearer ${fresh}`);
+      return next(req);
     }
-    return next(req);
   };
 }
 

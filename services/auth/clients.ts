@@ -116,5 +116,8 @@ export function localTokenSource(minter: TokenMinter, now: () => number, def: Cl
       cache.set(audience, { token: t.token, until: now() + t.expiresIn * 800 });
       return t.token;
     },
+    invalidate(audience, token) {
+      if (cache.get(audience)?.token === token) cache.delete(audience);
+    },
   };
 }

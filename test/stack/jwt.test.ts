@@ -6,6 +6,7 @@ import { strict as assert } from "node:assert";
 import { createHmac, generateKeyPairSync, sign } from "node:crypto";
 import pg from "pg";
 import { signJwt } from "../../services/auth/tokens.js";
+import { GENEROUS_LIMITS, tempRateLimitConfig } from "../edge/support.js";
 import { startEdgeStack, type EdgeStack } from "../support/edge-stack.js";
 import { eventually, rest, stackKeys } from "./support.js";
 
@@ -32,10 +33,14 @@ describe("real edge: JWT at Envoy", function () {
   const KEY_ENV = { KEY_CHECK_SECONDS: "1", JWKS_MAX_AGE_SECONDS: "1", KEY_PUBLISH_AHEAD_SECONDS: "3" };
 
   before(async () => {
+    // Generous limits: the test logs the same user in and calls as them many times a second.
+    const rl = tempRateLimitConfig(GENEROUS_LIMITS);
     stack = await startEdgeStack({
+      ratelimitConfig: rl.path,
       env: KEY_ENV,
       edge: (s) => ({ ...s, jwt: { ...s.jwt, jwks_cache_duration: "2s" } }),
     });
+    rl.remove(); // the stack keeps the config's text
     const reg = await rest(stack.edgeUrl, "POST", "/v1/auth/register", { body: { email: "jwt-owner@example.com", password: PASSWORD, name: "Jwt Owner" } });
     assert.equal(reg.status, 200, reg.text);
     good = reg.body.tokens.accessToken;
