@@ -6,11 +6,11 @@
 //     such as TOKEN flow from line to line as they do for a reader;
 //   - localhost:8080 becomes the target's address, ada@example.com a fresh
 //     address per run (registered first when the block only logs in), <order id>
-//     an order of the test user, $TOKEN that user's token unless the block sets
-//     its own;
+//     an order of the test user; $TOKEN and $ORDER (set by an earlier block for
+//     a reader) that user's token and order unless the block sets its own;
 //   - a block whose first line is "# reflection" uses server reflection, which
-//     Envoy does not expose: it runs against the all-in-one process only, and
-//     the test checks Envoy refuses reflection.
+//     Envoy does not expose: under the stack it runs against the user service's
+//     own port (as the README says), and the test checks Envoy refuses reflection.
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -66,18 +66,20 @@ interface Target {
   name: string;
   /** host:port of the gRPC/REST listener. */
   address: string;
+  /** host:port that serves reflection (the stack: the user service's own port). */
+  reflection: string;
   token: string;
   orderId: string;
 }
 
-async function prepare(name: string, base: string): Promise<Target> {
+async function prepare(name: string, base: string, reflection = base): Promise<Target> {
   const email = `docs-${randomUUID().slice(0, 8)}@example.com`;
   const reg = await rest(base, "POST", "/v1/auth/register", { body: { email, password: "docs-password-1", name: "Docs" } });
   assert.equal(reg.status, 200, reg.text);
   const token = reg.body.tokens.accessToken;
   const order = await rest(base, "POST", "/v1/orders", { token, body: { product: "docs", quantity: 1, unitPriceCents: "100", requestId: randomUUID() } });
   assert.equal(order.status, 200, order.text);
-  return { name, address: base.replace(/^http:\/\//, ""), token, orderId: order.body.order.id };
+  return { name, address: base.replace(/^http:\/\//, ""), reflection: reflection.replace(/^http:\/\//, ""), token, orderId: order.body.order.id };
 }
 
 /**
@@ -91,7 +93,7 @@ async function localise(block: Block, t: Target): Promise<string> {
     assert.equal(reg.status, 200, reg.text);
   }
   return block.script
-    .replace(/localhost:8080/g, t.address)
+    .replace(/localhost:8080/g, block.reflection ? t.reflection : t.address)
     .replace(/ada@example\.com/g, email)
     .replace(/<order id>/g, t.orderId);
 }
@@ -105,8 +107,9 @@ describe("docs: every curl, grpcurl and buf curl example runs", function () {
   const env = (t: Target): NodeJS.ProcessEnv => ({
     ...process.env,
     PATH: `${dirname(toolPath("grpcurl"))}:${join(ROOT, "node_modules/.bin")}:${process.env.PATH}`,
+    // What an earlier block of the same page leaves in a reader's shell.
     TOKEN: t.token,
-    ORDER_ID: t.orderId,
+    ORDER: t.orderId,
   });
 
   before(async () => {
@@ -114,7 +117,7 @@ describe("docs: every curl, grpcurl and buf curl example runs", function () {
     const stack = await sharedEdgeStack();
     await stack.setRateLimitConfig(rl.path);
     embedded = await startTestSystem({ env: { RATELIMIT_CONFIG: rl.path } });
-    targets.envoy = await prepare("envoy", stack.edgeUrl);
+    targets.envoy = await prepare("envoy", stack.edgeUrl, stack.serviceUrl("user"));
     targets["npm start"] = await prepare("npm start", embedded.url);
   });
   after(async () => {
@@ -130,8 +133,7 @@ describe("docs: every curl, grpcurl and buf curl example runs", function () {
 
   for (const block of blocks) {
     for (const name of ["envoy", "npm start"] as const) {
-      if (block.reflection && name === "envoy") continue;
-      it(`${block.file}:${block.line} against ${name}`, async () => {
+      it(`${block.file}:${block.line} against ${name}${block.reflection && name === "envoy" ? " (its user service's port)" : ""}`, async () => {
         const t = targets[name]!;
         const r = await runBash(await localise(block, t), env(t));
         assert.equal(r.code, 0, `${block.file}:${block.line} exited ${r.code} against ${name}:\n${r.out.slice(-3000)}`);
