@@ -78,7 +78,8 @@ function parseBody(body: Buffer, input: DescMessage): MessageShape<DescMessage> 
   try {
     return fromBinary(input, body.subarray(5));
   } catch (e) {
-    throw new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
+    // The client sent bytes that are not the method's message: its error, not ours.
+    throw new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.InvalidArgument);
   }
 }
 

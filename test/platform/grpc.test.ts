@@ -108,6 +108,27 @@ describe("platform: unary gRPC path and in-process transport", () => {
     assert.equal((await grpc().check({ service: "x" })).status, Status.NOT_SERVING, "the port keeps serving");
   });
 
+  it("answers a malformed protobuf request with INVALID_ARGUMENT, not INTERNAL, without running the handler", async () => {
+    // Field 1 (service, a string) with a length that runs past the end of the message.
+    const garbage = Buffer.from([0x0a, 0x7f, 0x41]);
+    const base = server.url.replace("localhost", "127.0.0.1");
+    const h2 = await import("node:http2");
+    const grpcStatus = await new Promise<string | undefined>((resolve, reject) => {
+      const c = h2.connect(base);
+      c.on("error", reject);
+      const r = c.request({ ":method": "POST", ":path": "/grpc.health.v1.Health/Check", "content-type": "application/grpc", te: "trailers" });
+      let status: string | undefined;
+      r.on("response", (h) => (status ??= h["grpc-status"] as string | undefined));
+      r.on("trailers", (t) => (status = t["grpc-status"] as string | undefined));
+      r.on("close", () => (c.close(), resolve(status)));
+      r.resume();
+      const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]);
+      r.end(frame);
+    });
+    assert.equal(grpcStatus, String(Code.InvalidArgument), "gRPC");
+    assert.equal(seen.length, 0, "no handler ran");
+  });
+
   it("leaves compressed requests, streaming calls and the Connect protocol to connect", async () => {
     assert.equal((await grpc({ sendCompression: compressionGzip, compressMinBytes: 0 }).check({ service: "svc" }, { timeoutMs: 1000 })).status, Status.SERVING);
     const watch = grpc().watch({ service: "svc" });
