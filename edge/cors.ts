@@ -3,11 +3,12 @@
 // origin is answered 200 right away, before any JWT check; other requests
 // from an allowed origin get access-control-allow-origin (the origin itself)
 // and the exposed headers. Requests from other origins pass untouched (the
-// browser then refuses them). CORS_ORIGINS "*" allows every origin.
+// browser then refuses them). The allow-list is exact (CORS_ORIGINS; none by
+// default; "*" and "null" are refused by the config).
 import type { NodeRequest, NodeResponse } from "../platform/server.js";
 
 export interface CorsPolicy {
-  /** Exact origins, or "*". */
+  /** Exact origins. */
   readonly origins: readonly string[];
   readonly allowMethods: string;
   readonly allowHeaders: string;
@@ -53,7 +54,7 @@ function header(req: NodeRequest, name: string): string | undefined {
 }
 
 export function originAllowed(policy: CorsPolicy, origin: string): boolean {
-  return policy.origins.includes("*") || policy.origins.includes(origin);
+  return policy.origins.includes(origin);
 }
 
 /**

@@ -48,6 +48,28 @@ export function oneOf<T extends string>(env: Env, name: string, def: T, allowed:
   return v as T;
 }
 
+/**
+ * CORS_ORIGINS: a comma-separated allow-list of exact origins (scheme://host[:port]);
+ * none by default. "*" and "null" are refused: every origin, or sandboxed and file
+ * pages, must never be trusted with an authenticated API.
+ */
+function origins(raw: string): string[] {
+  const list = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const o of list) {
+    if (o === "*" || o === "null") throw new ConfigError("CORS_ORIGINS", `must list exact origins, not "${o}"`);
+    let u: URL | undefined;
+    try {
+      u = new URL(o);
+    } catch {
+      u = undefined;
+    }
+    if (!u || !["http:", "https:"].includes(u.protocol) || u.origin !== o) {
+      throw new ConfigError("CORS_ORIGINS", `"${o}" is not an origin (scheme://host[:port], no path or trailing slash)`);
+    }
+  }
+  return list;
+}
+
 export type ServiceName = "auth" | "user" | "order";
 
 export interface Config {
@@ -71,7 +93,7 @@ export interface Config {
   readonly bcryptCost: number;
   /** Max request body bytes at the edge. */
   readonly maxBodyBytes: number;
-  /** Allowed CORS origins ("*" or a comma-separated list). */
+  /** Allowed CORS origins (exact; none by default). */
   readonly corsOrigins: readonly string[];
   /** Path of the rate-limit config (envoyproxy/ratelimit format). */
   readonly rateLimitConfig: string;
@@ -82,7 +104,7 @@ export interface Config {
 
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, "PORT", 8080, 0, 65535);
-  const corsRaw = str(env, "CORS_ORIGINS", "*");
+  const corsRaw = str(env, "CORS_ORIGINS", "");
   return {
     port,
     host: str(env, "HOST", "0.0.0.0"),
@@ -102,7 +124,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     bcryptCost: int(env, "BCRYPT_COST", 12, 10, 15),
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
-    corsOrigins: corsRaw.split(",").map((s) => s.trim()).filter(Boolean),
+    corsOrigins: origins(corsRaw),
     rateLimitConfig: resolve(str(env, "RATELIMIT_CONFIG", "envoy/ratelimit/config.yaml")),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10000, 0, 120000),
     env,

@@ -40,3 +40,22 @@ describe("config from the environment", () => {
     assert.equal(out.stderr.trim(), 'config: PORT must be an integer, got "x"');
   });
 });
+
+describe("config: CORS_ORIGINS", () => {
+  it("allows no origin by default and takes an exact list", () => {
+    assert.deepEqual(loadConfig({}).corsOrigins, []);
+    assert.deepEqual(loadConfig({ CORS_ORIGINS: "https://app.example.com, http://localhost:5173" }).corsOrigins, ["https://app.example.com", "http://localhost:5173"]);
+  });
+
+  it("refuses *, null and anything that is not an origin, naming the variable", () => {
+    for (const [value, message] of [
+      ["*", /CORS_ORIGINS must list exact origins, not "\*"/],
+      ["https://a.example.com,null", /CORS_ORIGINS must list exact origins, not "null"/],
+      ["https://a.example.com/", /CORS_ORIGINS "https:\/\/a\.example\.com\/" is not an origin/],
+      ["a.example.com", /CORS_ORIGINS "a\.example\.com" is not an origin/],
+      ["ftp://a.example.com", /is not an origin/],
+    ] as const) {
+      assert.throws(() => loadConfig({ CORS_ORIGINS: value }), (e: Error) => e instanceof ConfigError && message.test(e.message), value);
+    }
+  });
+});
