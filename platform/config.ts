@@ -70,6 +70,20 @@ function origins(raw: string): string[] {
   return list;
 }
 
+/** What one client may hold of the port: each bounded, each configurable (README, "Limits"). */
+export interface ConnectionLimits {
+  /** A new connection must send its first bytes, and an HTTP/1.1 request its headers, within this. */
+  readonly headersTimeoutMs: number;
+  /** An HTTP/1.1 request must arrive whole within this. */
+  readonly requestTimeoutMs: number;
+  /** A keep-alive connection (HTTP/1.1) or an HTTP/2 session with no open stream is closed after this idle time. */
+  readonly idleTimeoutMs: number;
+  /** Connections open at once; more are closed at once (the client sees a refused or reset connection). */
+  readonly maxConnections: number;
+  /** Concurrent streams per HTTP/2 connection (advertised in SETTINGS). */
+  readonly maxConcurrentStreams: number;
+}
+
 export type ServiceName = "auth" | "user" | "order";
 
 export interface Config {
@@ -98,6 +112,8 @@ export interface Config {
   /** Path of the rate-limit config (envoyproxy/ratelimit format). */
   readonly rateLimitConfig: string;
   readonly shutdownGraceMs: number;
+  /** Connection limits of the one port (platform/server.ts). */
+  readonly limits: ConnectionLimits;
   /** Raw environment, for modules with their own variables (OTEL_*). */
   readonly env: Env;
 }
@@ -127,6 +143,13 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: origins(corsRaw),
     rateLimitConfig: resolve(str(env, "RATELIMIT_CONFIG", "envoy/ratelimit/config.yaml")),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10000, 0, 120000),
+    limits: {
+      headersTimeoutMs: int(env, "SERVER_HEADERS_TIMEOUT_MS", 10_000, 100, 120_000),
+      requestTimeoutMs: int(env, "SERVER_REQUEST_TIMEOUT_MS", 30_000, 1_000, 600_000),
+      idleTimeoutMs: int(env, "SERVER_IDLE_TIMEOUT_MS", 65_000, 1_000, 3_600_000),
+      maxConnections: int(env, "SERVER_MAX_CONNECTIONS", 10_000, 1, 1_000_000),
+      maxConcurrentStreams: int(env, "SERVER_MAX_CONCURRENT_STREAMS", 100, 1, 10_000),
+    },
     env,
   };
 }

@@ -12,6 +12,7 @@ import net from "node:net";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { grpcUnaryHandler } from "./grpc.js";
+import type { ConnectionLimits } from "./config.js";
 import type { Logger } from "./logger.js";
 import { unaryMethods } from "./rpc.js";
 
@@ -41,8 +42,18 @@ export interface ServerOptions {
   prelude?: RequestPrelude;
   /** Per-call context values, from the call's connection. */
   contextValues?: (req: { socket?: net.Socket }) => ContextValues;
+  /** Defaults: DEFAULT_LIMITS (the config's defaults). */
+  limits?: Partial<ConnectionLimits>;
   log: Logger;
 }
+
+export const DEFAULT_LIMITS: ConnectionLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 65_000,
+  maxConnections: 10_000,
+  maxConcurrentStreams: 100,
+};
 
 export interface RunningServer {
   readonly port: number;
@@ -98,8 +109,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
   };
 
-  const h1 = http.createServer({ keepAliveTimeout: 65_000 }, handle as http.RequestListener);
-  const h2 = http2.createServer({}, handle as never);
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const h1 = http.createServer(
+    {
+      keepAliveTimeout: limits.idleTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
+      // Node checks the two timeouts above at this interval: finer when they are short.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    handle as http.RequestListener,
+  );
+  // h1 never listens itself (connections are handed to it below), so Node's check of the
+  // headers and request timeouts, which starts on "listening", is started here.
+  h1.emit("listening");
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxConcurrentStreams } }, handle as never);
   // Node's compat layer listens to "stream" to make a request and a response
   // for `handle`; unary gRPC calls are answered on the stream before it.
   const compat = h2.listeners("stream");
@@ -112,12 +136,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   h2.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
+    // Idle sessions go; a session with an open stream (a long Watch) stays.
+    let open = 0;
+    s.on("stream", (stream: http2.ServerHttp2Stream) => {
+      open++;
+      stream.once("close", () => open--);
+    });
+    s.setTimeout(limits.idleTimeoutMs, () => {
+      if (open === 0) s.close();
+    });
   });
   const sockets = new Set<net.Socket>();
 
   const tcp = net.createServer((socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
+    // A connection that sends nothing (or too little to tell HTTP/2 from HTTP/1.1) is closed.
+    const stalled = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
+    socket.once("close", () => clearTimeout(stalled));
     let buf = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
@@ -125,6 +161,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       const isH2 = buf.subarray(0, n).equals(PREFACE.subarray(0, n));
       if (isH2 && buf.length < PREFACE.length) return; // need more bytes to decide
       socket.off("data", onData);
+      clearTimeout(stalled);
       socket.pause();
       socket.unshift(buf);
       // http2 drains the unshifted bytes (readableLength) into its session and
@@ -140,6 +177,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     socket.on("error", () => socket.destroy());
   });
 
+  tcp.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     tcp.once("error", reject);
     tcp.listen(opts.port, opts.host ?? "0.0.0.0", () => resolve());
@@ -159,6 +197,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         await Promise.race([new Promise<void>((r) => (drained = r)), new Promise((r) => setTimeout(r, graceMs).unref())]);
       }
       h1.closeAllConnections();
+      h1.close(() => {}); // stops the timeout checks (it never listened: the callback gets ERR_SERVER_NOT_RUNNING)
       for (const s of sessions) s.destroy();
       for (const s of sockets) s.destroy();
       await stopped;

@@ -164,6 +164,7 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
     httpHandlers,
     prelude: edge?.prelude,
     contextValues: contextValuesFor,
+    limits: config.limits,
     log,
   });
   selfUrl = `http://127.0.0.1:${server.port}`;
