@@ -4,7 +4,7 @@
 // tracing is configured.
 //
 //   import { metrics, METRIC } from "../platform/telemetry/metrics.js";
-//   metrics.counter(METRIC.loginFailures, { reason: "bad_password" });
+//   metrics.counter(METRIC.lockouts, { scope: "account" });
 //   metrics.counter(METRIC.rateLimitRejections, { source: "edge", descriptor: "login" });
 //
 // Label values must come from a small fixed set (codes, reasons, method
@@ -55,7 +55,7 @@ const HELP: Record<string, [MetricKind, string]> = {
   [METRIC.dbPoolTotal]: ["gauge", "Open database connections (pool size in use or idle)."],
   [METRIC.dbPoolIdle]: ["gauge", "Idle database connections in the pool."],
   [METRIC.dbPoolWaiting]: ["gauge", "Queries waiting for a database connection."],
-  [METRIC.loginFailures]: ["counter", "Failed logins, by reason."],
+  [METRIC.loginFailures]: ["counter", "Failed logins (no reason: it would tell who has an account; the audit log has it)."],
   [METRIC.lockouts]: ["counter", "Accounts or clients locked out after repeated failures."],
   [METRIC.tokenRejections]: ["counter", "Access tokens refused by the auth interceptor, by reason."],
   [METRIC.rateLimitRejections]: ["counter", "Requests rejected by a rate limit, by source and descriptor."],

@@ -124,7 +124,9 @@ export class Accounts {
     counts: boolean,
   ): Promise<never> {
     if (counts) await this.countFailure(email, account, req);
-    metrics.counter(METRIC.loginFailures, { reason });
+    // No reason label: a public counter by reason would tell anyone whether an email has an
+    // account (unknown_user against bad_password). The audit log keeps the reason.
+    metrics.counter(METRIC.loginFailures);
     await this.audit.record("login_failure", { userId: account?.id, reason }, req);
     throw unauthenticated(INVALID_CREDENTIALS);
   }

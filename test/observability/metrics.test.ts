@@ -67,11 +67,11 @@ describe("observability: metrics registry and /metrics", () => {
 
   it("has the security counters the auth service and the rate limiters call, with help text", () => {
     const r = new MetricsRegistry();
-    r.counter(METRIC.loginFailures, { reason: "bad_password" });
+    r.counter(METRIC.loginFailures);
     r.counter(METRIC.lockouts, { scope: "account" });
     r.counter(METRIC.rateLimitRejections, { source: "edge", descriptor: "login" });
     const text = r.render();
-    assert.match(text, /# HELP acme_auth_login_failures_total Failed logins, by reason\.\n# TYPE acme_auth_login_failures_total counter\nacme_auth_login_failures_total\{reason="bad_password"\} 1/);
+    assert.match(text, /# HELP acme_auth_login_failures_total Failed logins \(no reason[^\n]*\n# TYPE acme_auth_login_failures_total counter\nacme_auth_login_failures_total 1/);
     assert.match(text, /acme_auth_lockouts_total\{scope="account"\} 1/);
     assert.match(text, /acme_ratelimit_rejections_total\{descriptor="login",source="edge"\} 1/);
   });
@@ -98,6 +98,23 @@ describe("observability: metrics registry and /metrics", () => {
       const before = metrics.sum(METRIC.tokenRejections);
       await assert.rejects(t.usersInternal("not-a-jwt").checkUser({ userId: "x" }));
       assert.equal(metrics.sum(METRIC.tokenRejections) - before, 1);
+    });
+
+    it("does not tell an unknown email from a wrong password: both failed logins look the same in /metrics", async () => {
+      const email = `metrics-${Date.now()}@example.com`;
+      await t.auth().register({ email, password: "metrics-password-1", name: "Metrics" });
+      const scrape = async () => (await (await fetch(`${t.url}/metrics`)).text()).split("\n").filter((l) => l.startsWith("acme_auth_login_failures_total"));
+      const s0 = await scrape();
+      await assert.rejects(t.auth().login({ email, password: "wrong-password-1" }));
+      const s1 = await scrape();
+      await assert.rejects(t.auth().login({ email: `nobody-${email}`, password: "wrong-password-1" }));
+      const s2 = await scrape();
+      const series = (s: string[]) => s.map((l) => l.replace(/ \d+$/, ""));
+      assert.deepEqual(series(s1), series(s2), "the same series after either failure");
+      assert.deepEqual(series(s2), ["acme_auth_login_failures_total"]);
+      const value = (s: string[]) => Number(s[0]?.split(" ")[1] ?? 0);
+      assert.equal(value(s1) - value(s0), 1);
+      assert.equal(value(s2) - value(s1), 1);
     });
 
     it("rejects other methods on /metrics", async () => {
