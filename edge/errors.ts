@@ -98,6 +98,7 @@ export const LOCAL_REPLIES: Readonly<Record<number, LocalReplyKind>> = {
   405: { code: Code.Unimplemented, message: "method not allowed" },
   408: { code: Code.DeadlineExceeded, message: "request timed out" },
   413: { code: Code.ResourceExhausted, message: "request body too large", replaceText: true },
+  415: { code: Code.InvalidArgument, message: "unsupported content-type: send application/json" },
   429: { code: Code.ResourceExhausted, message: "rate limit exceeded", replaceText: true },
   431: { code: Code.ResourceExhausted, message: "request headers too large", replaceText: true },
   500: { code: Code.Internal, message: "internal error" },

@@ -30,6 +30,23 @@ export const DEFAULT_CACHE_CONTROL = "no-store";
 /** Credential endpoints (rate class "auth"): no-store even if the service said otherwise. */
 export const isCredentialEndpoint = (p: Pick<MethodPolicy, "rateLimit">) => p.rateLimit === "auth";
 
+/**
+ * Content types a request body may have on the port: JSON (REST, Connect), and the
+ * gRPC, gRPC-Web and Connect binary types. Anything else (text/plain, forms) is 415:
+ * a JSON body sent as text/plain is a cross-site request a browser sends without a
+ * CORS preflight. Envoy's header filter applies the same list (scripts/envoy-config).
+ */
+export const ACCEPTED_BODY_TYPES = ["application/json", "application/grpc", "application/proto", "application/connect+"] as const;
+
+/** True when the request has no body, or a body of an accepted type. */
+export function isAcceptedBodyType(headers: Record<string, string | string[] | undefined>): boolean {
+  const length = headers["content-length"];
+  const hasBody = (length !== undefined && length !== "0") || headers["transfer-encoding"] !== undefined;
+  if (!hasBody) return true;
+  const type = String(headers["content-type"] ?? "").toLowerCase();
+  return ACCEPTED_BODY_TYPES.some((t) => type.startsWith(t));
+}
+
 export const REQUEST_ID_HEADER = "x-request-id";
 const SANE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 

@@ -17,7 +17,7 @@ import type { Logger } from "../platform/logger.js";
 import type { NodeRequest, NodeResponse } from "../platform/server.js";
 import { wwwAuthenticate, type EdgeAuthn } from "./authn.js";
 import { grpcErrorReply, localReply, type Reply } from "./errors.js";
-import { DEFAULT_CACHE_CONTROL, FORWARDED_REQUEST_HEADERS, isCredentialEndpoint, REQUEST_ID_HEADER } from "./headers.js";
+import { DEFAULT_CACHE_CONTROL, FORWARDED_REQUEST_HEADERS, isAcceptedBodyType, isCredentialEndpoint, REQUEST_ID_HEADER } from "./headers.js";
 import { descriptorsFor, type RateLimiter } from "./ratelimit.js";
 import type { CompiledRoutes, Route } from "./routes.js";
 import { buildRequest, renderResponse, resolveQueryField, TranscodeError } from "./transcode.js";
@@ -124,6 +124,11 @@ export function restHandler(opts: RestOptions) {
     const credentials = isCredentialEndpoint(route.policy);
     extra["cache-control"] = DEFAULT_CACHE_CONTROL; // the edge's own refusals too, as Envoy's virtual host adds it (a non-credential service's own replaces it)
 
+    // A body must be JSON (as Envoy's header filter requires, before anything else reads it).
+    if (!isAcceptedBodyType(req.headers)) {
+      send(req, res, localReply(415, `content-type ${JSON.stringify(headerValue(req, "content-type") ?? "")} is not accepted: send application/json`), extra);
+      return true;
+    }
     const query = parseQuery(rawQuery);
     try {
       for (const p of query) resolveQueryField(route.input, p.name);

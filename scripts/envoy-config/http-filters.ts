@@ -1,5 +1,6 @@
 // The HTTP filter chain, in the order a request goes through it: header strip
 // (lua), CORS, gRPC-Web, transcoder, JWT, local backstop, global rate limit, router.
+import { ACCEPTED_BODY_TYPES } from "../../edge/headers.js";
 import { OPENAPI_PATH } from "../../edge/openapi.js";
 import { Access } from "../../platform/policy.js";
 import { note } from "./commented-yaml.js";
@@ -23,6 +24,7 @@ function stripLua(s: EdgeSettings): string {
     "-- connection manager has already set the kept ones itself, overwriting client values.",
     `local prefixes = { ${s.strip_request_header_prefixes.map((p) => JSON.stringify(p)).join(", ")} }`,
     `local keep = { ${s.keep_request_headers.map((h) => `[${JSON.stringify(h)}] = true`).join(", ")} }`,
+    `local accepted = { ${ACCEPTED_BODY_TYPES.map((t) => JSON.stringify(t)).join(", ")} }`,
     "function envoy_on_request(handle)",
     "  local headers = handle:headers()",
     "  local doomed = {}",
@@ -38,6 +40,18 @@ function stripLua(s: EdgeSettings): string {
     "  end",
     "  for _, name in ipairs(doomed) do",
     "    headers:remove(name)",
+    "  end",
+    "  -- A body must be JSON or a gRPC/Connect type (edge/headers.ts ACCEPTED_BODY_TYPES): 415 otherwise.",
+    "  local length = headers:get(\"content-length\")",
+    "  if (length ~= nil and length ~= \"0\") or headers:get(\"transfer-encoding\") ~= nil then",
+    "    local ctype = string.lower(headers:get(\"content-type\") or \"\")",
+    "    local ok = false",
+    "    for _, t in ipairs(accepted) do",
+    "      if string.sub(ctype, 1, #t) == t then ok = true break end",
+    "    end",
+    "    if not ok then",
+    "      handle:respond({ [\":status\"] = \"415\" }, \"content-type \\\"\" .. ctype .. \"\\\" is not accepted: send application/json\")",
+    "    end",
     "  end",
     "end",
     "",

@@ -69,6 +69,7 @@ describe("edge errors", () => {
       [405, Code.Unimplemented, "method not allowed", false],
       [408, Code.DeadlineExceeded, "request timed out", false],
       [413, Code.ResourceExhausted, "request body too large", true],
+      [415, Code.InvalidArgument, "unsupported content-type: send application/json", false],
       [429, Code.ResourceExhausted, "rate limit exceeded", true],
       [431, Code.ResourceExhausted, "request headers too large", true],
       [500, Code.Internal, "internal error", false],

@@ -78,6 +78,11 @@ const CASES: ErrorCase[] = [
     request: (t) => call(t, "GET", "/.well-known/jwks.json?colour=red"),
   },
   {
+    name: "a JSON body sent as text/plain (no CORS preflight for it in a browser)",
+    status: 415, code: Code.InvalidArgument, message: /text\/plain/,
+    request: (t) => call(t, "POST", "/v1/auth/login", { body: '{"email":"a@example.com","password":"x"}', headers: { "content-type": "text/plain" } }),
+  },
+  {
     name: "body too large",
     status: 413, code: Code.ResourceExhausted, message: "request body too large",
     request: (t) => call(t, "POST", "/v1/auth/login", { body: JSON.stringify({ email: "x".repeat(maxBodyBytes() + 1), password: "x" }) }),
