@@ -141,7 +141,7 @@ describe("edge RPC interceptor (fake services)", () => {
       const auth = createClient(AuthService, transports.connect(s.url, { authorization: `Bearer ${s.token({ sub: "u-auth" })}` }));
       await auth.login({ email: "a@b.c", password: "x" });
       assert.equal((await refusal(auth.login({ email: "a@b.c", password: "x" })))?.code, Code.ResourceExhausted);
-      const rest = await fetch(`${s.url}/v1/auth/login`, { method: "POST", body: "{}" });
+      const rest = await fetch(`${s.url}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
       assert.equal(rest.headers.get("x-ratelimit-limit"), "1, 1000;w=3600, 1;w=60");
       await assertRateLimited(rest);
       assert.equal(await s.kv.get(`acme_rate_class_auth_remote_address_127.0.0.1_${Math.floor(NOW / 60) * 60}`), "3");
