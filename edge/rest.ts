@@ -212,7 +212,6 @@ export function restHandler(opts: RestOptions) {
       out.header.forEach((v, k) => {
         if (!DROPPED_RESPONSE_HEADERS.test(k) && !(credentials && k === "cache-control")) extra[k] = v;
       });
-      extra["cache-control"] ??= DEFAULT_CACHE_CONTROL;
       const rendered = renderResponse(route, out.message as Message, opts.registry);
       send(req, res, { status: 200, headers: { "content-type": rendered.contentType }, body: rendered.body }, extra);
     } catch (err) {
@@ -221,7 +220,6 @@ export function restHandler(opts: RestOptions) {
         if (!DROPPED_RESPONSE_HEADERS.test(k) && !(credentials && k === "cache-control")) extra[k] = v;
       });
       if (abort.signal.aborted) return true; // the client is gone
-      extra["cache-control"] ??= DEFAULT_CACHE_CONTROL;
       send(req, res, grpcErrorReply(ce, opts.registry), extra);
     } finally {
       res.off("close", onClose);

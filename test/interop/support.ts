@@ -1,6 +1,7 @@
 // Shared helpers for the foreign-client suites: each client is a separate
 // process started with execFile (async: the server runs in this process, so a
 // synchronous spawn would block its event loop and deadlock).
+import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -116,6 +117,33 @@ export function relaxedRateLimits(dir: string): string {
 export const uniqueEmail = (who: string) => `${who}-${randomBytes(4).toString("hex")}@example.com`;
 
 /** Parses the JSON-lines report the Python and Go clients print (one object per step). */
+/**
+ * The flow every foreign client runs (register, login, create twice, get, then the
+ * errors), checked from its steps. `code` spells a status code as that language does.
+ */
+export function expectClientFlow(s: Map<string, Record<string, unknown>>, email: string, totalCents: number, code: (name: "NotFound" | "InvalidArgument" | "Unauthenticated" | "DeadlineExceeded") => string): void {
+  assert.equal(s.get("register")?.email, email);
+  assert.equal(s.get("login")?.userId, s.get("register")?.userId);
+  assert.equal(s.get("login")?.tokenType, "Bearer");
+  const created = s.get("create")!;
+  assert.equal(created.userId, s.get("register")?.userId);
+  assert.equal(created.totalCents, totalCents);
+  assert.equal(created.status, "ORDER_STATUS_PENDING");
+  assert.match(String(created.createdAt), /^\d{4}-\d\d-\d\dT/);
+  assert.equal(s.get("create-again")?.id, created.id, "same request_id, same order");
+  assert.equal(s.get("get")?.id, created.id);
+  assert.equal(s.get("not-found")?.code, code("NotFound"));
+  const invalid = s.get("invalid-argument")!;
+  assert.equal(invalid.code, code("InvalidArgument"));
+  assert.ok(
+    (invalid.fieldViolations as { field: string }[]).some((v) => v.field === "quantity"),
+    `google.rpc.BadRequest names quantity: ${JSON.stringify(invalid)}`,
+  );
+  assert.equal(s.get("unauthenticated")?.code, code("Unauthenticated"));
+  assert.equal(s.get("deadline")?.code, code("DeadlineExceeded"));
+  assert.ok(s.has("done"));
+}
+
 export function steps(stdout: string): Map<string, Record<string, unknown>> {
   const out = new Map<string, Record<string, unknown>>();
   for (const line of stdout.split("\n")) {

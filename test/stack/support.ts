@@ -12,28 +12,7 @@ import { SigningKeys, type SigningKey } from "../../services/auth/keys.js";
 import type { AuthDb } from "../../services/auth/store.js";
 import type { Stack } from "../../scripts/stack/index.js";
 
-export interface Json {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
-
-/** A REST call: JSON in (objects), the answer with its parsed JSON body. */
-export async function rest(base: string, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Json> {
-  const headers = new Headers(opts.headers);
-  if (opts.token) headers.set("authorization", `Bearer ${opts.token}`);
-  let body: string | undefined;
-  if (opts.body !== undefined) {
-    body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
-    if (!headers.has("content-type")) headers.set("content-type", "application/json");
-  }
-  const res = await fetch(base + path, { method, headers, body, signal: AbortSignal.timeout(15_000) });
-  const text = await res.text();
-  let parsed: unknown;
-  if (/json/.test(res.headers.get("content-type") ?? "") && text) parsed = JSON.parse(text);
-  return { status: res.status, headers: res.headers, text, body: parsed };
-}
+export { rest, type Json } from "../support/http.js";
 
 /** The stack's signing keys, loaded from its database with its key-encryption key. */
 export async function stackKeys(stack: Stack, env: Record<string, string> = {}): Promise<{ keys: SigningKeys; current(): SigningKey; close(): Promise<void> }> {

@@ -20,6 +20,7 @@ import { LOCAL_REPLIES, localReplyKind } from "../../../edge/errors.js";
 import { loadRateLimitConfig, type RateLimitConfig } from "../../../edge/ratelimit.js";
 import { compileRoutes, type Route } from "../../../edge/routes.js";
 import { sharedEdgeStack, type EdgeStack } from "../../support/edge-stack.js";
+import { rest } from "../../support/http.js";
 import { startTestSystem, type TestSystem } from "../../support/system.js";
 import { GENEROUS_LIMITS, tempRateLimitConfig } from "../support.js";
 
@@ -159,20 +160,11 @@ export function expectLocalReply(a: Answer, status: number, message?: string | R
 }
 
 export async function call(t: Target, method: string, path: string, opts: CallOptions = {}): Promise<Answer> {
-  const headers = new Headers(opts.headers);
-  if (opts.token) headers.set("authorization", `Bearer ${opts.token}`);
-  let body: string | undefined;
-  if (opts.body !== undefined) {
-    body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
-    if (!headers.has("content-type")) headers.set("content-type", "application/json");
-  }
   for (let attempt = 0; ; attempt++) {
-    const res = await fetch(t.url + path, { method, headers, body });
-    const text = await res.text();
-    const answer: Answer = { status: res.status, headers: res.headers, text, json: undefined };
-    if (/^application\/([\w.-]+\+)?json/.test(res.headers.get("content-type") ?? "") && text) answer.json = JSON.parse(text);
+    const r = await rest(t.url, method, path, opts);
+    const answer: Answer = { status: r.status, headers: r.headers, text: r.text, json: r.body };
     if (opts.waitForQuota !== false && isEdgeRateLimited(answer) && attempt < 3) {
-      const wait = Number(res.headers.get("retry-after") ?? res.headers.get("x-ratelimit-reset") ?? "1");
+      const wait = Number(r.headers.get("retry-after") ?? r.headers.get("x-ratelimit-reset") ?? "1");
       await sleep(Math.min(Math.max(wait, 1), 60) * 1000);
       continue;
     }
