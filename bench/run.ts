@@ -147,7 +147,7 @@ async function main() {
     const getMeUrl = `${base}/acme.user.v1.UserService/GetMe`;
     const getMe = (o: { connections: number; streams: number; seconds: number; rps?: number; warmupSeconds?: number }) =>
       h2load({ url: getMeUrl, body: emptyRequest, headers: { ...grpcHeaders, ...auth }, ...o });
-    const failedGetMe = () => rpcErrors(base, "acme.user.v1.UserService", "GetMe");
+    const failedGetMe = () => rpcErrors(sys.metricsUrl, "acme.user.v1.UserService", "GetMe");
     // Open loop at `rps` in total: h2load's rate mode on 2 connections (its timers fire all of a
     // connection's due requests together, every ~10 ms: small bursts, as in real arrivals).
     const getMeAt = (rps: number, seconds: number, warmupSeconds = 0) =>

@@ -70,6 +70,15 @@ function origins(raw: string): string[] {
   return list;
 }
 
+/**
+ * METRICS_PORT (default 9464, Prometheus exporters' port; 0 = any free port;
+ * "off" = none) on METRICS_HOST (default 127.0.0.1: loopback only).
+ */
+function metricsListener(env: Env): Config["metrics"] {
+  if (str(env, "METRICS_PORT", "") === "off") return undefined;
+  return { port: int(env, "METRICS_PORT", 9464, 0, 65535), host: str(env, "METRICS_HOST", "127.0.0.1") };
+}
+
 /** What one client may hold of the port: each bounded, each configurable (README, "Limits"). */
 export interface ConnectionLimits {
   /** A new connection must send its first bytes, and an HTTP/1.1 request its headers, within this. */
@@ -82,6 +91,14 @@ export interface ConnectionLimits {
   readonly maxConnections: number;
   /** Concurrent streams per HTTP/2 connection (advertised in SETTINGS). */
   readonly maxConcurrentStreams: number;
+  /** One gRPC, gRPC-Web or Connect message, compressed and after inflating (RESOURCE_EXHAUSTED over it). */
+  readonly maxMessageBytes: number;
+  /** Request headers of one request, by count (431, or RESOURCE_EXHAUSTED for gRPC, over it). */
+  readonly maxHeaderCount: number;
+  /** Request headers of one request, all together in bytes (431 over it). */
+  readonly maxHeaderBytes: number;
+  /** Nesting of a REST JSON body (400 over it). */
+  readonly maxJsonDepth: number;
 }
 
 export type ServiceName = "auth" | "user" | "order";
@@ -109,6 +126,8 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** Allowed CORS origins (exact; none by default). */
   readonly corsOrigins: readonly string[];
+  /** The operator's listener for /metrics (never the public port); undefined: none. */
+  readonly metrics?: { readonly port: number; readonly host: string };
   /** Path of the rate-limit config (envoyproxy/ratelimit format). */
   readonly rateLimitConfig: string;
   readonly shutdownGraceMs: number;
@@ -141,6 +160,7 @@ export function loadConfig(env: Env = process.env): Config {
     bcryptCost: int(env, "BCRYPT_COST", 12, 10, 15),
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
     corsOrigins: origins(corsRaw),
+    metrics: metricsListener(env),
     rateLimitConfig: resolve(str(env, "RATELIMIT_CONFIG", "envoy/ratelimit/config.yaml")),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10000, 0, 120000),
     limits: {
@@ -149,6 +169,10 @@ export function loadConfig(env: Env = process.env): Config {
       idleTimeoutMs: int(env, "SERVER_IDLE_TIMEOUT_MS", 65_000, 1_000, 3_600_000),
       maxConnections: int(env, "SERVER_MAX_CONNECTIONS", 10_000, 1, 1_000_000),
       maxConcurrentStreams: int(env, "SERVER_MAX_CONCURRENT_STREAMS", 100, 1, 10_000),
+      maxMessageBytes: int(env, "MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+      maxHeaderCount: int(env, "SERVER_MAX_HEADER_COUNT", 100, 10, 1_000),
+      maxHeaderBytes: int(env, "SERVER_MAX_HEADER_BYTES", 16 * 1024, 1024, 256 * 1024),
+      maxJsonDepth: int(env, "MAX_JSON_DEPTH", 64, 4, 1_000),
     },
     env,
   };

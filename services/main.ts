@@ -47,6 +47,7 @@ async function main() {
   if (stopping) return;
   const base = system.url;
   console.log(`\nacme ${args.length ? services.join(", ") : "all services + edge"} listening on ${base}`);
+  if (system.metricsUrl) console.log(`  metrics (operators only, not on the public port): ${system.metricsUrl}/metrics`);
   if (args.length === 0) {
     console.log(`  REST:  curl -s ${base}/v1/auth/register -H 'content-type: application/json' -d '{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}'`);
   }

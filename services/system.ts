@@ -20,6 +20,7 @@ import { localTransport } from "../platform/rpc.js";
 import { loadSecrets } from "../platform/secrets.js";
 import { contextValuesFor } from "../platform/request.js";
 import { observability, propagateContext } from "../platform/telemetry/index.js";
+import { startMetricsServer } from "../platform/telemetry/metrics-server.js";
 import { clientObservability } from "../platform/telemetry/tracing.js";
 import { startServer, type HttpHandler, type RunningServer } from "../platform/server.js";
 import type { ServiceDefinition, ServiceModule } from "../platform/service.js";
@@ -48,6 +49,8 @@ export interface SystemOptions {
 export interface System {
   readonly server: RunningServer;
   readonly url: string;
+  /** The operator's /metrics listener (config.metrics), when there is one. */
+  readonly metricsUrl?: string;
   readonly modules: readonly ServiceModule[];
   readonly health: HealthState;
   readonly db: Database;
@@ -151,8 +154,8 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   };
   const edge: Edge | undefined = opts.edge ? await createEdge({ config, kv, log, verifier, transportFor }) : undefined;
 
+  // /metrics is not served on this port: it has a listener of its own (config.metrics).
   const httpHandlers: HttpHandler[] = [
-    obs.metrics,
     obs.health,
     obs.traceHttp([...(edge?.httpHandlers ?? []), ...modules.flatMap((m) => [...(m.httpHandlers ?? [])])]),
   ];
@@ -168,6 +171,7 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
     log,
   });
   selfUrl = `http://127.0.0.1:${server.port}`;
+  const metricsServer = config.metrics ? await startMetricsServer({ ...config.metrics, handler: obs.metrics, log }) : undefined;
   for (const m of modules) await m.start?.();
 
   let stopped: Promise<void> | undefined;
@@ -175,11 +179,12 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
     (stopped ??= (async () => {
       health.shutdown();
       await server.close(config.shutdownGraceMs);
+      await metricsServer?.close();
       for (const m of modules) await m.stop?.();
       await edge?.close?.();
       if (!opts.kv) await kv.close();
       if (!opts.db) await db.close();
       obs.close();
     })());
-  return { server, url: server.url, modules, health, db, kv, stop };
+  return { server, url: server.url, metricsUrl: metricsServer?.url, modules, health, db, kv, stop };
 }

@@ -6,6 +6,7 @@ import { closeSync, openSync, readFileSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health } from "../../gen/health/v1/health_pb.js";
+import { freePort } from "../../test/support/servers.js";
 
 export const SERVER_CORE = process.env.BENCH_SERVER_CORE ?? "0";
 const root = new URL("../..", import.meta.url).pathname;
@@ -64,14 +65,15 @@ export async function waitHealthy(port: number, timeoutMs = 60_000): Promise<num
  * given port; startMs is the time from spawning node to the first answer (a
  * gRPC health check).
  */
-export async function startSystem(port: number, env: Record<string, string>, cores = SERVER_CORE): Promise<Proc & { startMs: number }> {
+export async function startSystem(port: number, env: Record<string, string>, cores = SERVER_CORE): Promise<Proc & { startMs: number; metricsUrl: string }> {
+  const metricsPort = await freePort();
   // BENCH_VIA_TSX=1: run the sources through tsx instead (as the tests and the Docker image do).
   const entry = process.env.BENCH_VIA_TSX ? ["--import", "tsx", "--import", "./platform/telemetry/register.ts", "services/main.ts"] : ["scripts/start.mjs"];
   const [cmd, args] = ["taskset", ["-c", cores, process.execPath, ...NODE_FLAGS, ...entry]];
   const t0 = performance.now();
   // BENCH_SERVER_LOG=<file>: the product's stdout (e.g. with BENCH_NODE_FLAGS=--trace-gc) goes there.
   const out = process.env.BENCH_SERVER_LOG ? openSync(process.env.BENCH_SERVER_LOG, "a") : "ignore";
-  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env, PORT: String(port) }, stdio: ["ignore", out, "inherit"] });
+  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env, PORT: String(port), METRICS_PORT: String(metricsPort) }, stdio: ["ignore", out, "inherit"] });
   if (typeof out === "number") closeSync(out);
   let onExit: (code: number | null) => void = () => {};
   const exited = new Promise<never>((_, reject) => {
@@ -83,7 +85,7 @@ export async function startSystem(port: number, env: Record<string, string>, cor
   } finally {
     child.off("exit", onExit);
   }
-  return { child, port, startMs: performance.now() - t0, stop: stopper(child) };
+  return { child, port, metricsUrl: `http://127.0.0.1:${metricsPort}`, startMs: performance.now() - t0, stop: stopper(child) };
 }
 
 /** Run a script to completion on the server core; its stdout. */

@@ -162,7 +162,7 @@ describe("auth: signing keys and JWKS", () => {
   it("several instances starting at once on an empty database create exactly one key", async () => {
     const url = await freshDatabaseUrl();
     const dataDir = mkdtempSync(join(tmpdir(), "acme-keys-"));
-    const config = loadConfig({ DATABASE_URL: url, DATA_DIR: dataDir, BCRYPT_COST: "10" });
+    const config = loadConfig({ DATABASE_URL: url, DATA_DIR: dataDir, BCRYPT_COST: "10", METRICS_PORT: "0" });
     const secrets = loadSecrets(dataDir, {});
     const dbs = await Promise.all([1, 2, 3].map(() => openDatabase({ url, dataDir })));
     try {

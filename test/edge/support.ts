@@ -206,7 +206,7 @@ export function tempRateLimitConfig(yaml: string): { path: string; remove(): voi
 /** The edge on a random port in front of the fake services (with the real auth interceptor). */
 export async function startEdgeServer(opts: EdgeServerOptions = {}): Promise<EdgeServer> {
   const rl = tempRateLimitConfig(opts.rateLimitYaml ?? GENEROUS_LIMITS);
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", RATELIMIT_CONFIG: rl.path, LOG_LEVEL: "error", ...opts.env });
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", METRICS_PORT: "0", RATELIMIT_CONFIG: rl.path, LOG_LEVEL: "error", ...opts.env });
   const keys = testKeys();
   const kv = opts.kv ?? memoryStore();
   const verifier = createVerifier({

@@ -50,7 +50,7 @@ describe("observability: one trace per request across edge, services, Postgres a
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const metricsText = async () => (await fetch(`${app.url}/metrics`)).text();
+  const metricsText = async () => (await fetch(`${app.metricsUrl()}/metrics`)).text();
   const traceOf = (traceId: string) => otlp.spans.filter((s) => s.traceId === traceId);
   const byId = (spans: ReceivedSpan[]) => new Map(spans.map((s) => [s.spanId, s]));
 

@@ -81,10 +81,12 @@ describe("observability: metrics registry and /metrics", () => {
     before(async () => (t = await startTestSystem()));
     after(async () => t?.stop());
 
-    it("GET /metrics answers without any OTLP endpoint, with RPC counters that move and the pool gauges", async () => {
-      const before = await (await fetch(`${t.url}/metrics`)).text();
+    const metricsUrl = () => `${t.system.metricsUrl}/metrics`;
+
+    it("GET /metrics answers on the operator's listener without any OTLP endpoint, with RPC counters that move and the pool gauges", async () => {
+      const before = await (await fetch(metricsUrl())).text();
       await assert.rejects(t.usersInternal().checkUser({ userId: "x" })); // no service token
-      const res = await fetch(`${t.url}/metrics`);
+      const res = await fetch(metricsUrl());
       assert.equal(res.status, 200);
       assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
       const after = await res.text();
@@ -103,7 +105,7 @@ describe("observability: metrics registry and /metrics", () => {
     it("does not tell an unknown email from a wrong password: both failed logins look the same in /metrics", async () => {
       const email = `metrics-${Date.now()}@example.com`;
       await t.auth().register({ email, password: "metrics-password-1", name: "Metrics" });
-      const scrape = async () => (await (await fetch(`${t.url}/metrics`)).text()).split("\n").filter((l) => l.startsWith("acme_auth_login_failures_total"));
+      const scrape = async () => (await (await fetch(metricsUrl())).text()).split("\n").filter((l) => l.startsWith("acme_auth_login_failures_total"));
       const s0 = await scrape();
       await assert.rejects(t.auth().login({ email, password: "wrong-password-1" }));
       const s1 = await scrape();
@@ -118,8 +120,18 @@ describe("observability: metrics registry and /metrics", () => {
     });
 
     it("rejects other methods on /metrics", async () => {
-      const res = await fetch(`${t.url}/metrics`, { method: "POST" });
+      const res = await fetch(metricsUrl(), { method: "POST" });
       assert.equal(res.status, 405);
+    });
+
+    it("serves no /metrics on the public port, and binds the metrics listener to loopback", async () => {
+      for (const method of ["GET", "HEAD"]) {
+        const res = await fetch(`${t.url}/metrics`, { method });
+        assert.equal(res.status, 404, method);
+        const body = method === "GET" ? await res.text() : "";
+        assert.doesNotMatch(body, /grpc_server_handled_total|acme_auth_login_failures_total/);
+      }
+      assert.match(t.system.metricsUrl ?? "", /^http:\/\/127\.0\.0\.1:\d+$/);
     });
   });
 });

@@ -18,6 +18,7 @@ describe("config from the environment", () => {
     ["DATABASE_URL", "mysql://x", /DATABASE_URL must use postgres: or postgresql:/],
     ["REDIS_URL", "not a url", /REDIS_URL must be a URL/],
     ["LOG_LEVEL", "loud", /LOG_LEVEL must be one of debug, info, warn, error/],
+    ["METRICS_PORT", "public", /METRICS_PORT must be an integer/],
   ] as const) {
     it(`names the bad variable: ${name}=${value}`, () => {
       assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => {
@@ -28,6 +29,12 @@ describe("config from the environment", () => {
       });
     });
   }
+
+  it("puts /metrics on a loopback listener of its own (9464), or none with METRICS_PORT=off", () => {
+    assert.deepEqual(loadConfig({}).metrics, { port: 9464, host: "127.0.0.1" });
+    assert.deepEqual(loadConfig({ METRICS_PORT: "9100", METRICS_HOST: "0.0.0.0" }).metrics, { port: 9100, host: "0.0.0.0" });
+    assert.equal(loadConfig({ METRICS_PORT: "off" }).metrics, undefined);
+  });
 
   it("stops `npm start` with one line naming the variable", async () => {
     const { execFile } = await import("node:child_process");

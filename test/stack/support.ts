@@ -18,7 +18,7 @@ export { rest, type Json } from "../support/http.js";
 export async function stackKeys(stack: Stack, env: Record<string, string> = {}): Promise<{ keys: SigningKeys; current(): SigningKey; close(): Promise<void> }> {
   const dataDir = `${stack.dir}/data`;
   // The auth service's key settings (env), so a rotation here schedules as the service would.
-  const config = loadConfig({ ...env, DATABASE_URL: stack.databaseUrl, DATA_DIR: dataDir });
+  const config = loadConfig({ ...env, METRICS_PORT: "0", DATABASE_URL: stack.databaseUrl, DATA_DIR: dataDir });
   const db = await openDatabase({ url: config.databaseUrl, dataDir, max: 1 });
   const keys = new SigningKeys(db.db as Kysely<AuthDb>, loadSecrets(dataDir, {}).keyEncryptionKey, loadAuthConfig(config), new AdjustableClock(), silentLogger);
   await keys.load();

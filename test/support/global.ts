@@ -8,6 +8,8 @@ let pgServer: Running | undefined;
 let redisServer: Running | undefined;
 
 export async function mochaGlobalSetup() {
+  // Products started by tests (in process or as children) take any free port for /metrics.
+  process.env.METRICS_PORT ??= "0";
   [pgServer, redisServer] = await Promise.all([startPostgres(), startRedis()]);
   process.env.ACME_TEST_PG_URL = pgServer.url;
   process.env.ACME_TEST_REDIS_URL = redisServer.url;

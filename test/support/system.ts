@@ -54,6 +54,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     BCRYPT_COST: "10",
     LOG_LEVEL: "error",
     SHUTDOWN_GRACE_MS: "2000",
+    METRICS_PORT: "0",
     ...(opts.database === "pglite" ? {} : { DATABASE_URL: await freshDatabaseUrl() }),
     ...(opts.store === "memory" ? {} : { REDIS_URL: await freshRedisUrl() }),
     ...opts.env,

@@ -41,6 +41,8 @@ export function runScript(script: string, env: Record<string, string>, timeoutMs
 
 export interface RunningProduct {
   readonly url: string;
+  /** The /metrics listener's base URL, from the banner (throws before it is printed). */
+  metricsUrl(): string;
   readonly child: ChildProcess;
   /** Every stdout line so far (JSON log lines and the banner). */
   readonly lines: string[];
@@ -82,6 +84,11 @@ export function startProduct(args: string[], env: Record<string, string>, timeou
           const url = m[1].replace("localhost", "127.0.0.1");
           resolve({
             url,
+            metricsUrl: () => {
+              const found = lines.map((l) => /metrics \(.*\): (http:\/\/\S+)\/metrics/.exec(l)).find(Boolean);
+              if (!found) throw new Error("no metrics listener in the banner");
+              return found[1];
+            },
             child,
             lines,
             stderr: () => stderr,
