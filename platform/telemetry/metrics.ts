@@ -1,7 +1,7 @@
-// Prometheus metrics without the OpenTelemetry SDK: a small in-process
-// registry (counters, gauges, histograms with labels) rendered in the text
-// exposition format (version 0.0.4) at GET /metrics. It works whether or not
-// tracing is configured.
+// Prometheus metrics through prom-client (its registry and text exposition),
+// behind a small facade that declares each family on first use from the
+// table below and bounds its series. Served at GET /metrics on the
+// operator's listener (metrics-server.ts); independent of tracing.
 //
 //   import { metrics, METRIC } from "../platform/telemetry/metrics.js";
 //   metrics.counter(METRIC.lockouts, { scope: "account" });
@@ -11,6 +11,7 @@
 // names): never user input, ids or emails. A family keeps at most
 // MAX_SERIES label combinations; further ones are dropped and counted in
 // acme_metrics_dropped_series_total.
+import client from "prom-client";
 import type { NodeRequest, NodeResponse, HttpHandler } from "../server.js";
 
 export type Labels = Readonly<Record<string, string | number | boolean | undefined>>;
@@ -66,36 +67,9 @@ const MAX_SERIES = 2000;
 const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-interface Series {
-  labels: [string, string][];
-  value: number;
-  /** Histograms: cumulative-at-render counts per bucket, and the sum. */
-  counts?: number[];
-  sum?: number;
-}
-
-interface Family {
-  name: string;
-  kind: MetricKind;
-  help: string;
-  buckets?: number[];
-  series: Map<string, Series>;
-}
-
 const sanitize = (name: string, re: RegExp) => (re.test(name) ? name : name.replace(/[^a-zA-Z0-9_]/g, "_").replace(/^([0-9])/, "_$1"));
 
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-}
-
-function formatNumber(n: number): string {
-  if (Number.isNaN(n)) return "NaN";
-  if (n === Infinity) return "+Inf";
-  if (n === -Infinity) return "-Inf";
-  return String(n);
-}
-
-/** One series, resolved once (for hot paths: no label sorting per call). */
+/** One series, resolved once (for hot paths: no label hashing per call). */
 export interface SeriesHandle {
   inc(by?: number): void;
   add(by: number): void;
@@ -103,80 +77,60 @@ export interface SeriesHandle {
   observe(value: number): void;
 }
 
+type Metric = client.Counter | client.Gauge | client.Histogram;
+type Child = { inc?(v?: number): void; dec?(v?: number): void; set?(v: number): void; observe?(v: number): void };
+
+interface Family {
+  readonly name: string;
+  readonly kind: MetricKind;
+  readonly labelNames: readonly string[];
+  readonly metric: Metric;
+  /** Label combinations seen (bounded by MAX_SERIES). */
+  readonly seen: Set<string>;
+}
+
+const NOOP: Child = {};
+
 export class MetricsRegistry {
+  /** prom-client's registry: what GET /metrics renders. */
+  readonly prom = new client.Registry();
   private readonly families = new Map<string, Family>();
+  private readonly declared = new Map<string, { kind: MetricKind; help: string; buckets?: number[] }>();
   private readonly collectors = new Set<() => void>();
 
-  /** Declare a family's kind and help text (optional: undeclared ones get an empty help). */
+  /** Declare a family's kind and help text before its first use (optional: undeclared ones take the table's or none). */
   describe(name: string, kind: MetricKind, help: string, buckets?: number[]): void {
-    const fam = this.family(name, kind);
-    fam.kind = kind;
-    fam.help = help;
-    if (kind === "histogram") fam.buckets = [...(buckets ?? fam.buckets ?? LATENCY_BUCKETS)].sort((a, b) => a - b);
+    this.declared.set(sanitize(name, NAME_RE), { kind, help, buckets });
   }
 
   /** Add `by` (default 1) to a counter. */
   counter(name: string, labels: Labels = {}, by = 1): void {
-    if (!(by >= 0)) return; // counters only go up
-    const s = this.series(this.family(name, "counter"), labels);
-    if (s) s.value += by;
+    if (by >= 0) this.child(name, "counter", labels).inc?.(by);
   }
 
   /** Set a gauge. */
   gauge(name: string, labels: Labels, value: number): void {
-    const s = this.series(this.family(name, "gauge"), labels);
-    if (s) s.value = value;
+    this.child(name, "gauge", labels).set?.(value);
   }
 
   /** Add to a gauge (negative to subtract). */
   add(name: string, labels: Labels, by: number): void {
-    const s = this.series(this.family(name, "gauge"), labels);
-    if (s) s.value += by;
+    this.child(name, "gauge", labels).inc?.(by);
   }
 
   /** Record one observation in a histogram. */
   observe(name: string, labels: Labels, value: number): void {
-    const fam = this.family(name, "histogram");
-    const s = this.series(fam, labels);
-    if (s) this.record(fam, s, value);
-  }
-
-  private record(fam: Family, s: Series, value: number): void {
-    const buckets = fam.buckets!;
-    s.counts ??= new Array(buckets.length).fill(0);
-    s.sum = (s.sum ?? 0) + value;
-    s.value += 1; // count
-    for (let i = 0; i < buckets.length; i++) {
-      if (value <= buckets[i]) {
-        s.counts[i]++;
-        break;
-      }
-    }
+    this.child(name, "histogram", labels).observe?.(value);
   }
 
   /** A handle on one series of a family, for code that records it on every request. */
   handle(name: string, kind: MetricKind, labels: Labels = {}): SeriesHandle {
-    const fam = this.family(name, kind);
-    const pairs = this.labelPairs(labels);
-    const key = this.key(pairs);
-    const get = () => fam.series.get(key) ?? this.series(fam, labels);
+    const c = this.child(name, kind, labels);
     return {
-      inc: (by = 1) => {
-        const s = by >= 0 ? get() : undefined;
-        if (s) s.value += by;
-      },
-      add: (by) => {
-        const s = get();
-        if (s) s.value += by;
-      },
-      set: (v) => {
-        const s = get();
-        if (s) s.value = v;
-      },
-      observe: (v) => {
-        const s = get();
-        if (s) this.record(fam, s, v);
-      },
+      inc: (by = 1) => (by >= 0 ? c.inc?.(by) : undefined),
+      add: (by) => c.inc?.(by),
+      set: (v) => c.set?.(v),
+      observe: (v) => c.observe?.(v),
     };
   }
 
@@ -187,25 +141,22 @@ export class MetricsRegistry {
   }
 
   /** Current value of one series (counters, gauges; histograms: the count). Tests and health. */
-  value(name: string, labels: Labels = {}): number | undefined {
-    const fam = this.families.get(name);
-    return fam?.series.get(this.key(this.labelPairs(labels)))?.value;
+  async value(name: string, labels: Labels = {}): Promise<number | undefined> {
+    const want = this.labelValues(labels);
+    const found = (await this.samples(name)).find((v) => sameLabels(v.labels, want));
+    return found?.value;
   }
 
-  /** Sum over every series of a family whose labels include `match`. */
-  sum(name: string, match: Labels = {}): number {
-    const fam = this.families.get(name);
-    if (!fam) return 0;
-    const want = this.labelPairs(match);
+  /** Sum over every series of a family whose labels include `match` (histograms: counts). */
+  async sum(name: string, match: Labels = {}): Promise<number> {
+    const want = this.labelValues(match);
     let total = 0;
-    for (const s of fam.series.values()) {
-      if (want.every(([k, v]) => s.labels.some(([k2, v2]) => k === k2 && v === v2))) total += s.value;
-    }
+    for (const v of await this.samples(name)) if (Object.entries(want).every(([k, x]) => String(v.labels[k]) === x)) total += v.value;
     return total;
   }
 
   /** Prometheus text exposition format 0.0.4. */
-  render(): string {
+  async render(): Promise<string> {
     for (const c of this.collectors) {
       try {
         c();
@@ -213,119 +164,82 @@ export class MetricsRegistry {
         // a broken collector must not break the scrape
       }
     }
-    const out: string[] = [];
-    for (const fam of [...this.families.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-      if (fam.series.size === 0) continue;
-      out.push(`# HELP ${fam.name} ${fam.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`);
-      out.push(`# TYPE ${fam.name} ${fam.kind}`);
-      for (const s of fam.series.values()) {
-        if (fam.kind !== "histogram") {
-          out.push(`${fam.name}${this.fmtLabels(s.labels)} ${formatNumber(s.value)}`);
-          continue;
-        }
-        let cumulative = 0;
-        fam.buckets!.forEach((le, i) => {
-          cumulative += s.counts?.[i] ?? 0;
-          out.push(`${fam.name}_bucket${this.fmtLabels(s.labels, ["le", formatNumber(le)])} ${cumulative}`);
-        });
-        out.push(`${fam.name}_bucket${this.fmtLabels(s.labels, ["le", "+Inf"])} ${s.value}`);
-        out.push(`${fam.name}_sum${this.fmtLabels(s.labels)} ${formatNumber(s.sum ?? 0)}`);
-        out.push(`${fam.name}_count${this.fmtLabels(s.labels)} ${s.value}`);
-      }
-    }
-    return out.join("\n") + "\n";
+    return this.prom.metrics();
   }
 
   /** Forget every series (tests). Declarations and collectors stay. */
   reset(): void {
-    for (const f of this.families.values()) f.series.clear();
+    this.prom.resetMetrics();
+    for (const f of this.families.values()) f.seen.clear();
   }
 
-  private family(rawName: string, kind: MetricKind): Family {
+  private async samples(rawName: string): Promise<{ labels: Record<string, string | number>; value: number }[]> {
+    const fam = this.families.get(sanitize(rawName, NAME_RE));
+    if (!fam) return [];
+    const got = await fam.metric.get();
+    const suffix = fam.kind === "histogram" ? `${fam.name}_count` : undefined;
+    return (got.values as { labels: Record<string, string | number>; value: number; metricName?: string }[]).filter((v) => !suffix || v.metricName === suffix);
+  }
+
+  private labelValues(labels: Labels): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const k of Object.keys(labels)) if (labels[k] !== undefined) out[sanitize(k, LABEL_RE)] = String(labels[k]);
+    return out;
+  }
+
+  private family(rawName: string, kind: MetricKind, labelNames: readonly string[]): Family {
     const name = sanitize(rawName, NAME_RE);
     let fam = this.families.get(name);
-    if (!fam) {
-      const known = HELP[name];
-      fam = {
-        name,
-        kind: known?.[0] ?? kind,
-        help: known?.[1] ?? "",
-        buckets: (known?.[0] ?? kind) === "histogram" ? LATENCY_BUCKETS : undefined,
-        series: new Map(),
-      };
-      this.families.set(name, fam);
-    }
+    if (fam) return fam;
+    const decl = this.declared.get(name) ?? (HELP[name] ? { kind: HELP[name][0], help: HELP[name][1] } : undefined);
+    const k = decl?.kind ?? kind;
+    const config = { name, help: decl?.help || name, labelNames: [...labelNames], registers: [this.prom] };
+    const metric =
+      k === "counter"
+        ? new client.Counter(config)
+        : k === "gauge"
+          ? new client.Gauge(config)
+          : new client.Histogram({ ...config, buckets: [...((decl as { buckets?: number[] })?.buckets ?? LATENCY_BUCKETS)] });
+    fam = { name, kind: k, labelNames, metric, seen: new Set() };
+    this.families.set(name, fam);
     return fam;
   }
 
-  private labelPairs(labels: Labels): [string, string][] {
-    const pairs: [string, string][] = [];
-    for (const k of Object.keys(labels).sort()) {
-      const v = labels[k];
-      if (v === undefined) continue;
-      pairs.push([sanitize(k, LABEL_RE), String(v)]);
+  /** The series for these labels, or a no-op past the family's series limit or with another label set. */
+  private child(name: string, kind: MetricKind, labels: Labels): Child {
+    const unsorted = this.labelValues(labels);
+    const names = Object.keys(unsorted).sort();
+    // Sorted, so every series of a family renders its labels in one order.
+    const values: Record<string, string> = {};
+    for (const n of names) values[n] = unsorted[n];
+    const fam = this.family(name, kind, names);
+    if (names.length !== fam.labelNames.length || names.some((n, i) => n !== fam.labelNames[i])) return this.dropped(fam);
+    const key = names.map((n) => values[n]).join("\u0001");
+    if (!fam.seen.has(key)) {
+      if (fam.seen.size >= MAX_SERIES) return this.dropped(fam);
+      fam.seen.add(key);
     }
-    return pairs;
+    return names.length === 0 ? (fam.metric as unknown as Child) : (fam.metric.labels(values) as Child);
   }
 
-  private key(pairs: [string, string][]): string {
-    return pairs.map(([k, v]) => `${k}\u0000${v}`).join("\u0001");
-  }
-
-  private series(fam: Family, labels: Labels): Series | undefined {
-    const pairs = this.labelPairs(labels);
-    const key = this.key(pairs);
-    let s = fam.series.get(key);
-    if (!s) {
-      if (fam.series.size >= MAX_SERIES) {
-        if (fam.name !== METRIC.droppedSeries) this.counter(METRIC.droppedSeries, { metric: fam.name });
-        return undefined;
-      }
-      s = { labels: pairs, value: 0 };
-      fam.series.set(key, s);
-    }
-    return s;
-  }
-
-  private fmtLabels(pairs: [string, string][], extra?: [string, string]): string {
-    const all = extra ? [...pairs, extra] : pairs;
-    if (all.length === 0) return "";
-    return `{${all.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`;
+  private dropped(fam: Family): Child {
+    if (fam.name !== METRIC.droppedSeries) this.counter(METRIC.droppedSeries, { metric: fam.name });
+    return NOOP;
   }
 }
+
+const sameLabels = (got: Record<string, string | number>, want: Record<string, string>) =>
+  Object.keys(got).length === Object.keys(want).length && Object.entries(want).every(([k, v]) => String(got[k]) === v);
 
 /** The process-wide registry every part of the product records into. */
 export const metrics = new MetricsRegistry();
 
-/** Node process gauges (memory, CPU, event loop delay, uptime). Idempotent. */
-let processCollector: (() => void) | undefined;
+/** Node process metrics (CPU, memory, heap, event loop lag, start time): prom-client's defaults. Idempotent. */
+const withProcessMetrics = new WeakSet<MetricsRegistry>();
 export function collectProcessMetrics(registry: MetricsRegistry = metrics): void {
-  if (processCollector) return;
-  const start = Date.now() / 1000 - process.uptime();
-  let loop: { percentile(p: number): number; reset(): void } | undefined;
-  import("node:perf_hooks").then(({ monitorEventLoopDelay }) => {
-    const h = monitorEventLoopDelay({ resolution: 20 });
-    h.enable();
-    loop = h;
-  });
-  registry.describe("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
-  registry.describe("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-  registry.describe("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
-  registry.describe("nodejs_heap_used_bytes", "gauge", "V8 heap in use in bytes.");
-  registry.describe("nodejs_eventloop_delay_p99_seconds", "gauge", "99th percentile of the event loop delay since the last scrape, in seconds.");
-  processCollector = () => {
-    const cpu = process.cpuUsage();
-    const mem = process.memoryUsage();
-    registry.gauge("process_cpu_seconds_total", {}, (cpu.user + cpu.system) / 1e6);
-    registry.gauge("process_resident_memory_bytes", {}, mem.rss);
-    registry.gauge("process_start_time_seconds", {}, Math.round(start));
-    registry.gauge("nodejs_heap_used_bytes", {}, mem.heapUsed);
-    if (loop) {
-      registry.gauge("nodejs_eventloop_delay_p99_seconds", {}, loop.percentile(99) / 1e9);
-      loop.reset();
-    }
-  };
-  registry.collect(processCollector);
+  if (withProcessMetrics.has(registry)) return;
+  withProcessMetrics.add(registry);
+  client.collectDefaultMetrics({ register: registry.prom, eventLoopMonitoringPrecision: 20 });
 }
 
 /** GET /metrics on the port this handler is mounted on. */
@@ -339,10 +253,11 @@ export function metricsHandler(registry: MetricsRegistry = metrics, path = "/met
       res.end("method not allowed\n");
       return true;
     }
-    const body = registry.render();
-    res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "cache-control": "no-store" });
-    if (req.method === "HEAD") res.end();
-    else res.end(body);
-    return true;
+    return registry.render().then((body) => {
+      res.writeHead(200, { "content-type": registry.prom.contentType, "cache-control": "no-store" });
+      if (req.method === "HEAD") res.end();
+      else res.end(body);
+      return true;
+    });
   };
 }

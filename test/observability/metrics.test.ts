@@ -1,12 +1,13 @@
-// The Prometheus registry and text format, the counter API the auth service
-// and rate limiters call, and /metrics on the product's port (in process).
+// The metrics facade over prom-client (families declared on first use, series
+// bounded), the counter API the auth service and rate limiters call, and
+// /metrics on the operator's listener (in process).
 import assert from "node:assert/strict";
 import { MetricsRegistry, METRIC, metrics } from "../../platform/telemetry/metrics.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { sample } from "./support/prom.js";
 
 describe("observability: metrics registry and /metrics", () => {
-  it("renders counters, gauges and cumulative histograms in the text format", () => {
+  it("renders counters, gauges and cumulative histograms in the text format", async () => {
     const r = new MetricsRegistry();
     r.describe("jobs_total", "counter", "Jobs done.");
     r.counter("jobs_total", { kind: "a" });
@@ -15,7 +16,7 @@ describe("observability: metrics registry and /metrics", () => {
     r.gauge("queue_depth", {}, 7);
     r.describe("wait_seconds", "histogram", "Wait.", [0.1, 1]);
     for (const v of [0.05, 0.5, 0.5, 3]) r.observe("wait_seconds", { q: "x" }, v);
-    const text = r.render();
+    const text = await r.render();
     assert.equal(
       text,
       [
@@ -23,14 +24,16 @@ describe("observability: metrics registry and /metrics", () => {
         "# TYPE jobs_total counter",
         'jobs_total{kind="a"} 3',
         'jobs_total{kind="b"} 1',
-        "# HELP queue_depth ",
+        "",
+        "# HELP queue_depth queue_depth",
         "# TYPE queue_depth gauge",
         "queue_depth 7",
+        "",
         "# HELP wait_seconds Wait.",
         "# TYPE wait_seconds histogram",
-        'wait_seconds_bucket{q="x",le="0.1"} 1',
-        'wait_seconds_bucket{q="x",le="1"} 3',
-        'wait_seconds_bucket{q="x",le="+Inf"} 4',
+        'wait_seconds_bucket{le="0.1",q="x"} 1',
+        'wait_seconds_bucket{le="1",q="x"} 3',
+        'wait_seconds_bucket{le="+Inf",q="x"} 4',
         'wait_seconds_sum{q="x"} 4.05',
         'wait_seconds_count{q="x"} 4',
         "",
@@ -38,39 +41,42 @@ describe("observability: metrics registry and /metrics", () => {
     );
   });
 
-  it("escapes label values and sanitises names; counters never go down", () => {
+  it("escapes label values and sanitises names; counters never go down", async () => {
     const r = new MetricsRegistry();
     r.counter("bad-name.total", { "odd-label": 'a"b\\c\nd' });
     r.counter("bad-name.total", { "odd-label": 'a"b\\c\nd' }, -5);
-    assert.match(r.render(), /^bad_name_total\{odd_label="a\\"b\\\\c\\nd"\} 1$/m);
+    assert.match(await r.render(), /^bad_name_total\{odd_label="a\\"b\\\\c\\nd"\} 1$/m);
   });
 
-  it("caps the series of a family and counts what it dropped", () => {
+  it("caps the series of a family and counts what it dropped, and drops a call with another label set", async () => {
     const r = new MetricsRegistry();
     for (let i = 0; i < 2100; i++) r.counter("per_user_total", { user: String(i) });
-    assert.equal(r.sum("per_user_total"), 2000);
-    assert.equal(r.value(METRIC.droppedSeries, { metric: "per_user_total" }), 100);
+    assert.equal(await r.sum("per_user_total"), 2000);
+    assert.equal(await r.value(METRIC.droppedSeries, { metric: "per_user_total" }), 100);
+    r.counter("per_user_total", { user: "1", extra: "x" });
+    assert.equal(await r.value(METRIC.droppedSeries, { metric: "per_user_total" }), 101);
+    assert.equal(await r.sum("per_user_total"), 2000);
   });
 
-  it("collectors set gauges at scrape time and can be removed; a failing one does not break the scrape", () => {
+  it("collectors set gauges at scrape time and can be removed; a failing one does not break the scrape", async () => {
     const r = new MetricsRegistry();
     let n = 1;
     const off = r.collect(() => r.gauge("pool", {}, n++));
     r.collect(() => {
       throw new Error("broken");
     });
-    assert.match(r.render(), /^pool 1$/m);
-    assert.match(r.render(), /^pool 2$/m);
+    assert.match(await r.render(), /^pool 1$/m);
+    assert.match(await r.render(), /^pool 2$/m);
     off();
-    assert.match(r.render(), /^pool 2$/m);
+    assert.match(await r.render(), /^pool 2$/m);
   });
 
-  it("has the security counters the auth service and the rate limiters call, with help text", () => {
+  it("has the security counters the auth service and the rate limiters call, with help text", async () => {
     const r = new MetricsRegistry();
     r.counter(METRIC.loginFailures);
     r.counter(METRIC.lockouts, { scope: "account" });
     r.counter(METRIC.rateLimitRejections, { source: "edge", descriptor: "login" });
-    const text = r.render();
+    const text = await r.render();
     assert.match(text, /# HELP acme_auth_login_failures_total Failed logins \(no reason[^\n]*\n# TYPE acme_auth_login_failures_total counter\nacme_auth_login_failures_total 1/);
     assert.match(text, /acme_auth_lockouts_total\{scope="account"\} 1/);
     assert.match(text, /acme_ratelimit_rejections_total\{descriptor="login",source="edge"\} 1/);
@@ -97,9 +103,9 @@ describe("observability: metrics registry and /metrics", () => {
     });
 
     it("counts tokens the auth interceptor refuses, by reason", async () => {
-      const before = metrics.sum(METRIC.tokenRejections);
+      const before = await metrics.sum(METRIC.tokenRejections);
       await assert.rejects(t.usersInternal("not-a-jwt").checkUser({ userId: "x" }));
-      assert.equal(metrics.sum(METRIC.tokenRejections) - before, 1);
+      assert.equal((await metrics.sum(METRIC.tokenRejections)) - before, 1);
     });
 
     it("does not tell an unknown email from a wrong password: both failed logins look the same in /metrics", async () => {

@@ -200,20 +200,20 @@ describe("observability: RPC and HTTP tracing, metrics, access log (in process)"
   });
 
   it("counts RPCs by code and observes latency (RED), visible at /metrics", async () => {
-    const handled = (method: string, code: string) => metrics.value(METRIC.rpcServerHandled, { grpc_service: "acme.order.v1.OrderInternalService", grpc_method: method, grpc_type: "unary", grpc_code: code }) ?? 0;
-    const ok0 = handled("MarkOwnerDeleted", "OK");
-    const nf0 = handled("MarkOwnerDeleted", "NotFound");
-    const lat0 = metrics.value(METRIC.rpcServerSeconds, { grpc_service: "acme.order.v1.OrderInternalService", grpc_method: "MarkOwnerDeleted", grpc_type: "unary" }) ?? 0;
+    const handled = async (method: string, code: string) => (await metrics.value(METRIC.rpcServerHandled, { grpc_service: "acme.order.v1.OrderInternalService", grpc_method: method, grpc_type: "unary", grpc_code: code })) ?? 0;
+    const ok0 = await handled("MarkOwnerDeleted", "OK");
+    const nf0 = await handled("MarkOwnerDeleted", "NotFound");
+    const lat0 = (await metrics.value(METRIC.rpcServerSeconds, { grpc_service: "acme.order.v1.OrderInternalService", grpc_method: "MarkOwnerDeleted", grpc_type: "unary" })) ?? 0;
     await grpcUsers().checkUser({ userId: "u5" });
     await grpcUsers().checkUser({ userId: "u6" });
     await assert.rejects(grpcUsers().checkUser({ userId: "missing" }));
-    assert.equal(handled("MarkOwnerDeleted", "OK") - ok0, 2);
-    assert.equal(handled("MarkOwnerDeleted", "NotFound") - nf0, 1);
-    assert.equal((metrics.value(METRIC.rpcServerSeconds, { grpc_service: "acme.order.v1.OrderInternalService", grpc_method: "MarkOwnerDeleted", grpc_type: "unary" }) ?? 0) - lat0, 3);
+    assert.equal((await handled("MarkOwnerDeleted", "OK")) - ok0, 2);
+    assert.equal((await handled("MarkOwnerDeleted", "NotFound")) - nf0, 1);
+    assert.equal(((await metrics.value(METRIC.rpcServerSeconds, { grpc_service: "acme.order.v1.OrderInternalService", grpc_method: "MarkOwnerDeleted", grpc_type: "unary" })) ?? 0) - lat0, 3);
     const text = await (await fetch(`${tiny.url}/metrics`)).text();
     assert.match(text, /# TYPE grpc_server_handled_total counter/);
     assert.match(text, /grpc_server_handled_total\{grpc_code="NotFound",grpc_method="MarkOwnerDeleted",grpc_service="acme\.order\.v1\.OrderInternalService",grpc_type="unary"\} \d+/);
-    assert.match(text, /grpc_server_handling_seconds_bucket\{grpc_method="MarkOwnerDeleted",grpc_service="acme\.order\.v1\.OrderInternalService",grpc_type="unary",le="\+Inf"\} \d+/);
+    assert.match(text, /grpc_server_handling_seconds_bucket\{le="\+Inf",grpc_method="MarkOwnerDeleted",grpc_service="acme\.order\.v1\.OrderInternalService",grpc_type="unary"\} \d+/);
     assert.match(text, /grpc_client_handled_total\{grpc_code="OK",grpc_method="MarkOwnerDeleted"/);
     assert.match(text, /acme_http_server_requests_total\{method="GET",route="acme\.user\.v1\.UserInternalService\/CheckUser",status="200"\} \d+/);
     assert.match(text, /grpc_server_in_flight\{grpc_method="MarkOwnerDeleted",grpc_service="acme\.order\.v1\.OrderInternalService"\} 0/);
@@ -222,9 +222,9 @@ describe("observability: RPC and HTTP tracing, metrics, access log (in process)"
   it("with tracing off (no SDK): no spans and no trace ids, but metrics, request ids and access lines remain", async () => {
     await otel.uninstall();
     try {
-      const before = metrics.sum(METRIC.rpcServerHandled, { grpc_method: "CheckUser" });
+      const before = await metrics.sum(METRIC.rpcServerHandled, { grpc_method: "CheckUser" });
       await grpcUsers({ "x-request-id": "off-1" }).checkUser({ userId: "u7" });
-      assert.equal(metrics.sum(METRIC.rpcServerHandled, { grpc_method: "CheckUser" }) - before, 1);
+      assert.equal((await metrics.sum(METRIC.rpcServerHandled, { grpc_method: "CheckUser" })) - before, 1);
       assert.equal(otel.spans().length, 0);
       const access = lines.filter((l) => l.msg === "rpc");
       assert.equal(access.length, 2);
