@@ -9,7 +9,7 @@ import { createSign, generateKeyPairSync, randomUUID } from "node:crypto";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { createRateLimiter, descriptorsFor, parseRateLimitConfig } from "../edge/ratelimit.js";
-import { isSessionRevoked } from "../platform/auth/revocation.js";
+import { isSessionRevoked, markRevocationsLoaded } from "../platform/auth/revocation.js";
 import { prepared } from "../platform/prepared.js";
 import { createVerifier } from "../platform/auth/verifier.js";
 import { memoryStore, redisStore } from "../platform/kv.js";
@@ -58,6 +58,9 @@ export async function measurePieces(pgUrl: string, redisUrl: string, n = 20_000)
   });
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const mem = memoryStore();
+  // No auth service here: mark the (empty) revocation lists loaded, as it would.
+  await markRevocationsLoaded(kv);
+  await markRevocationsLoaded(mem);
   const verifierOf = (cacheSize: number) =>
     createVerifier({ issuer: "acme-auth", userAudience: "acme-api", serviceAudiences: [], keys: { get: async () => publicKey }, kv: mem, cacheSize });
   const fresh = verifierOf(0);
@@ -70,7 +73,7 @@ export async function measurePieces(pgUrl: string, redisUrl: string, n = 20_000)
     const byId = prepared(db, (pk: string) => db.selectFrom("bench_profiles").selectAll().where("id", "=", pk));
     out.push(await cost("Postgres point read, kysely query compiled once + pg (platform/prepared.ts, what GetMe runs)", n, () => byId.first(id)));
     out.push(await cost("Postgres point read, pg named prepared statement (not used)", n, () => pool.query({ name: "bench_get", text: "select * from bench_profiles where id = $1", values: [id] })));
-    out.push(await cost("Redis revocation lookup (GET)", n, () => isSessionRevoked(kv, id)));
+    out.push(await cost("Redis revocation lookup (MGET of the sentinel and the session)", n, () => isSessionRevoked(kv, id)));
     out.push(await cost("edge rate limits: 3 descriptors in one EVALSHA", n, () => limiter.check(descriptorsFor("127.0.0.1", id, "default"))));
   } finally {
     await kv.close();

@@ -7,6 +7,7 @@
 // services (deps.verifier, the same everywhere); the reason is worked out in
 // jwt_authn's order (format, issuer, audience, time, key, signature) so that
 // both edges give the same answer.
+import { Code, ConnectError } from "@connectrpc/connect";
 import { bearerToken } from "../platform/auth/interceptor.js";
 import type { Principal } from "../platform/auth/principal.js";
 import { TokenError, type TokenVerifier } from "../platform/auth/verifier.js";
@@ -88,9 +89,12 @@ export function createEdgeAuthn(opts: EdgeAuthnOptions): EdgeAuthn {
         const principal = await opts.verifier.verify(token);
         return { ok: true, principal, subject: principal.kind === "user" ? principal.userId : sub };
       } catch (err) {
+        // The revocation list could not be read: pass it on, the service re-checks and answers UNAVAILABLE.
+        if (err instanceof ConnectError && err.code === Code.Unavailable) return { ok: true, subject: sub };
         const reason = err instanceof TokenError ? err.reason : "";
         if (PASSED_TO_SERVICE.has(reason)) return { ok: true, subject: sub };
-        if (reason === "unknown kid" || reason === "algorithm not allowed" || reason === "missing kid") return fail(JWKS_KID_ALG_MISMATCH);
+        // A key revoked for compromise reads as Envoy's answer once its JWKS copy has dropped the kid.
+        if (reason === "key revoked" || reason === "unknown kid" || reason === "algorithm not allowed" || reason === "missing kid") return fail(JWKS_KID_ALG_MISMATCH);
         if (reason === "expired") return fail(JWT_EXPIRED);
         if (reason === "not yet valid") return fail(JWT_NOT_YET_VALID);
         return fail(JWT_VERIFICATION_FAILS);

@@ -12,6 +12,7 @@
 //   parses one error shape whichever edge and whichever layer refused it.
 import { fromBinary, toJson, type DescMessage, type Message, type Registry } from "@bufbuild/protobuf";
 import { Code, type ConnectError } from "@connectrpc/connect";
+import { DEFAULT_RETRY_AFTER_SECONDS } from "../platform/errors.js";
 
 const HTTP_STATUS: Record<number, number> = {
   [0]: 200,
@@ -122,9 +123,12 @@ export function localReply(status: number, text: string, headers: Record<string,
 
 /** A service error as convert_grpc_status renders it. */
 export function grpcErrorReply(err: ConnectError, registry: Registry): Reply {
+  const status = httpStatusFromGrpc(err.code);
+  // Every 503 says when to retry: the service's retry-after, else the default (as Envoy's Lua filter, docs/outages.md).
+  const retry: Record<string, string> = status === 503 ? { "retry-after": err.metadata.get("retry-after") ?? String(DEFAULT_RETRY_AFTER_SECONDS) } : {};
   return {
-    status: httpStatusFromGrpc(err.code),
-    headers: { "content-type": "application/json" },
+    status,
+    headers: { "content-type": "application/json", ...retry },
     body: JSON.stringify(statusJson(err, registry)),
   };
 }

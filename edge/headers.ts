@@ -59,6 +59,14 @@ export function clientIpOf(req: Parameters<RequestPrelude>[0]): string {
   return normaliseIp(req.socket?.remoteAddress ?? "") || "unknown";
 }
 
+/**
+ * Strict-Transport-Security, on every answer over TLS and never over plain HTTP (RFC 6797
+ * §7.2): one year, subdomains too. Both edges send this value (Envoy's HTTPS listener,
+ * scripts/envoy-config). docs/tls.md.
+ */
+export const HSTS = "max-age=31536000; includeSubDomains";
+export const HSTS_HEADER = "strict-transport-security";
+
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
@@ -83,5 +91,6 @@ export function prepareRequest(req: Parameters<RequestPrelude>[0], res: Paramete
   headers[REQUEST_ID_HEADER] = requestId;
   res.setHeader(REQUEST_ID_HEADER, requestId);
   for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+  if ((req.socket as { encrypted?: boolean } | undefined)?.encrypted) res.setHeader(HSTS_HEADER, HSTS);
   return { requestId, clientIp };
 }

@@ -89,6 +89,7 @@ export async function createEdge(deps: EdgeDeps): Promise<Edge> {
     limiter,
     transportFor,
     maxBodyBytes: config.maxBodyBytes,
+    maxJsonDepth: config.limits.maxJsonDepth,
     timeoutMs: BACKEND_TIMEOUT_MS,
     log,
   });

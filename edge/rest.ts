@@ -6,6 +6,9 @@
 //   body -> request message (400)                   grpc_json_transcoder, body
 //   the RPC through deps.transportFor (the services' own interceptors run there)
 //   response -> JSON, gRPC errors -> convert_grpc_status
+import zlib from "node:zlib";
+import { invalidArgument } from "../platform/errors.js";
+import { textViolations } from "../platform/validate.js";
 import { setHttpRoute } from "../platform/telemetry/tracing.js";
 import type { DescMethodUnary, Message, Registry } from "@bufbuild/protobuf";
 import { ConnectError, createContextValues, type Transport } from "@connectrpc/connect";
@@ -30,6 +33,8 @@ export interface RestOptions {
   limiter: RateLimiter;
   transportFor(serviceTypeName: string): Transport;
   maxBodyBytes: number;
+  /** Nesting depth of a JSON body (400 over it; default DEFAULT_MAX_JSON_DEPTH). */
+  maxJsonDepth?: number;
   /** Deadline of the backend call (Envoy's default route timeout is 15 s). */
   timeoutMs: number;
   log: Logger;
@@ -56,8 +61,23 @@ function headerValue(req: NodeRequest, name: string): string | undefined {
   return Array.isArray(v) ? v.join(", ") : v;
 }
 
-/** The request body, or undefined when it exceeds max bytes (reading stops there). */
-function readBody(req: NodeRequest, max: number): Promise<Uint8Array | undefined> {
+/** Content codings a REST body may have: none, or gzip (inflated with a bound, below). */
+export function bodyEncoding(req: NodeRequest): "identity" | "gzip" | undefined {
+  const raw = headerValue(req, "content-encoding");
+  const codings = (raw ?? "").split(",").map((c) => c.trim().toLowerCase()).filter((c) => c && c !== "identity");
+  if (codings.length === 0) return "identity";
+  if (codings.length === 1 && (codings[0] === "gzip" || codings[0] === "x-gzip")) return "gzip";
+  return undefined;
+}
+
+/**
+ * The request body, or undefined when it exceeds max bytes. A gzip body is
+ * inflated as it arrives and both its compressed and its inflated size are
+ * bounded by max: a decompression bomb stops at max bytes of output.
+ * Rejects with BadGzip when the body is not valid gzip.
+ */
+function readBody(req: NodeRequest, max: number, encoding: "identity" | "gzip" = "identity"): Promise<Uint8Array | undefined> {
+  if (encoding === "gzip") return readGzipBody(req, max);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -82,6 +102,60 @@ function readBody(req: NodeRequest, max: number): Promise<Uint8Array | undefined
     const onEnd = () => finish(undefined, Buffer.concat(chunks));
     const onError = (err: Error) => finish(err);
     const onClose = () => finish(new Error("client closed the request"));
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+    req.on("close", onClose);
+  });
+}
+
+export class BadGzip extends Error {}
+
+function readGzipBody(req: NodeRequest, max: number): Promise<Uint8Array | undefined> {
+  return new Promise((resolve, reject) => {
+    // Small output chunks: the bound is checked every 16 KiB of inflated bytes.
+    const gunzip = zlib.createGunzip({ chunkSize: 16 * 1024 });
+    const chunks: Buffer[] = [];
+    let read = 0;
+    let inflated = 0;
+    let done = false;
+    const finish = (err: Error | undefined, value?: Uint8Array) => {
+      if (done) return;
+      done = true;
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      req.off("close", onClose);
+      gunzip.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      read += chunk.length;
+      if (read > max) {
+        req.pause();
+        return finish(undefined, undefined);
+      }
+      // Backpressure: the client's bytes wait while the inflated ones are taken.
+      if (!gunzip.write(chunk)) {
+        req.pause();
+        gunzip.once("drain", () => !done && req.resume());
+      }
+    };
+    gunzip.on("data", (out: Buffer) => {
+      inflated += out.length;
+      if (inflated > max) {
+        req.pause();
+        finish(undefined, undefined);
+      } else chunks.push(out);
+    });
+    gunzip.on("end", () => finish(undefined, Buffer.concat(chunks)));
+    gunzip.on("error", (err) => finish(new BadGzip(`The body is not valid gzip: ${err.message}`)));
+    const onEnd = () => gunzip.end();
+    const onError = (err: Error) => finish(err);
+    const onClose = () => {
+      if (!req.complete) finish(new Error("client closed the request"));
+    };
     req.on("data", onData);
     req.on("end", onEnd);
     req.on("error", onError);
@@ -129,6 +203,11 @@ export function restHandler(opts: RestOptions) {
       send(req, res, localReply(415, `content-type ${JSON.stringify(headerValue(req, "content-type") ?? "")} is not accepted: send application/json`), extra);
       return true;
     }
+    const encoding = bodyEncoding(req);
+    if (!encoding) {
+      send(req, res, localReply(415, `content-encoding ${JSON.stringify(headerValue(req, "content-encoding"))} is not accepted: send the body as is or gzip`), extra);
+      return true;
+    }
     const query = parseQuery(rawQuery);
     try {
       for (const p of query) resolveQueryField(route.input, p.name);
@@ -174,17 +253,27 @@ export function restHandler(opts: RestOptions) {
 
     let body: Uint8Array | undefined;
     if (route.body) {
-      const read = await readBody(req, opts.maxBodyBytes).catch(() => null);
+      const read = await readBody(req, opts.maxBodyBytes, encoding).catch((err: unknown) => (err instanceof BadGzip ? err : null));
       if (read === null) return true; // the client went away mid-body
+      if (read instanceof BadGzip) {
+        send(req, res, localReply(400, read.message), extra);
+        return true;
+      }
       if (!read) return tooLarge();
       body = read;
     }
     let input: Message;
     try {
-      input = buildRequest(route, match.bindings, query, body, opts.registry);
+      input = buildRequest(route, match.bindings, query, body, opts.registry, { maxJsonDepth: opts.maxJsonDepth });
     } catch (err) {
       if (!(err instanceof TranscodeError)) throw err;
       send(req, res, localReply(400, err.message), extra);
+      return true;
+    }
+    // Hostile text in any field (NUL...): the same answer as the services give (platform/validate.ts).
+    const violations = textViolations(route.input, input);
+    if (violations.length) {
+      send(req, res, grpcErrorReply(invalidArgument(violations), opts.registry), extra);
       return true;
     }
 

@@ -76,12 +76,40 @@ function setField(root: DescMessage, msg: Message, fields: readonly DescField[],
   }
 }
 
-export function parseJsonBody(bytes: Uint8Array): JsonValue {
+/** Default nesting limit of a JSON body (MAX_JSON_DEPTH). */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
+/**
+ * The deepest nesting of objects and arrays in JSON text, or max + 1 as soon as
+ * it goes deeper (strings skipped): checked before parsing, so a deep body costs
+ * one scan, never a deep recursion in the parser or the message builder.
+ */
+export function jsonDepth(text: string, max: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \\ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (++depth > deepest && (deepest = depth) > max) return deepest;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) depth--;
+  }
+  return deepest;
+}
+
+export function parseJsonBody(bytes: Uint8Array, maxDepth = DEFAULT_MAX_JSON_DEPTH): JsonValue {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     throw new TranscodeError("Invalid JSON payload received. The body is not valid UTF-8.");
+  }
+  if (jsonDepth(text, maxDepth) > maxDepth) {
+    throw new TranscodeError(`Invalid JSON payload received. The body nests deeper than ${maxDepth} levels.`);
   }
   try {
     return JSON.parse(text) as JsonValue;
@@ -142,12 +170,13 @@ export function buildRequest(
   query: readonly QueryParam[],
   body: Uint8Array | undefined,
   registry: Registry,
+  limits: { maxJsonDepth?: number } = {},
 ): Message {
   const { input } = route;
   const msg = create(input);
 
   // No body on a rule with a message body field: Envoy still sets that field (empty).
-  const json = route.body && body && body.length > 0 ? parseJsonBody(body) : route.bodyField?.at(-1)?.fieldKind === "message" ? {} : undefined;
+  const json = route.body && body && body.length > 0 ? parseJsonBody(body, limits.maxJsonDepth) : route.bodyField?.at(-1)?.fieldKind === "message" ? {} : undefined;
   if (json !== undefined) {
     const bindings = [...pathBindings.map((x) => ({ name: x.fieldPath.join("."), value: x.value })), ...query];
     for (const b of bindings) {

@@ -79,6 +79,15 @@ function metricsListener(env: Env): Config["metrics"] {
   return { port: int(env, "METRICS_PORT", 9464, 0, 65535), host: str(env, "METRICS_HOST", "127.0.0.1") };
 }
 
+/** TLS_CERT_FILE and TLS_KEY_FILE (PEM), both or neither: the port then serves TLS only. */
+function tlsFiles(env: Env): Config["tls"] {
+  const cert = str(env, "TLS_CERT_FILE", "");
+  const key = str(env, "TLS_KEY_FILE", "");
+  if (!cert && !key) return undefined;
+  if (!cert || !key) throw new ConfigError(cert ? "TLS_KEY_FILE" : "TLS_CERT_FILE", "must be set too when serving TLS (TLS_CERT_FILE and TLS_KEY_FILE go together)");
+  return { certFile: resolve(cert), keyFile: resolve(key) };
+}
+
 /** What one client may hold of the port: each bounded, each configurable (README, "Limits"). */
 export interface ConnectionLimits {
   /** A new connection must send its first bytes, and an HTTP/1.1 request its headers, within this. */
@@ -128,6 +137,8 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** The operator's listener for /metrics (never the public port); undefined: none. */
   readonly metrics?: { readonly port: number; readonly host: string };
+  /** Serve the port over TLS with this certificate (TLS_CERT_FILE, TLS_KEY_FILE; docs/tls.md); undefined: plain. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** Path of the rate-limit config (envoyproxy/ratelimit format). */
   readonly rateLimitConfig: string;
   readonly shutdownGraceMs: number;
@@ -161,6 +172,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
     corsOrigins: origins(corsRaw),
     metrics: metricsListener(env),
+    tls: tlsFiles(env),
     rateLimitConfig: resolve(str(env, "RATELIMIT_CONFIG", "envoy/ratelimit/config.yaml")),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10000, 0, 120000),
     limits: {

@@ -6,7 +6,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationProvider } from "kysely";
 import pg from "pg";
-import { isTransientDbError } from "./errors.js";
+import { int } from "./config.js";
+import { DependencyCircuit } from "./dependency.js";
+import { dbUnavailableReason, DependencyUnavailableError, isTransientDbError, POOL_BUSY } from "./errors.js";
 import { seedFromTemplate } from "./pglite.js";
 import { tracedDialect } from "./telemetry/kysely.js";
 
@@ -16,6 +18,8 @@ export interface Database {
   /** Untyped root handle; services narrow it with `forSchema`. */
   readonly db: Kysely<any>;
   readonly kind: "postgres" | "pglite";
+  /** False while Postgres is known down (its circuit open); absent for PGlite. */
+  readonly available?: () => boolean;
   /** Pool statistics for gauges (zeros for PGlite). */
   poolStats(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
@@ -26,17 +30,107 @@ export interface DatabaseOptions {
   dataDir: string;
   /** Max pool size for pg. */
   max?: number;
+  /** Where DB_* knobs are read (default process.env). */
+  env?: Record<string, string | undefined>;
+}
+
+/** How long Postgres may take before a request is told UNAVAILABLE (docs/outages.md). */
+export interface DbTimeouts {
+  /** DB_CONNECT_TIMEOUT_MS: opening a connection, and waiting for a free one in the pool. */
+  connectMs: number;
+  /** DB_STATEMENT_TIMEOUT_MS: one statement, enforced by the server (statement_timeout) and by the client. */
+  statementMs: number;
+  /** DB_CIRCUIT_OPEN_MS: after a failed connection, calls fail at once for this long, then one probes. */
+  circuitOpenMs: number;
+}
+
+export function dbTimeouts(env: Record<string, string | undefined> = process.env): DbTimeouts {
+  return {
+    connectMs: int(env, "DB_CONNECT_TIMEOUT_MS", 1000, 50, 60_000),
+    statementMs: int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+    circuitOpenMs: int(env, "DB_CIRCUIT_OPEN_MS", 1000, 50, 60_000),
+  };
+}
+
+/**
+ * The pg pool as kysely sees it, failing fast while Postgres is down: a
+ * connection that cannot be opened (refused, timed out, server starting or
+ * shutting down) opens the circuit, and while it is open every query fails at
+ * once with DependencyUnavailableError instead of queueing; a query whose
+ * connection breaks fails the same way and its client is discarded.
+ */
+/** pg-pool's error when no client was free within connectionTimeoutMillis. */
+const POOL_QUEUE_TIMEOUT = "timeout exceeded when trying to connect";
+
+function guardedPool(pool: pg.Pool, circuit: DependencyCircuit) {
+  const fail = (err: unknown): unknown => {
+    const reason = dbUnavailableReason(err);
+    if (!reason) return err;
+    // A statement timeout is one slow query, not the server gone.
+    if ((err as { code?: unknown }).code !== "57014") circuit.failed(reason);
+    return new DependencyUnavailableError("postgres", reason, { cause: err });
+  };
+  return {
+    async connect() {
+      // Every connection busy for DB_CONNECT_TIMEOUT_MS (overload): UNAVAILABLE for this call,
+      // but the server answers, so the circuit stays as it is.
+      let busy: unknown;
+      const acquired = await circuit.run(
+        () => pool.connect().catch((err: unknown) => ((err as Error)?.message === POOL_QUEUE_TIMEOUT ? ((busy = err), undefined) : Promise.reject(err))),
+        dbUnavailableReason,
+      );
+      if (!acquired) throw new DependencyUnavailableError("postgres", POOL_BUSY, { cause: busy });
+      const client = acquired;
+      let broken = false;
+      // pg-pool listens for a client's errors only while it is idle: one held between two
+      // queries (a transaction waiting on other work) when the server goes away would
+      // otherwise emit an unhandled 'error' and end the process.
+      const onError = (err: unknown) => {
+        broken = true;
+        circuit.failed(dbUnavailableReason(err) ?? "connection error");
+      };
+      client.on("error", onError);
+      return {
+        query: ((...args: [any, any?]) => {
+          const out = client.query(...args);
+          // A cursor (kysely's stream) is returned as is.
+          if (!(out instanceof Promise)) return out;
+          return out.catch((err: unknown) => {
+            const mapped = fail(err);
+            if (mapped !== err) broken = true;
+            throw mapped;
+          });
+        }) as pg.PoolClient["query"],
+        release: () => {
+          client.removeListener("error", onError);
+          client.release(broken || undefined);
+        },
+      };
+    },
+    end: () => pool.end(),
+  };
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if (opts.url) {
-    const pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10 });
+    const t = dbTimeouts(opts.env);
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.max ?? 10,
+      connectionTimeoutMillis: t.connectMs,
+      statement_timeout: t.statementMs,
+      // The client gives up too when the server does not answer at all (hung, partitioned).
+      query_timeout: t.statementMs + t.connectMs,
+      keepAlive: true,
+    });
     // An idle client error must not crash the process; the pool replaces it.
     pool.on("error", () => {});
-    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+    const circuit = new DependencyCircuit({ dependency: "postgres", openMs: t.circuitOpenMs });
+    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: guardedPool(pool, circuit) }) });
     return {
       db,
       kind: "postgres",
+      available: () => circuit.up,
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       close: () => db.destroy(),
     };

@@ -72,7 +72,7 @@ function parseBody(body: Buffer, input: DescMessage): MessageShape<DescMessage> 
   if (body.length < 5) throw new ConnectError("protocol error: promised 5 bytes in enveloped message, got less bytes", Code.InvalidArgument);
   const flags = body[0];
   const len = body.readUInt32BE(1);
-  if (flags & 0b1) throw new ConnectError("protocol error: received compressed envelope, but do not know how to decompress", Code.Internal);
+  if (flags & 0b1) throw new ConnectError("protocol error: received compressed envelope, but do not know how to decompress", Code.InvalidArgument);
   if (body.length < 5 + len) throw new ConnectError(`protocol error: promised ${len} bytes in enveloped message, got less bytes`, Code.InvalidArgument);
   if (body.length > 5 + len) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
   try {

@@ -2,10 +2,15 @@
 // in-process store with the same semantics (TTL, atomic increment, sets) so the
 // embedded run needs no server. Only the operations the product uses.
 import { Redis } from "ioredis";
+import { int } from "./config.js";
+import { DependencyCircuit } from "./dependency.js";
+import { DependencyUnavailableError, kvUnavailableReason } from "./errors.js";
 
 export interface KeyValueStore {
   readonly kind: "redis" | "memory";
   get(key: string): Promise<string | null>;
+  /** Several values in one round trip, read atomically (Redis MGET); null for a missing key. */
+  mget(...keys: string[]): Promise<(string | null)[]>;
   /** Set a value, with an optional time to live in milliseconds. */
   set(key: string, value: string, ttlMs?: number): Promise<void>;
   /** Set only if absent; true when this call set it. */
@@ -53,20 +58,82 @@ type AcmeRedis = Redis & {
   acmeIncrEach(numberOfKeys: number, ...keysThenTtls: (string | number)[]): Promise<number[]>;
 };
 
-export function redisStore(url: string): KeyValueStore & { client: Redis } {
+/** How long Redis may take before a request is told UNAVAILABLE (docs/outages.md). */
+export interface KvTimeouts {
+  /** REDIS_CONNECT_TIMEOUT_MS: opening the connection. */
+  connectMs: number;
+  /** REDIS_COMMAND_TIMEOUT_MS: one command, from the call to its reply. */
+  commandMs: number;
+  /** REDIS_CIRCUIT_OPEN_MS: after a timed-out command, calls fail at once for this long, then one probes. */
+  circuitOpenMs: number;
+  /** REDIS_RECONNECT_MAX_MS: the longest pause between two reconnection attempts (they never stop). */
+  reconnectMaxMs: number;
+}
+
+export function kvTimeouts(env: Record<string, string | undefined> = process.env): KvTimeouts {
+  return {
+    connectMs: int(env, "REDIS_CONNECT_TIMEOUT_MS", 1000, 50, 60_000),
+    commandMs: int(env, "REDIS_COMMAND_TIMEOUT_MS", 500, 50, 60_000),
+    circuitOpenMs: int(env, "REDIS_CIRCUIT_OPEN_MS", 1000, 50, 60_000),
+    reconnectMaxMs: int(env, "REDIS_RECONNECT_MAX_MS", 1000, 50, 60_000),
+  };
+}
+
+export function redisStore(url: string, env: Record<string, string | undefined> = process.env): KeyValueStore & { client: Redis } {
+  const t = kvTimeouts(env);
   // Auto-pipelining: commands issued in the same tick (a request's revocation
   // check and rate-limit counters, other requests' commands) go out in one
   // write instead of one syscall each.
-  const client = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, enableAutoPipelining: true }) as AcmeRedis;
+  const client = new Redis(url, {
+    enableAutoPipelining: true,
+    lazyConnect: false,
+    connectTimeout: t.connectMs,
+    commandTimeout: t.commandMs,
+    // Commands queue only until the first connection; after that, see `guard`.
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: 1,
+    // Reconnect for ever, at most reconnectMaxMs apart: recovery needs no restart.
+    retryStrategy: (times) => Math.min(times * 100, t.reconnectMaxMs),
+  }) as AcmeRedis;
   // EVALSHA of the cached script (EVAL once on NOSCRIPT) instead of sending the script with every call.
   client.defineCommand("acmeIncr", { numberOfKeys: 1, lua: INCR_SCRIPT });
   client.defineCommand("acmeIncrEach", { lua: INCR_EACH_SCRIPT });
   // Connection errors surface on commands; an unhandled 'error' event would crash.
   client.on("error", () => {});
+  // Fail fast: once connected, a command issued while the connection is down
+  // (reconnecting) or after a timed-out command (circuit open) fails at once
+  // with DependencyUnavailableError instead of waiting in the offline queue.
+  const circuit = new DependencyCircuit({ dependency: "redis", openMs: t.circuitOpenMs });
+  let connectedOnce = false;
+  client.on("ready", () => {
+    connectedOnce = true;
+    circuit.succeeded();
+  });
+  const guard = <T>(fn: () => Promise<T>): Promise<T> => {
+    if (connectedOnce && client.status !== "ready") {
+      return Promise.reject(new DependencyUnavailableError("redis", `connection ${client.status}`, { circuitOpen: true, retryAfterSeconds: t.circuitOpenMs / 1000 }));
+    }
+    return circuit.run(fn, kvUnavailableReason);
+  };
+  const store = redisCommands(client);
+  const guarded = Object.fromEntries(
+    Object.entries(store).map(([name, fn]) => [name, (...args: unknown[]) => guard(() => (fn as (...a: unknown[]) => Promise<unknown>)(...args))]),
+  ) as unknown as typeof store;
   return {
+    ...guarded,
     kind: "redis",
     client,
+    close: async () => {
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+/** The store's commands on an ioredis client, unguarded. */
+function redisCommands(client: AcmeRedis): Omit<KeyValueStore, "kind" | "close"> {
+  return {
     get: (k) => client.get(k),
+    mget: (...keys) => client.mget(...keys),
     set: async (k, v, ttl) => {
       if (ttl) await client.set(k, v, "PX", Math.max(1, Math.ceil(ttl)));
       else await client.set(k, v);
@@ -88,9 +155,6 @@ export function redisStore(url: string): KeyValueStore & { client: Redis } {
       const t = performance.now();
       await client.ping();
       return performance.now() - t;
-    },
-    close: async () => {
-      await client.quit().catch(() => client.disconnect());
     },
   };
 }
@@ -139,6 +203,7 @@ export function memoryStore(now: () => number = Date.now): KeyValueStore {
   return {
     kind: "memory",
     get: async (k) => str(k),
+    mget: async (...keys) => keys.map((k) => str(k)),
     set: async (k, v, ttl) => {
       data.set(k, { value: v, expiresAt: ttl ? now() + ttl : undefined });
     },
@@ -179,6 +244,6 @@ export function memoryStore(now: () => number = Date.now): KeyValueStore {
   };
 }
 
-export function openStore(url: string | undefined): KeyValueStore {
-  return url ? redisStore(url) : memoryStore();
+export function openStore(url: string | undefined, env: Record<string, string | undefined> = process.env): KeyValueStore {
+  return url ? redisStore(url, env) : memoryStore();
 }

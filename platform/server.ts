@@ -10,11 +10,13 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { rpcAdapter } from "./adapter.js";
 import { grpcUnaryHandler } from "./grpc.js";
 import type { ConnectionLimits } from "./config.js";
 import type { Logger } from "./logger.js";
 import { unaryMethods } from "./rpc.js";
+import { textHygiene } from "./validate.js";
+import { createListener, type TlsMaterial } from "./tls.js";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -42,6 +44,8 @@ export interface ServerOptions {
   prelude?: RequestPrelude;
   /** Per-call context values, from the call's connection. */
   contextValues?: (req: { socket?: net.Socket }) => ContextValues;
+  /** Serve TLS (1.2+, ALPN h2 and http/1.1) with this certificate instead of plain TCP (platform/tls.ts). */
+  tls?: TlsMaterial;
   /** Defaults: DEFAULT_LIMITS (the config's defaults). */
   limits?: Partial<ConnectionLimits>;
   log: Logger;
@@ -53,7 +57,25 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   idleTimeoutMs: 65_000,
   maxConnections: 10_000,
   maxConcurrentStreams: 100,
+  maxMessageBytes: 4 * 1024 * 1024,
+  maxHeaderCount: 100,
+  maxHeaderBytes: 16 * 1024,
+  maxJsonDepth: 64,
 };
+
+/** The JSON error body of the port's own refusals: {"code","message"} (gRPC code). */
+function refusal(status: number): { status: number; body: string } {
+  const [code, message] =
+    status === 431 ? [8, "request headers too large"] : status === 408 ? [4, "request timed out"] : status === 413 ? [8, "request body too large"] : [3, "bad request"];
+  return { status, body: JSON.stringify({ code, message }) };
+}
+
+/** Header fields of a request as sent (pseudo-headers not counted); rawHeaders is [name, value, ...]. */
+function headerCount(rawHeaders: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].charCodeAt(0) !== 58 /* ":" */) n++;
+  return n;
+}
 
 export interface RunningServer {
   readonly port: number;
@@ -62,13 +84,21 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/** Accept queue of the port (Node's default is 511). */
+const LISTEN_BACKLOG = 4096;
+
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const rpc = connectNodeAdapter({
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  // Every request's text fields are checked last, right before the handler (platform/validate.ts).
+  const interceptors = [...(opts.interceptors ?? []), textHygiene];
+  const rpc = rpcAdapter({
     routes: opts.routes,
-    interceptors: opts.interceptors,
+    interceptors,
     contextValues: opts.contextValues as never,
+    maxMessageBytes: limits.maxMessageBytes,
+    log: opts.log,
     fallback: (_req, res) => {
       res.writeHead(404, { "content-type": "application/json" });
       // The shape and text of the edges' own 404 (edge/errors.ts LOCAL_REPLIES).
@@ -77,24 +107,34 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   // The same routes and interceptors, for the unary gRPC fast path.
   const grpc = grpcUnaryHandler(unaryMethods(opts.routes), {
-    interceptors: opts.interceptors,
+    interceptors,
+    maxMessageBytes: limits.maxMessageBytes,
     contextValues: opts.contextValues,
     prelude: opts.prelude,
   });
-  let inFlight = 0;
   let draining = false;
-  let drained: (() => void) | undefined;
-  const track = (call: { once(event: "close", fn: () => void): unknown }) => {
-    inFlight++;
-    call.once("close", () => {
-      inFlight--;
-      if (draining && inFlight === 0) drained?.();
-    });
-  };
+  // HTTP/1.1 connections with a request being answered, and those that have had one:
+  // on shutdown, idle keep-alive connections are closed, the others once answered.
+  const busy = new Set<net.Socket>();
+  const served = new WeakSet<net.Socket>();
   const handle = async (req: NodeRequest, res: NodeResponse) => {
-    track(res);
-    if (draining && "setHeader" in res && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+    if (req.httpVersionMajor === 1) {
+      const socket = req.socket as net.Socket;
+      busy.add(socket);
+      served.add(socket);
+      res.once("close", () => {
+        busy.delete(socket);
+        if (draining) socket.end();
+      });
+      if (draining) res.setHeader("connection", "close");
+    }
     try {
+      if (req.httpVersionMajor === 1 && headerCount(req.rawHeaders) > limits.maxHeaderCount) {
+        const r = refusal(431);
+        res.writeHead(r.status, { "content-type": "application/json", connection: "close" });
+        res.end(r.body);
+        return;
+      }
       opts.prelude?.(req, res);
       for (const h of opts.httpHandlers ?? []) {
         if (await h(req, res)) return;
@@ -109,9 +149,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
   };
 
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const h1 = http.createServer(
     {
+      maxHeaderSize: limits.maxHeaderBytes,
       keepAliveTimeout: limits.idleTimeoutMs,
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
@@ -122,19 +162,58 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   );
   // h1 never listens itself (connections are handed to it below), so Node's check of the
   // headers and request timeouts, which starts on "listening", is started here.
+  // One more than allowed, so that a request over the limit is seen (node drops the rest silently).
+  h1.maxHeadersCount = limits.maxHeaderCount + 1;
   h1.emit("listening");
-  const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxConcurrentStreams } }, handle as never);
+  // Node's own refusals of a request it cannot parse (headers too large, malformed,
+  // headers timeout), in the port's JSON error shape instead of an empty body.
+  h1.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    // As node's own handler: only when no answer of this connection has started (keep-alive).
+    const current = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code !== "ECONNRESET" && socket.writable && !current?.headersSent) {
+      const r = refusal(err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400);
+      socket.write(`HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status]}\r\ncontent-type: application/json\r\ncontent-length: ${r.body.length}\r\nconnection: close\r\n\r\n${r.body}`);
+    }
+    socket.destroy();
+  });
+  const h2 = http2.createServer(
+    {
+      settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes },
+      // Above the count limit, so that the check below answers rather than nghttp2 resetting the stream.
+      maxHeaderListPairs: limits.maxHeaderCount + 64,
+    },
+    handle as never,
+  );
   // Node's compat layer listens to "stream" to make a request and a response
   // for `handle`; unary gRPC calls are answered on the stream before it.
   const compat = h2.listeners("stream");
   h2.removeAllListeners("stream");
-  h2.on("stream", (stream, headers, ...rest) => {
-    if (grpc(stream, headers)) return track(stream);
-    for (const listener of compat) listener.call(h2, stream, headers, ...rest);
+  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: unknown, ...rest: unknown[]) => {
+    if (Array.isArray(rawHeaders) && headerCount(rawHeaders) > limits.maxHeaderCount) return tooManyHeaders(stream, headers);
+    if (grpc(stream, headers)) return;
+    for (const listener of compat) listener.call(h2, stream, headers, flags, rawHeaders, ...rest);
   });
+  /** 431 with the JSON body, or for gRPC and gRPC-Web a trailers-only RESOURCE_EXHAUSTED. */
+  const tooManyHeaders = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+    stream.on("error", () => {});
+    const type = String(headers["content-type"] ?? "");
+    const r = refusal(431);
+    if (type.startsWith("application/grpc")) {
+      stream.respond({ ":status": 200, "content-type": type, "grpc-status": "8", "grpc-message": "request%20headers%20too%20large" }, { endStream: true });
+    } else {
+      stream.respond({ ":status": r.status, "content-type": "application/json" });
+      stream.end(r.body);
+    }
+  };
   const sessions = new Set<http2.Http2Session>();
   h2.on("session", (s) => {
     sessions.add(s);
+    // A connection accepted just before shutting down gets its first request served, then
+    // GOAWAY (or GOAWAY after the headers timeout if it sends none).
+    if (draining) {
+      s.once("stream", () => setImmediate(() => s.close()));
+      setTimeout(() => s.close(), limits.headersTimeoutMs).unref();
+    }
     s.once("close", () => sessions.delete(s));
     // Idle sessions go; a session with an open stream (a long Watch) stays.
     let open = 0;
@@ -148,7 +227,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   const sockets = new Set<net.Socket>();
 
-  const tcp = net.createServer((socket) => {
+  const tcp = createListener(opts.tls, limits.headersTimeoutMs, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     // A connection that sends nothing (or too little to tell HTTP/2 from HTTP/1.1) is closed.
@@ -180,22 +259,29 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   tcp.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     tcp.once("error", reject);
-    tcp.listen(opts.port, opts.host ?? "0.0.0.0", () => resolve());
+    // A deep accept queue (the kernel caps it at net.core.somaxconn): under a burst of new
+    // connections a full queue drops SYNs and a client waits a 1 s retransmit for its turn.
+    tcp.listen({ port: opts.port, host: opts.host ?? "0.0.0.0", backlog: LISTEN_BACKLOG }, () => resolve());
   });
   const port = (tcp.address() as net.AddressInfo).port;
   const shownHost = !opts.host || opts.host === "0.0.0.0" || opts.host === "::" ? "localhost" : opts.host;
 
   return {
     port,
-    url: `http://${shownHost}:${port}`,
+    url: `${opts.tls ? "https" : "http"}://${shownHost}:${port}`,
+    // Stop accepting (new connections are refused by the OS), send GOAWAY on every
+    // HTTP/2 session (its open streams finish, new ones are refused with
+    // REFUSED_STREAM), close idle HTTP/1.1 keep-alive connections and the others
+    // once their request is answered (connection: close). A connection accepted
+    // but not yet read is served or closed by the headers timeout. Everything
+    // left after graceMs is closed.
     close: async (graceMs = 10_000) => {
       draining = true;
       const stopped = new Promise<void>((r) => tcp.close(() => r()));
-      for (const s of sessions) s.close(); // GOAWAY: no new streams, finish open ones
-      h1.closeIdleConnections();
-      if (inFlight > 0) {
-        await Promise.race([new Promise<void>((r) => (drained = r)), new Promise((r) => setTimeout(r, graceMs).unref())]);
-      }
+      for (const s of sessions) s.close();
+      for (const socket of sockets) if (served.has(socket) && !busy.has(socket)) socket.end();
+      const grace = new Promise<void>((r) => setTimeout(r, graceMs).unref());
+      await Promise.race([stopped, grace]);
       h1.closeAllConnections();
       h1.close(() => {}); // stops the timeout checks (it never listened: the callback gets ERR_SERVER_NOT_RUNNING)
       for (const s of sessions) s.destroy();

@@ -7,7 +7,9 @@
 //   v.text("product", req.product, { max: 200 });
 //   v.int("quantity", req.quantity, { min: 1, max: 1000 });
 //   v.done();
-import type { DescEnum } from "@bufbuild/protobuf";
+import { ScalarType, type DescEnum, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { reflect, type ReflectList, type ReflectMap, type ReflectMessage } from "@bufbuild/protobuf/reflect";
+import type { Interceptor } from "@connectrpc/connect";
 import type { FieldMask } from "@bufbuild/protobuf/wkt";
 import { invalidArgument, type FieldViolation } from "./errors.js";
 
@@ -160,3 +162,68 @@ export function updatePaths<P extends string>(mask: FieldMask | undefined, rules
   v.done();
   return [...out];
 }
+
+// Text hygiene of every request, once for all methods: a string field holding a C0
+// control character other than tab, line feed and carriage return (NUL above all:
+// Postgres refuses it in text), DEL, or a lone surrogate is INVALID_ARGUMENT naming
+// the field ("user.name", "tags[2]", "labels[k]"). Tab and line breaks pass here
+// because a multi-line field may hold them; single-line fields refuse them too,
+// through Validator.text (every control character).
+// eslint-disable-next-line no-control-regex
+const HOSTILE_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+function textProblem(s: string): string | undefined {
+  if (HOSTILE_TEXT.test(s)) return "must not contain control characters";
+  if (LONE_SURROGATE.test(s)) return "must be valid Unicode text";
+  return undefined;
+}
+
+/** Every string field of `message` (nested messages, lists and maps included) with a problem. */
+export function textViolations(desc: DescMessage, message: Message, max = 20): FieldViolation[] {
+  const out: FieldViolation[] = [];
+  const check = (field: string, value: unknown) => {
+    if (typeof value !== "string" || out.length >= max) return;
+    const problem = textProblem(value);
+    if (problem) out.push({ field, description: problem });
+  };
+  const walk = (m: ReflectMessage, prefix: string, depth: number) => {
+    if (depth > 32) return;
+    for (const f of m.fields) {
+      if (!m.isSet(f)) continue;
+      const name = prefix + f.jsonName;
+      if (f.fieldKind === "scalar") {
+        if (f.scalar === ScalarType.STRING) check(name, m.get(f));
+      } else if (f.fieldKind === "message") {
+        walk(m.get(f) as ReflectMessage, `${name}.`, depth + 1);
+      } else if (f.fieldKind === "list") {
+        const list = m.get(f) as ReflectList;
+        let i = 0;
+        for (const v of list) {
+          if (f.listKind === "scalar" && f.scalar === ScalarType.STRING) check(`${name}[${i}]`, v);
+          else if (f.listKind === "message") walk(v as ReflectMessage, `${name}[${i}].`, depth + 1);
+          i++;
+        }
+      } else if (f.fieldKind === "map") {
+        const map = m.get(f) as ReflectMap;
+        for (const [k, v] of map) {
+          const key = String(k);
+          const at = `${name}[${key.replace(/[^\x20-\x7e]/g, "?").slice(0, 64)}]`;
+          if (typeof k === "string") check(at, k);
+          if (f.mapKind === "scalar" && f.scalar === ScalarType.STRING) check(at, v);
+          else if (f.mapKind === "message") walk(v as ReflectMessage, `${at}.`, depth + 1);
+        }
+      }
+    }
+  };
+  walk(reflect(desc, message), "", 0);
+  return out;
+}
+
+/** Server interceptor: refuses a unary request with hostile text in any string field (above). */
+export const textHygiene: Interceptor = (next) => (req) => {
+  if (!req.stream) {
+    const violations = textViolations(req.method.input, req.message as Message);
+    if (violations.length) throw invalidArgument(violations);
+  }
+  return next(req);
+};

@@ -6,7 +6,13 @@
 //       else the first line of piped input); never from the command line.
 //   npm run admin -- rotate-keys [--immediate]
 //       Publishes a new signing key that starts signing after
-//       KEY_PUBLISH_AHEAD_SECONDS (--immediate: at once, e.g. after a leak).
+//       KEY_PUBLISH_AHEAD_SECONDS (--immediate: at once).
+//   npm run admin -- rotate-keys --revoke KID
+//       Compromise: retires KID at once. It leaves the JWKS, never signs again,
+//       the next key signs from now, and every token KID signed is refused
+//       everywhere (the revocation list; docs/revocation.md). Running auth
+//       instances pick it up within REVOCATION_SYNC_MS; with REDIS_URL set the
+//       list is also written here at once.
 //   npm run admin -- keys
 //       Prints the signing-key schedule (kids and times only).
 //
@@ -27,7 +33,10 @@ import { Audit, SYSTEM_REQUEST } from "../services/auth/audit.js";
 import { adminAccount, AdminInputError, checkAdminInput } from "../services/auth/bootstrap.js";
 import { AdjustableClock } from "../services/auth/clock.js";
 import { loadAuthConfig } from "../services/auth/config.js";
-import { SigningKeys } from "../services/auth/keys.js";
+import { SigningKeys, UnknownKeyError } from "../services/auth/keys.js";
+import { keyWindowSeconds } from "../services/auth/revocations.js";
+import { revokeKeys } from "../platform/auth/revocation.js";
+import { redisStore } from "../platform/kv.js";
 import { migrateAuth } from "../services/auth/migrations.js";
 import { PasswordHasher } from "../services/auth/passwords.js";
 import { AuthStore, type AuthDb } from "../services/auth/store.js";
@@ -37,6 +46,7 @@ import { UserStore, type UserDb } from "../services/user/store.js";
 const USAGE = `usage:
   npm run admin -- create --email <email> [--name <name>]   (password on stdin)
   npm run admin -- rotate-keys [--immediate]
+  npm run admin -- rotate-keys --revoke <kid>
   npm run admin -- keys
 With no DATABASE_URL this opens the embedded database in DATA_DIR: stop \`npm start\` first
 (the command refuses while the database is open; --force overrides after a crash).`;
@@ -150,8 +160,36 @@ async function rotateKeys(db: Database, flags: Map<string, string | true>): Prom
   await migrateAuth(db.db);
   const keys = signingKeys(db);
   await keys.maintain();
+  if (flags.has("revoke")) return revokeKey(keys, flags.get("revoke"));
   const kid = await keys.rotate({ immediate: flags.has("immediate") });
   console.log(`next signing key: ${kid}`);
+  printSchedule(keys);
+}
+
+async function revokeKey(keys: SigningKeys, kid: string | true | undefined): Promise<void> {
+  if (typeof kid !== "string" || !kid) throw new UsageError('--revoke needs the kid of the key to retire (see `npm run admin -- keys`; a kid starting with "-": --revoke=KID)');
+  let signing: string;
+  try {
+    signing = await keys.revoke(kid);
+  } catch (err) {
+    if (err instanceof UnknownKeyError) throw new UsageError(`${err.message} (see \`npm run admin -- keys\`); nothing changed`);
+    throw err;
+  }
+  console.log(`revoked: ${kid} (removed from the JWKS; tokens it signed are refused)`);
+  console.log(`signing key now: ${signing || "(none usable with this KEY_ENCRYPTION_KEY)"}`);
+  const config = loadConfig();
+  if (config.redisUrl) {
+    // Running auth instances copy it within REVOCATION_SYNC_MS; written here too so it holds at once.
+    const kv = redisStore(config.redisUrl);
+    try {
+      await revokeKeys(kv, [kid], keyWindowSeconds(loadAuthConfig(config)));
+      console.log("revocation list updated in Redis");
+    } catch {
+      console.log("Redis unreachable: the auth service adds it to the revocation list from the database when it can");
+    } finally {
+      await kv.close();
+    }
+  }
   printSchedule(keys);
 }
 

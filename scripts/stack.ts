@@ -1,7 +1,7 @@
 // `npm run stack`: the real topology on this machine, without Docker (see
 // scripts/stack/index.ts). Needs `npm run tools` (Envoy, ratelimit, Jaeger) and
 // Debian's postgresql and redis-server. Ctrl-C or SIGTERM stops everything it started.
-//   STACK_DIR   where data, logs and the rendered envoy.yaml go (default .data/stack)
+//   STACK_DIR   where data, logs, the local CA and certificate (tls/) and the rendered envoy.yaml go (default .data/stack)
 //   LOG_LEVEL   the services' log level (default info)
 //   STACK_PORTS=free   take free ports instead of the defaults (tests, a second stack)
 import { resolve } from "node:path";
@@ -54,7 +54,11 @@ console.log(`
 acme stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   REST + gRPC via Envoy   ${stack.edgeUrl}
     curl -s ${stack.edgeUrl}/v1/auth/register -H 'content-type: application/json' -d '{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}'
-    grpcurl -plaintext 127.0.0.1:${p.envoy} list
+    grpcurl -plaintext -protoset gen/api.binpb 127.0.0.1:${p.envoy} list
+  HTTPS via Envoy         https://localhost:${p.envoyTls}   (TLS 1.2+, HSTS; browsers on :${p.envoy} are redirected here)
+    curl -s --cacert ${stack.caFile} https://localhost:${p.envoyTls}/.well-known/jwks.json
+    grpcurl -cacert ${stack.caFile} -protoset gen/api.binpb localhost:${p.envoyTls} list
+  local CA                ${stack.caFile}   (trust it in a browser to open https://localhost:${p.envoyTls})
   Jaeger UI               ${stack.jaegerUrl}
   Envoy admin             ${stack.adminUrl}   (/stats/prometheus, /clusters, /ready)
   services (direct)       auth ${stack.serviceUrl("auth")}, user ${stack.serviceUrl("user")}, order ${stack.serviceUrl("order")}

@@ -51,7 +51,8 @@ async function main() {
   if (args.length === 0) {
     console.log(`  REST:  curl -s ${base}/v1/auth/register -H 'content-type: application/json' -d '{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}'`);
   }
-  console.log(`  gRPC:  npx buf curl --protocol grpc --http2-prior-knowledge ${base} --list-services\n`);
+  if (config.tls) console.log(`  TLS:   certificate ${config.tls.certFile}; clients trust the CA that signed it (curl --cacert, buf curl --cacert, grpcurl -cacert)`);
+  console.log(`  gRPC:  npx buf curl --protocol grpc${config.tls ? "" : " --http2-prior-knowledge"} ${base} --list-services\n`);
 }
 
 main().catch((err) => {

@@ -10,6 +10,7 @@ import { createVerifier } from "../platform/auth/verifier.js";
 import { audienceOf, grpcTransport, lazyTransport, serviceTokens, withDefaultTimeout } from "../platform/clients.js";
 import type { Config, ServiceName } from "../platform/config.js";
 import { openDatabase, type Database } from "../platform/db.js";
+import { dependencyGate } from "../platform/dependency.js";
 import { errorInterceptor } from "../platform/errors.js";
 import { HealthState, registerHealth, ServingStatus } from "../platform/health.js";
 import { openStore, type KeyValueStore } from "../platform/kv.js";
@@ -20,9 +21,11 @@ import { localTransport } from "../platform/rpc.js";
 import { loadSecrets } from "../platform/secrets.js";
 import { contextValuesFor } from "../platform/request.js";
 import { observability, propagateContext } from "../platform/telemetry/index.js";
+import { probeIntervalMs, watchDependencies } from "../platform/telemetry/health.js";
 import { startMetricsServer } from "../platform/telemetry/metrics-server.js";
 import { clientObservability } from "../platform/telemetry/tracing.js";
 import { startServer, type HttpHandler, type RunningServer } from "../platform/server.js";
+import { loadTlsMaterial } from "../platform/tls.js";
 import type { ServiceDefinition, ServiceModule } from "../platform/service.js";
 import { authService } from "./auth/index.js";
 import { orderService } from "./order/index.js";
@@ -61,8 +64,8 @@ export interface System {
 export async function startSystem(opts: SystemOptions): Promise<System> {
   const { config } = opts;
   const log = opts.log ?? createLogger({ service: opts.services.length === 1 ? opts.services[0] : "acme" }, { level: config.logLevel });
-  const db = opts.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir }));
-  const kv = opts.kv ?? openStore(config.redisUrl);
+  const db = opts.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, env: config.env }));
+  const kv = opts.kv ?? openStore(config.redisUrl, config.env);
   const secrets = loadSecrets(config.dataDir, config.env);
   const defs = opts.services.map((n) => definitions[n]);
 
@@ -113,6 +116,8 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   const health = new HealthState();
   const hosted: DescService[] = modules.flatMap((m) => [...m.services]);
   for (const s of hosted) health.set(s.typeName, ServingStatus.SERVING);
+  // Postgres or Redis down: NOT_SERVING until it answers again (docs/outages.md).
+  const dependencyWatch = watchDependencies({ db, kv, state: health, log, intervalMs: probeIntervalMs(config.env) });
   const serviceNames = () => [
     ...hosted.map((s) => s.typeName),
     "grpc.health.v1.Health",
@@ -127,6 +132,7 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   });
   const serviceInterceptors: Interceptor[] = [
     errorInterceptor(log),
+    dependencyGate(db),
     authInterceptor({ verifier, serviceAudience: audienceOf, onRejected: obs.onTokenRejected }),
   ];
   const routes = (router: ConnectRouter) => {
@@ -168,15 +174,17 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
     prelude: edge?.prelude,
     contextValues: contextValuesFor,
     limits: config.limits,
+    tls: config.tls && loadTlsMaterial(config.tls),
     log,
   });
-  selfUrl = `http://127.0.0.1:${server.port}`;
+  selfUrl = `${config.tls ? "https" : "http"}://127.0.0.1:${server.port}`;
   const metricsServer = config.metrics ? await startMetricsServer({ ...config.metrics, handler: obs.metrics, log }) : undefined;
   for (const m of modules) await m.start?.();
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
+      await dependencyWatch.stop();
       health.shutdown();
       await server.close(config.shutdownGraceMs);
       await metricsServer?.close();

@@ -2,6 +2,7 @@
 // verifier on the same tokens.
 import { createSign, generateKeyPairSync, randomUUID, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import bcrypt from "bcrypt";
+import { markRevocationsLoaded } from "../../platform/auth/revocation.js";
 import { createVerifier } from "../../platform/auth/verifier.js";
 import { memoryStore } from "../../platform/kv.js";
 import { median } from "./stats.js";
@@ -69,6 +70,7 @@ export async function jwtRates(seconds: number): Promise<{ raw: number; ours: nu
   const data = Buffer.from(`${h}.${p}`);
   const sig = Buffer.from(s, "base64url");
   const kv = memoryStore();
+  await markRevocationsLoaded(kv); // no auth service here to load the revocation list
   const verifierWith = (cacheSize: number) =>
     createVerifier({
       issuer: "acme-auth",

@@ -22,7 +22,14 @@ export async function registerUser(base: string): Promise<BenchUser> {
     body: JSON.stringify({ email, password, name: "Bench" }),
   });
   if (!res.ok) throw new Error(`register failed: ${res.status} ${await res.text()}`);
-  const body = (await res.json()) as { tokens: { accessToken: string } };
+  // Register answers only {"status":"accepted"} (the same for a taken email): the tokens come from Login.
+  const login = await fetch(`${base}/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, password }),
+  });
+  if (!login.ok) throw new Error(`login failed: ${login.status} ${await login.text()}`);
+  const body = (await login.json()) as { tokens: { accessToken: string } };
   return { email, password, accessToken: body.tokens.accessToken };
 }
 

@@ -59,6 +59,9 @@ export function authInterceptor(opts: AuthInterceptorOptions): Interceptor {
     try {
       principal = await verify(token, req.contextValues);
     } catch (err) {
+      // The revocation list could not be read (store down, or not loaded): UNAVAILABLE, so the
+      // client retries; never 401 (its token may be fine) and never accepted.
+      if (err instanceof ConnectError && err.code === Code.Unavailable) throw err;
       const reason = err instanceof TokenError ? err.reason : "error";
       opts.onRejected?.(path, reason);
       throw new ConnectError("invalid access token", Code.Unauthenticated);

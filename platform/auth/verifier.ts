@@ -7,13 +7,19 @@
 // does), keyed by the whole token string, so a client's next call skips the
 // signature check (~100-190 us of CPU, the largest part of an authenticated
 // read). A remembered token is still refused once it expires, once its key is
-// no longer published and once its session is revoked: those checks run on
-// every call.
+// no longer published and once its session or its signing key is revoked:
+// those checks run on every call.
+//
+// Revocation (platform/auth/revocation.ts): one MGET per call for the list's
+// sentinel, the token's kid and (user tokens) its session. A store that cannot
+// answer, or a list not loaded, throws RevocationListUnavailable (a
+// ConnectError UNAVAILABLE), never a TokenError: the caller answers 503, not
+// 401, and never accepts the token.
 import { verify as cryptoVerify, type KeyObject } from "node:crypto";
 import type { KeyValueStore } from "../kv.js";
 import type { KeySource } from "./keys.js";
 import type { Principal } from "./principal.js";
-import { isSessionRevoked } from "./revocation.js";
+import { revocationOf } from "./revocation.js";
 
 export const ACCESS_TOKEN_ALG = "ES256";
 export const ACCESS_TOKEN_TYP = "at+jwt";
@@ -33,7 +39,7 @@ export interface VerifierOptions {
   /** Audiences of service tokens accepted here (e.g. ["acme-user"]); the policy checks which. */
   serviceAudiences: readonly string[];
   keys: KeySource;
-  /** Store of revoked session ids; omitted only in unit tests. */
+  /** Store of the revocation list (revoked sessions and keys); omitted only in unit tests. */
   kv?: KeyValueStore;
   clockSkewSeconds?: number;
   now?: () => number;
@@ -91,8 +97,15 @@ export function createVerifier(opts: VerifierOptions): TokenVerifier {
       verified.delete(token);
       return undefined;
     }
-    if (v.principal.kind === "user" && opts.kv && (await isSessionRevoked(opts.kv, v.principal.sessionId))) throw new TokenError("session revoked");
+    await checkRevoked(v.kid, v.principal);
     return v.principal;
+  }
+
+  /** Throws TokenError when the token's session or key is revoked, RevocationListUnavailable when that cannot be known. */
+  async function checkRevoked(kid: string, p: Principal): Promise<void> {
+    if (!opts.kv) return;
+    const why = await revocationOf(opts.kv, { kid, sessionId: p.kind === "user" ? p.sessionId : undefined });
+    if (why) throw new TokenError(why);
   }
 
   return {
@@ -101,6 +114,7 @@ export function createVerifier(opts: VerifierOptions): TokenVerifier {
       const again = known && (await recheck(token, known));
       if (again) return again;
       const { principal, kid, key, claims } = await verifyFully(token);
+      await checkRevoked(kid, principal);
       const nbf = typeof claims.nbf === "number" ? claims.nbf : undefined;
       remember(token, { principal, kid, key, exp: claims.exp as number, nbf });
       return principal;
@@ -160,7 +174,6 @@ export function createVerifier(opts: VerifierOptions): TokenVerifier {
     }
     if (!aud.includes(opts.userAudience)) throw new TokenError("wrong audience");
     if (typeof claims.sid !== "string" || !claims.sid) throw new TokenError("missing sid");
-    if (opts.kv && (await isSessionRevoked(opts.kv, claims.sid))) throw new TokenError("session revoked");
     const principal: Principal = {
       kind: "user",
       userId: claims.sub,

@@ -1,6 +1,7 @@
 // GET /health: every service this port answers for and its dependencies
 // (Postgres `select 1`, Redis PING), each with status and latency; 200 when
-// all are up, 503 otherwise. Services hosted elsewhere (when the embedded edge
+// all are up, 503 otherwise. watchDependencies probes the same two in the
+// background and turns grpc.health.v1 NOT_SERVING while one is down. Services hosted elsewhere (when the embedded edge
 // fronts remote ones) are asked with grpc.health.v1 Check. The probes are not
 // traced: a scrape every few seconds would bury the real traces.
 import { suppressTracing } from "@opentelemetry/core";
@@ -11,6 +12,8 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/h
 import type { Database } from "../db.js";
 import type { HealthState } from "../health.js";
 import type { KeyValueStore } from "../kv.js";
+import type { Logger } from "../logger.js";
+import { int } from "../config.js";
 import type { HttpHandler } from "../server.js";
 
 export interface Check {
@@ -76,19 +79,82 @@ function reason(err: unknown): string {
   return code ? `${code}: ${msg}` : msg;
 }
 
-export async function checkHealth(src: HealthSources): Promise<HealthReport> {
-  const timeoutMs = src.timeoutMs ?? 1000;
-  // Probes run with tracing suppressed (no pg/redis spans for them).
+/** Postgres `select 1` and Redis PING, each bounded by timeoutMs, untraced. */
+function probeDependencies(src: Pick<HealthSources, "db" | "kv">, timeoutMs: number): Promise<{ postgres: Check; redis: Check }> {
   return context.with(suppressTracing(context.active()), async () => {
     const [postgres, redis] = await Promise.all([
       timed(() => sql`select 1`.execute(src.db.db), timeoutMs, { kind: src.db.kind }),
       timed(() => src.kv.ping(), timeoutMs, { kind: src.kv.kind }),
     ]);
+    return { postgres, redis };
+  });
+}
+
+export interface DependencyWatchOptions {
+  db: Database;
+  kv: KeyValueStore;
+  state: HealthState;
+  log: Logger;
+  /** HEALTH_PROBE_INTERVAL_MS: time between two probes (default 1000 ms). */
+  intervalMs?: number;
+  /** Per probe, default 1000 ms. */
+  timeoutMs?: number;
+}
+
+/** HEALTH_PROBE_INTERVAL_MS, default 1000 ms. */
+export const probeIntervalMs = (env: Record<string, string | undefined> = process.env) => int(env, "HEALTH_PROBE_INTERVAL_MS", 1000, 100, 60_000);
+
+/**
+ * Probe Postgres and Redis every intervalMs and keep the health state in
+ * step: a dependency down makes every service of this process NOT_SERVING in
+ * grpc.health.v1 (Envoy's active health checks see it), back up makes them
+ * SERVING again. Each change is logged once. A probe of a dependency whose
+ * circuit is open (platform/dependency.ts) is its half-open probe: the one
+ * that closes the circuit when the dependency is back.
+ */
+export function watchDependencies(opts: DependencyWatchOptions): { stop(): Promise<void> } {
+  const intervalMs = opts.intervalMs ?? 1000;
+  const timeoutMs = opts.timeoutMs ?? 1000;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  const round = async () => {
+    const checks = await probeDependencies(opts, timeoutMs);
+    if (stopped) return;
+    for (const [name, check] of Object.entries(checks)) {
+      const wasDown = name in opts.state.degraded();
+      opts.state.setDependency(name, check.status === "up", check.error);
+      if (check.status === "down" && !wasDown) opts.log.warn("dependency down: services NOT_SERVING until it answers", { dependency: name, reason: check.error });
+      if (check.status === "up" && wasDown) opts.log.info("dependency back up: services SERVING", { dependency: name });
+    }
+  };
+  const loop = () => {
+    if (stopped) return;
+    running = round().catch((err) => opts.log.error("dependency probe failed", { err }));
+    void running.finally(() => {
+      if (!stopped) timer = setTimeout(loop, intervalMs).unref();
+    });
+  };
+  loop();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+export async function checkHealth(src: HealthSources): Promise<HealthReport> {
+  const timeoutMs = src.timeoutMs ?? 1000;
+  // Probes run with tracing suppressed (no pg/redis spans for them).
+  return context.with(suppressTracing(context.active()), async () => {
+    const { postgres, redis } = await probeDependencies(src, timeoutMs);
     const dependencies = { postgres, redis };
     const services: Record<string, ServiceHealth> = {};
     for (const { name, services: typeNames } of src.local()) {
       const t = performance.now();
-      const notServing = typeNames.filter((s) => src.state.get(s) !== Status.SERVING);
+      const notServing = typeNames.filter((s) => src.state.base(s) !== Status.SERVING);
       const deps = { postgres, redis };
       const depsDown = Object.entries(deps).filter(([, c]) => c.status === "down").map(([n]) => n);
       const problems = [...notServing.map((s) => `${s} not serving`), ...depsDown.map((d) => `${d} down`)];

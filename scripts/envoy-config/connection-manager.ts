@@ -5,9 +5,9 @@ import { Code } from "@connectrpc/connect";
 import { LOCAL_REPLIES } from "../../edge/errors.js";
 import { note } from "./commented-yaml.js";
 import type { EdgeContract } from "./contract.js";
-import { JWT_FILTER, JWT_PAYLOAD, setHeaders, T } from "./envoy-values.js";
+import { FILTERED_MARK, JWT_FILTER, JWT_PAYLOAD, setHeaders, T, type ListenerKind } from "./envoy-values.js";
 import { httpFilters } from "./http-filters.js";
-import { routeConfig } from "./routes.js";
+import { GRPC_METHOD_PATH, routeConfig } from "./routes.js";
 import type { EdgeSettings } from "./settings.js";
 
 /** An access-log filter on the local reply's status code (the runtime key may override it). */
@@ -46,6 +46,13 @@ const accessLog = {
   },
 };
 
+const header = (name: string, string_match: Record<string, unknown>, invert_match = false) =>
+  ({ header_filter: { header: { name, string_match, invert_match, treat_missing_header_as_empty: true } } });
+const present = (name: string, present_match = true) => ({ header_filter: { header: { name, present_match } } });
+/** Transcoded REST: the transcoder keeps the REST path in x-envoy-original-path (the header strip removes a client's). */
+const transcoded = present("x-envoy-original-path");
+const notTranscoded = present("x-envoy-original-path", false);
+
 /**
  * REST requests: those that are not gRPC, and those the transcoder turned into gRPC (it sets
  * x-envoy-original-path, which the header strip removes from what clients send). Their local
@@ -53,32 +60,100 @@ const accessLog = {
  */
 const isRest = {
   or_filter: {
+    filters: [header("content-type", { prefix: "application/grpc" }, true), transcoded],
+  },
+};
+
+/**
+ * Connect calls: a method path (never a REST path, whatever headers a REST call carries) with
+ * connect-protocol-version or a Connect streaming content-type. connect_grpc_bridge has already
+ * made their content-type gRPC, but Envoy's own refusals are not gRPC answers it converts back.
+ */
+const isConnect = {
+  and_filter: {
     filters: [
-      { header_filter: { header: { name: "content-type", string_match: { prefix: "application/grpc" }, invert_match: true, treat_missing_header_as_empty: true } } },
-      { header_filter: { header: { name: "x-envoy-original-path", present_match: true } } },
+      notTranscoded,
+      header(":path", { safe_regex: { regex: GRPC_METHOD_PATH } }),
+      { or_filter: { filters: [present("connect-protocol-version"), header("content-type", { prefix: "application/connect+" })] } },
     ],
   },
 };
 
-const jsonError = (code: number, message: string) => ({
+/** Native gRPC (and gRPC-Web, whose content-type grpc_web has made gRPC): not transcoded. */
+const isGrpc = { and_filter: { filters: [header("content-type", { prefix: "application/grpc" }), notTranscoded] } };
+
+/** The connection manager's own early refusals (bad path, codec): no filter ran, so the header strip's mark is absent. */
+const beforeFilters = present(FILTERED_MARK, false);
+
+const jsonError = (code: number | string, message: string) => ({
   json_format: { code, message },
   content_type: "application/json",
 });
 
+/** "ResourceExhausted" -> "resource_exhausted": the Connect protocol's code names. */
+const connectCode = (c: Code) => Code[c].replace(/(?<=[a-z])([A-Z])/g, "_$1").toLowerCase();
+
+/**
+ * The gRPC status of Envoy's own refusals of a method call where Envoy's HTTP -> gRPC mapping is
+ * wrong for the client (400 -> INTERNAL, 413/431/405 -> UNKNOWN): set as grpc-status on gRPC's
+ * trailers-only answer (Envoy keeps a grpc-status the mapper set), and for Connect the code.
+ * 404 on a method path is an unknown method: UNIMPLEMENTED (Envoy's mapping already, for gRPC).
+ */
+const RPC_REFUSALS: Readonly<Record<number, { code: Code; message: string; replaceText?: boolean }>> = {
+  400: { code: Code.InvalidArgument, message: LOCAL_REPLIES[400].message },
+  404: { code: Code.Unimplemented, message: "unknown method: this edge does not serve it", replaceText: true },
+  405: { code: Code.Unimplemented, message: LOCAL_REPLIES[405].message, replaceText: true },
+  408: { code: Code.DeadlineExceeded, message: LOCAL_REPLIES[408].message, replaceText: true },
+  413: { code: Code.ResourceExhausted, message: LOCAL_REPLIES[413].message, replaceText: true },
+  431: { code: Code.ResourceExhausted, message: LOCAL_REPLIES[431].message, replaceText: true },
+};
+
 function localReplyMappers(s: EdgeSettings) {
-  const errors = Object.entries(LOCAL_REPLIES).map(([status, kind]) => {
-    const headers = Number(status) === 429
+  const status = (n: number) => statusIs("EQ", n, `edge.local_reply.status_${n}`);
+  const connect = Object.entries(LOCAL_REPLIES).map(([st, kind]) => {
+    const k = RPC_REFUSALS[Number(st)] ?? kind;
+    return note(`Connect, ${st}: ${connectCode(k.code)}, ${k.replaceText ? `"${k.message}"` : "Envoy's own text"}.`, {
+      filter: { and_filter: { filters: [status(Number(st)), isConnect] } },
+      headers_to_add: setHeaders(s.response_headers),
+      body_format_override: jsonError(connectCode(k.code), k.replaceText ? k.message : "%LOCAL_REPLY_BODY%"),
+    });
+  });
+  const grpc = Object.entries(RPC_REFUSALS).filter(([st]) => st !== "404").map(([st, k]) => note(
+    `gRPC, ${st}: grpc-status ${k.code} (${Code[k.code]}), grpc-message ${k.replaceText ? `"${k.message}"` : "Envoy's own text"}.`, {
+      filter: { and_filter: { filters: [status(Number(st)), isGrpc] } },
+      headers_to_add: setHeaders({ "grpc-status": String(k.code), ...s.response_headers }),
+      body_format_override: { text_format: k.replaceText ? k.message : "%LOCAL_REPLY_BODY%" },
+    }));
+  const errors = Object.entries(LOCAL_REPLIES).map(([st, kind]) => {
+    const headers = Number(st) === 429
       ? note("retry-after = the refusing window's x-ratelimit-reset, set by the ratelimit filter before this\n" +
         "runs. The local backstop's 429 has no x-ratelimit-reset (an empty value adds nothing) and carries\n" +
         "its own retry-after.", setHeaders({ "retry-after": "%RESP(X-RATELIMIT-RESET)%", ...s.response_headers }))
       : setHeaders(s.response_headers);
-    return note(`${status}: ${Code[kind.code]}, ${kind.replaceText ? `"${kind.message}"` : "Envoy's own text"}.`, {
-      filter: { and_filter: { filters: [statusIs("EQ", Number(status), `edge.local_reply.status_${status}`), isRest] } },
+    return note(`${st}: ${Code[kind.code]}, ${kind.replaceText ? `"${kind.message}"` : "Envoy's own text"}.`, {
+      filter: { and_filter: { filters: [status(Number(st)), isRest] } },
       headers_to_add: headers,
       body_format_override: jsonError(kind.code, kind.replaceText ? kind.message : "%LOCAL_REPLY_BODY%"),
     });
   });
   return [
+    note("Connect calls: Connect's error body, {\"code\": \"<code>\", \"message\": ...}.", {
+      filter: { and_filter: { filters: [statusIs("GE", 400, "edge.local_reply.min_error_status"), isConnect, beforeFilters] } },
+      headers_to_add: setHeaders(s.response_headers),
+      body_format_override: jsonError(connectCode(Code.InvalidArgument), LOCAL_REPLIES[400].message),
+    }),
+    ...connect,
+    note("Connect, any other error status: unknown with Envoy's text.", {
+      filter: { and_filter: { filters: [statusIs("GE", 400, "edge.local_reply.min_error_status"), isConnect] } },
+      headers_to_add: setHeaders(s.response_headers),
+      body_format_override: jsonError(connectCode(Code.Unknown), "%LOCAL_REPLY_BODY%"),
+    }),
+    ...grpc,
+    note(`REST, 400 from the connection manager itself (a path it refuses: %00, %2F, a fragment; a codec\nerror): no filter ran and Envoy has no text, so "${LOCAL_REPLIES[400].message}".`, {
+      filter: { and_filter: { filters: [status(400), isRest, beforeFilters] } },
+      headers_to_add: setHeaders(s.response_headers),
+      body_format_override: jsonError(LOCAL_REPLIES[400].code, LOCAL_REPLIES[400].message),
+    }),
     ...errors,
     note("Any other error status: UNKNOWN with Envoy's text.", {
       filter: { and_filter: { filters: [statusIs("GE", 400, "edge.local_reply.min_error_status"), isRest] } },
@@ -92,10 +167,11 @@ function localReplyMappers(s: EdgeSettings) {
   ];
 }
 
-export function connectionManager(s: EdgeSettings, contract: EdgeContract) {
+export function connectionManager(s: EdgeSettings, contract: EdgeContract, kind: ListenerKind = "plain") {
+  const l = s.connection_limits;
   return {
     "@type": T("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"),
-    stat_prefix: "edge",
+    stat_prefix: kind === "tls" ? "edge_tls" : "edge",
     codec_type: "AUTO",
     use_remote_address: note("Clients connect directly: the client IP is the peer address, not X-Forwarded-For.", true),
     xff_num_trusted_hops: 0,
@@ -108,11 +184,20 @@ export function connectionManager(s: EdgeSettings, contract: EdgeContract) {
     normalize_path: true,
     merge_slashes: true,
     path_with_escaped_slashes_action: "REJECT_REQUEST",
-    request_headers_timeout: "10s",
+    request_headers_timeout: note("Connection limits (envoy/settings.yaml connection_limits): the services' bounds (README \"Limits\").", l.headers_timeout),
+    request_timeout: l.request_timeout,
     max_request_headers_kb: note("Request headers in all: over this, 431 (Node's default, as the embedded edge).", s.max_request_headers_kb),
-    stream_idle_timeout: "60s",
-    common_http_protocol_options: { idle_timeout: "300s", headers_with_underscores_action: "REJECT_REQUEST" },
-    http2_protocol_options: { max_concurrent_streams: 100, initial_stream_window_size: 65536, initial_connection_window_size: 1048576 },
+    stream_idle_timeout: l.stream_idle_timeout,
+    common_http_protocol_options: {
+      idle_timeout: l.idle_timeout,
+      max_headers_count: l.max_headers_count,
+      headers_with_underscores_action: "REJECT_REQUEST",
+    },
+    http2_protocol_options: {
+      max_concurrent_streams: l.max_concurrent_streams,
+      initial_stream_window_size: l.initial_stream_window_size,
+      initial_connection_window_size: l.initial_connection_window_size,
+    },
     tracing: {
       random_sampling: { value: s.tracing.sampling_percent },
       spawn_upstream_span: note("A client span per upstream call (router egress), parent of the service's server span.", true),
@@ -135,6 +220,6 @@ export function connectionManager(s: EdgeSettings, contract: EdgeContract) {
       { mappers: localReplyMappers(s) },
     ),
     route_config: routeConfig(s, contract),
-    http_filters: httpFilters(s, contract),
+    http_filters: httpFilters(s, contract, kind),
   };
 }

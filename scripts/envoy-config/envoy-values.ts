@@ -7,7 +7,15 @@ export const setHeaders = (h: Record<string, string>) => Object.entries(h).map((
 }));
 export const JWT_FILTER = "envoy.filters.http.jwt_authn";
 export const TRANSCODER = "envoy.filters.http.grpc_json_transcoder";
+export const CONNECT_BRIDGE = "envoy.filters.http.connect_grpc_bridge";
 /** Where jwt_authn puts the verified token's payload (dynamic metadata of JWT_FILTER). */
 export const JWT_PAYLOAD = "jwt_payload";
 /** The cluster with no endpoints behind the rest-before-transcoding route. */
 export const NO_UPSTREAM = "no_upstream";
+/** Which listener a connection manager serves: plain HTTP, or HTTPS (TLS terminated before it). */
+export type ListenerKind = "plain" | "tls";
+/**
+ * Set by the first filter (Lua) on every request it sees, removed before the services: a local reply
+ * without it is one of the connection manager's own early refusals (bad path, codec error).
+ */
+export const FILTERED_MARK = "x-acme-edge-filtered";

@@ -1,11 +1,12 @@
 // The HTTP filter chain, in the order a request goes through it: header strip
 // (lua), CORS, gRPC-Web, transcoder, JWT, local backstop, global rate limit, router.
-import { ACCEPTED_BODY_TYPES } from "../../edge/headers.js";
+import { ACCEPTED_BODY_TYPES, HSTS, HSTS_HEADER } from "../../edge/headers.js";
 import { OPENAPI_PATH } from "../../edge/openapi.js";
+import { DEFAULT_RETRY_AFTER_SECONDS } from "../../platform/errors.js";
 import { Access } from "../../platform/policy.js";
 import { note } from "./commented-yaml.js";
 import { httpRuleText, type EdgeContract } from "./contract.js";
-import { JWT_FILTER, JWT_PAYLOAD, setHeaders, T, TRANSCODER } from "./envoy-values.js";
+import { CONNECT_BRIDGE, FILTERED_MARK, JWT_FILTER, JWT_PAYLOAD, setHeaders, T, TRANSCODER, type ListenerKind } from "./envoy-values.js";
 import type { EdgeSettings } from "./settings.js";
 
 const percent100 = (runtimeKey: string) => ({
@@ -18,7 +19,26 @@ const REQUIREMENT = "authenticated";
 /** "1s" / "0.5s" -> whole seconds, rounded up (at least 1). */
 const ceilSeconds = (d: string) => Math.max(1, Math.ceil(Number(/^(\d+(?:\.\d+)?)s$/.exec(d)?.[1] ?? NaN)));
 
-function stripLua(s: EdgeSettings): string {
+/**
+ * On the plain listener only: a browser navigation (GET/HEAD with Upgrade-Insecure-Requests: 1,
+ * which browsers send and API clients do not) is answered 301 to the same host and path on the
+ * HTTPS listener; everything else (REST, gRPC h2c, Connect) is served as before (docs/tls.md).
+ */
+function redirectLua(s: EdgeSettings): string[] {
+  const port = s.tls.listener_port === 443 ? "" : `:${s.tls.listener_port}`;
+  return [
+    "  -- Browser navigations go to https (docs/tls.md); API clients keep plain HTTP.",
+    "  local method = headers:get(\":method\")",
+    "  if headers:get(\"upgrade-insecure-requests\") == \"1\" and (method == \"GET\" or method == \"HEAD\") then",
+    "    local authority = headers:get(\":authority\") or \"\"",
+    "    local host = string.match(authority, \"^%[[^%]]*%]\") or string.match(authority, \"^[^:]+\") or \"localhost\"",
+    `    handle:respond({ [":status"] = "301", ["location"] = "https://" .. host .. "${port}" .. headers:get(":path") }, "")`,
+    "    return",
+    "  end",
+  ];
+}
+
+function stripLua(s: EdgeSettings, kind: ListenerKind): string {
   return [
     "-- Drop client-sent headers that only the edge may set (envoy/settings.yaml). Envoy's",
     "-- connection manager has already set the kept ones itself, overwriting client values.",
@@ -27,6 +47,7 @@ function stripLua(s: EdgeSettings): string {
     `local accepted = { ${ACCEPTED_BODY_TYPES.map((t) => JSON.stringify(t)).join(", ")} }`,
     "function envoy_on_request(handle)",
     "  local headers = handle:headers()",
+    ...(kind === "plain" ? redirectLua(s) : []),
     "  local doomed = {}",
     "  for name, _ in pairs(headers) do",
     "    if not keep[name] then",
@@ -41,10 +62,20 @@ function stripLua(s: EdgeSettings): string {
     "  for _, name in ipairs(doomed) do",
     "    headers:remove(name)",
     "  end",
+    "  -- Seen by the filters: the local reply mappers tell the connection manager's own early",
+    "  -- refusals (bad path, codec: no filter ran, no text) from the filters' (removed before the services).",
+    `  headers:replace("${FILTERED_MARK}", "1")`,
+    "  local ctype = string.lower(headers:get(\"content-type\") or \"\")",
+    "  -- grpc-timeout is a gRPC client's deadline: REST and Connect callers get no say in Envoy's timeouts.",
+    "  if string.sub(ctype, 1, 16) ~= \"application/grpc\" then headers:remove(\"grpc-timeout\") end",
+    "  -- application/grpc;params is gRPC to neither Envoy nor the services: 415, as the embedded edge.",
+    "  if string.sub(ctype, 1, 17) == \"application/grpc;\" then",
+    "    handle:respond({ [\":status\"] = \"415\" }, \"content-type \\\"\" .. ctype .. \"\\\" is not accepted\")",
+    "    return",
+    "  end",
     "  -- A body must be JSON or a gRPC/Connect type (edge/headers.ts ACCEPTED_BODY_TYPES): 415 otherwise.",
     "  local length = headers:get(\"content-length\")",
     "  if (length ~= nil and length ~= \"0\") or headers:get(\"transfer-encoding\") ~= nil then",
-    "    local ctype = string.lower(headers:get(\"content-type\") or \"\")",
     "    local ok = false",
     "    for _, t in ipairs(accepted) do",
     "      if string.sub(ctype, 1, #t) == t then ok = true break end",
@@ -53,6 +84,13 @@ function stripLua(s: EdgeSettings): string {
     "      handle:respond({ [\":status\"] = \"415\" }, \"content-type \\\"\" .. ctype .. \"\\\" is not accepted: send application/json\")",
     "    end",
     "  end",
+    "end",
+    "-- Every 503 tells the client when to retry (docs/outages.md): a service's UNAVAILABLE",
+    "-- carries retry-after in its gRPC trailers, which the transcoder does not copy to a REST",
+    "-- answer, and Envoy's own 503s have none.",
+    "function envoy_on_response(handle)",
+    "  local headers = handle:headers()",
+    `  if headers:get(":status") == "503" and headers:get("retry-after") == nil then headers:add("retry-after", "${DEFAULT_RETRY_AFTER_SECONDS}") end`,
     "end",
     "",
   ].join("\n");
@@ -98,12 +136,24 @@ function jwtAuthn(s: EdgeSettings, { routed }: EdgeContract) {
   };
 }
 
-export function httpFilters(s: EdgeSettings, contract: EdgeContract) {
+/** HTTPS listener only, first in its chain so it sees every answer (upstream and local): HSTS. */
+const hsts = note(`0. HTTPS only: ${HSTS_HEADER}: ${HSTS} on every answer (edge/headers.ts, as the embedded edge).\nNever on the plain listener.`, {
+  name: "envoy.filters.http.header_mutation",
+  typed_config: {
+    "@type": T("envoy.extensions.filters.http.header_mutation.v3.HeaderMutation"),
+    mutations: { response_mutations: [{ append: setHeaders({ [HSTS_HEADER]: HSTS })[0] }] },
+  },
+});
+
+export function httpFilters(s: EdgeSettings, contract: EdgeContract, kind: ListenerKind = "plain") {
   const retryAfterLocal = String(ceilSeconds(s.local_rate_limit.fill_interval));
   return [
-    note("1. Strip client-sent internal headers before anything reads them.", {
+    ...(kind === "tls" ? [hsts] : []),
+    note(kind === "plain"
+      ? "1. Strip client-sent internal headers before anything reads them; redirect browser navigations to https."
+      : "1. Strip client-sent internal headers before anything reads them.", {
       name: "envoy.filters.http.lua",
-      typed_config: { "@type": T("envoy.extensions.filters.http.lua.v3.Lua"), default_source_code: { inline_string: stripLua(s) } },
+      typed_config: { "@type": T("envoy.extensions.filters.http.lua.v3.Lua"), default_source_code: { inline_string: stripLua(s, kind) } },
     }),
     note(`1b. GET ${s.health_path}: Envoy's readiness as the backends see it: 200 while every service cluster\n` +
       "has all its endpoints healthy (active gRPC health checks), 503 (the JSON error body) otherwise.\n" +
@@ -128,7 +178,7 @@ export function httpFilters(s: EdgeSettings, contract: EdgeContract) {
     note("3b. Connect -> gRPC (unary Connect calls: connect-protocol-version, application/json or proto), so\n" +
       "Connect clients work through Envoy as against the services. Before the transcoder, which\n" +
       "would take a Connect JSON call for REST.", {
-      name: "envoy.filters.http.connect_grpc_bridge",
+      name: CONNECT_BRIDGE,
       typed_config: { "@type": T("envoy.extensions.filters.http.connect_grpc_bridge.v3.FilterConfig") },
     }),
     note("4. REST -> gRPC from the google.api.http rules in the descriptor set (gen/api.binpb).\nRoutes and the filters below then see the gRPC path, e.g. /acme.auth.v1.AuthService/Login;\nx-envoy-original-path keeps the REST path (jwt_authn's www-authenticate realm shows it).", {

@@ -1,6 +1,7 @@
 // The local profile: envoy/settings.yaml with loopback addresses and the
-// stack's ports in place of compose's service names, and the descriptor set
-// and OpenAPI document read from this checkout. `npm run stack` renders it with
+// stack's ports in place of compose's service names, the descriptor set
+// and OpenAPI document read from this checkout, and the certificates the
+// stack made in its data dir. `npm run stack` renders it with
 // the same generator as envoy/envoy.yaml; nothing else differs.
 import { fileURLToPath } from "node:url";
 import type { StackPorts } from "../stack/ports.js";
@@ -9,12 +10,16 @@ import { loadSettings, type EdgeSettings } from "./settings.js";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const LOOPBACK = "127.0.0.1";
 
-export function localSettings(ports: StackPorts, base: EdgeSettings = loadSettings()): EdgeSettings {
+/** Where `npm run stack` keeps the certificates by default (STACK_DIR/tls, scripts/stack/certs.ts). */
+export const DEFAULT_TLS_DIR = `${root}.data/stack/tls`;
+
+export function localSettings(ports: StackPorts, base: EdgeSettings = loadSettings(), tlsDir = DEFAULT_TLS_DIR): EdgeSettings {
   const at = (port: number) => ({ host: LOOPBACK, port });
   return {
     ...base,
     listen_address: LOOPBACK,
     listener_port: ports.envoy,
+    tls: { listener_port: ports.envoyTls, certificate_chain: `${tlsDir}/server.crt`, private_key: `${tlsDir}/server.key` },
     admin_address: LOOPBACK,
     admin_port: ports.envoyAdmin,
     descriptor_set: `${root}gen/api.binpb`,

@@ -5,7 +5,7 @@ import { DEFAULT_CACHE_CONTROL } from "../../edge/headers.js";
 import { OPENAPI_PATH } from "../../edge/openapi.js";
 import { note } from "./commented-yaml.js";
 import { accessName, clusterOf, httpRuleText, type EdgeContract } from "./contract.js";
-import { JWT_FILTER, JWT_PAYLOAD, NO_UPSTREAM, setHeaders, T, TRANSCODER } from "./envoy-values.js";
+import { CONNECT_BRIDGE, FILTERED_MARK, JWT_FILTER, JWT_PAYLOAD, NO_UPSTREAM, setHeaders, T, TRANSCODER } from "./envoy-values.js";
 import type { EdgeSettings } from "./settings.js";
 
 /**
@@ -18,6 +18,26 @@ import type { EdgeSettings } from "./settings.js";
  * again without clearing the route cache) all use it, and REST paths never look like one.
  */
 const GRPC_CONTENT = { name: "content-type", string_match: { prefix: "application/grpc" } };
+
+/**
+ * A gRPC method path, /<package>.<Service>/<Method>: what gRPC, gRPC-Web and Connect clients call.
+ * REST paths never look like one (their first segment has no dot, or starts with one: /.well-known).
+ * The local reply mappers use it too, to tell a Connect call from a REST call that carries
+ * connect-protocol-version.
+ */
+export const GRPC_METHOD_PATH = "^/[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)+/[^/]*$";
+
+/** Where Connect -> gRPC must not run: REST paths, direct responses, non-gRPC refusals. */
+const NO_CONNECT_BRIDGE = {
+  [CONNECT_BRIDGE]: note("Not a Connect call: the bridge stays out (a REST request with connect-protocol-version is still REST).",
+    { "@type": T("envoy.config.route.v3.FilterConfig"), disabled: true }),
+};
+
+/**
+ * The largest request a filter may buffer on an RPC route (the Connect bridge holds a unary
+ * request whole): MAX_MESSAGE_BYTES (README "Limits", 4 MiB) and its envelope, not the listener's 32 KiB.
+ */
+export const RPC_BUFFER_LIMIT_BYTES = 4 * 1024 * 1024 + 5;
 
 function userDescriptor(key: string) {
   return note(`[(${key}, <jwt sub>)]: only when jwt_authn verified a token.`, {
@@ -52,6 +72,7 @@ function routes(s: EdgeSettings, { services, routable, routed }: EdgeContract): 
       response_headers_to_add: setHeaders({ "content-type": "application/json", "cache-control": "public, max-age=300" }),
       typed_per_filter_config: {
         [TRANSCODER]: { "@type": T("envoy.config.route.v3.FilterConfig"), disabled: true },
+        ...NO_CONNECT_BRIDGE,
       },
     },
   ));
@@ -69,6 +90,7 @@ function routes(s: EdgeSettings, { services, routable, routed }: EdgeContract): 
           ],
         })],
       },
+      per_request_buffer_limit_bytes: RPC_BUFFER_LIMIT_BYTES,
       response_headers_to_add: note("Credential endpoint: never cached.", setHeaders({ "cache-control": DEFAULT_CACHE_CONTROL })),
       typed_per_filter_config: {
         "envoy.filters.http.ratelimit": note("Keep the virtual host descriptors too.", {
@@ -80,22 +102,33 @@ function routes(s: EdgeSettings, { services, routable, routed }: EdgeContract): 
   }
   for (const svc of routable) {
     const rpcs = routed.filter((p) => p.service.typeName === svc.name && p.rateLimit === "default");
-    const lines = rpcs.map((p) => `  ${httpRuleText(p)} -> ${p.method.name}: ${accessName(p.access)}`);
-    routes.push(note([`${svc.name}, every other RPC (rate class "default"):`, ...lines].join("\n"), {
-      name: svc.name,
-      match: { prefix: `/${svc.name}/` },
-      route: { cluster: svc.cluster, max_stream_duration: { grpc_timeout_header_max: "15s" } },
-    }));
+    for (const p of rpcs) {
+      routes.push(note(`${httpRuleText(p)} -> ${p.method.name}: ${accessName(p.access)} (rate class "default").`, {
+        name: p.path.slice(1),
+        match: { path: p.path },
+        route: { cluster: svc.cluster, max_stream_duration: { grpc_timeout_header_max: "15s" } },
+        per_request_buffer_limit_bytes: RPC_BUFFER_LIMIT_BYTES,
+      }));
+    }
   }
-  routes.push(note("Any other gRPC service (health, reflection, ...) is not exposed, over gRPC or gRPC-Web.", {
+  routes.push(note(
+    "Any other method path (an unknown method of a public service, another gRPC service: health,\n" +
+    "reflection, ...) is not exposed: gRPC gets UNIMPLEMENTED (grpc-status 12, HTTP 200), Connect\n" +
+    "{\"code\":\"unimplemented\"} (local_reply_config), REST the JSON 404. Not the services' own answer.", {
+      name: "unknown-method",
+      match: { safe_regex: { regex: GRPC_METHOD_PATH } },
+      direct_response: { status: 404 },
+    }));
+  routes.push(note("Any other path sent as gRPC or gRPC-Web (a REST path as application/grpc) is not exposed.", {
     name: "other-grpc", match: { prefix: "/", headers: [GRPC_CONTENT] }, direct_response: { status: 404 },
+    typed_per_filter_config: NO_CONNECT_BRIDGE,
   }));
   routes.push(note(
     "REST requests match here only BEFORE transcoding: the CORS filter needs a route entry to find\n" +
     "the virtual host's CORS policy. The transcoder then rewrites the path and routing runs again\n" +
     "on the gRPC path above; requests it cannot map get 404 (reject_unknown_method), so nothing\n" +
     `reaches the router on this route, and if something did, "${NO_UPSTREAM}" has no endpoints.`,
-    { name: "rest-before-transcoding", match: { prefix: "/" }, route: { cluster: NO_UPSTREAM } },
+    { name: "rest-before-transcoding", match: { prefix: "/" }, route: { cluster: NO_UPSTREAM }, typed_per_filter_config: NO_CONNECT_BRIDGE },
   ));
   return routes;
 }
@@ -122,6 +155,7 @@ export function routeConfig(s: EdgeSettings, contract: EdgeContract) {
       name: "api",
       domains: ["*"],
       typed_per_filter_config: { "envoy.filters.http.cors": note("CORS policy for the whole API.", cors(s)) },
+      request_headers_to_remove: note("The header strip's own mark (envoy-values.ts FILTERED_MARK): never sent to the services.", [FILTERED_MARK]),
       response_headers_to_add: [
         ...setHeaders(s.response_headers),
         note(`cache-control: ${DEFAULT_CACHE_CONTROL} unless the service set one (the JWKS does), as the embedded edge (edge/headers.ts).`, {

@@ -21,6 +21,14 @@ export interface EdgeSettings {
   max_direct_response_body_bytes: number;
   /** Size of all request headers together (the embedded edge: Node's 16 KiB). */
   max_request_headers_kb: number;
+  /** Connection limits of both listeners (the services' equivalents: platform/config.ts). */
+  connection_limits: {
+    headers_timeout: string; request_timeout: string; idle_timeout: string; stream_idle_timeout: string;
+    max_connections: number; max_concurrent_streams: number; max_headers_count: number;
+    initial_stream_window_size: number; initial_connection_window_size: number;
+  };
+  /** The HTTPS listener: its port and certificate files (PEM). */
+  tls: { listener_port: number; certificate_chain: string; private_key: string };
   /** Envoy's readiness path on the listener (health_check filter). */
   health_path: string;
   upstreams: Record<string, HostPort>;

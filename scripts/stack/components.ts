@@ -108,7 +108,7 @@ export function startService({ name, dir, ports, env }: ServiceStart): Promise<M
     command: process.execPath,
     args: ["--enable-source-maps", join(ROOT, "scripts/start.mjs"), name],
     cwd: ROOT,
-    env: { ...env, PORT: String(ports[name]), OTEL_SERVICE_NAME: name },
+    env: { ...env, PORT: String(ports[name]), METRICS_PORT: String(ports[`${name}Metrics`]), OTEL_SERVICE_NAME: name },
     logFile: join(dir, `${name}.log`),
     readyTimeoutMs: 60_000,
     ready: () => grpcServing(ports[name]),

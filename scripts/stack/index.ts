@@ -11,6 +11,7 @@ import { localSettings } from "../envoy-config/local-profile.js";
 import type { EdgeSettings } from "../envoy-config/settings.js";
 import { loadSecrets } from "../../platform/secrets.js";
 import { ROOT } from "../tools/index.js";
+import { ensureLocalCertificates } from "./certs.js";
 import { SERVICES, startEnvoy, startJaeger, startRatelimit, startService, type ServiceName } from "./components.js";
 import type { StackPorts } from "./ports.js";
 import { tcpOpen, type Managed } from "./process.js";
@@ -43,6 +44,10 @@ export interface Stack {
   readonly dir: string;
   /** http://127.0.0.1:<envoy>: REST, gRPC (h2c), gRPC-Web. */
   readonly edgeUrl: string;
+  /** https://127.0.0.1:<envoyTls>: the same over TLS, with HSTS (docs/tls.md). */
+  readonly tlsEdgeUrl: string;
+  /** The local CA that signed Envoy's certificate (dir/tls/ca.crt): what clients trust. */
+  readonly caFile: string;
   readonly adminUrl: string;
   readonly jaegerUrl: string;
   readonly databaseUrl: string;
@@ -130,6 +135,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       const r = await startRedis({ port: ports.redis, logFile: join(logs, "redis.log") });
       servers.push(r);
       procs.set("redis", r.process!);
+      // stop("redis") then start("redis"): an outage; the new server is empty (no persistence), like a flushed one.
+      restarters.set("redis", async () => {
+        const again = await startRedis({ port: ports.redis, logFile: join(logs, "redis.log") });
+        servers.push(again);
+        return again.process!;
+      });
       redisUrl = `${r.url}/1`;
     }
     const redisHostPort = new URL(redisUrl).host;
@@ -170,9 +181,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       (["user", "order"] as const).map((n) => launch(n, () => startService({ name: n, dir: logs, ports, env }), `${serviceUrl(n)} (gRPC h2c)`)),
     );
 
-    const settings = (opts.edge ?? ((s) => s))(localSettings(ports));
+    // The local CA and Envoy's certificate: made at the first start into dir/tls, reused after.
+    const tls = ensureLocalCertificates(join(dir, "tls"));
+    const settings = (opts.edge ?? ((s) => s))(localSettings(ports, undefined, join(dir, "tls")));
     const baseId = nextBaseId++;
-    await launch("envoy", () => startEnvoy(logs, settings, { logLevel: opts.envoyLogLevel, baseId }), `http://127.0.0.1:${ports.envoy} (admin 127.0.0.1:${ports.envoyAdmin})`);
+    await launch("envoy", () => startEnvoy(logs, settings, { logLevel: opts.envoyLogLevel, baseId }), `http://127.0.0.1:${ports.envoy}, https://127.0.0.1:${ports.envoyTls} (admin 127.0.0.1:${ports.envoyAdmin})`);
 
     const get = (name: ComponentName) => {
       const m = procs.get(name);
@@ -183,6 +196,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ports,
       dir,
       edgeUrl: `http://127.0.0.1:${ports.envoy}`,
+      tlsEdgeUrl: `https://127.0.0.1:${ports.envoyTls}`,
+      caFile: tls.ca,
       adminUrl: `http://127.0.0.1:${ports.envoyAdmin}`,
       jaegerUrl: `http://127.0.0.1:${ports.jaegerQuery}`,
       databaseUrl,

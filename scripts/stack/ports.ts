@@ -6,10 +6,16 @@ import { freePort } from "./process.js";
 export interface StackPorts {
   /** Envoy: REST, gRPC, gRPC-Web on one listener. */
   envoy: number;
+  /** Envoy's HTTPS listener: the same over TLS (docs/tls.md). */
+  envoyTls: number;
   envoyAdmin: number;
   auth: number;
   user: number;
   order: number;
+  /** Each service's /metrics listener (loopback; never behind Envoy). */
+  authMetrics: number;
+  userMetrics: number;
+  orderMetrics: number;
   postgres: number;
   redis: number;
   ratelimitGrpc: number;
@@ -25,10 +31,14 @@ export interface StackPorts {
 
 export const DEFAULT_PORTS: StackPorts = {
   envoy: 8080,
+  envoyTls: 8443,
   envoyAdmin: 9901,
   auth: 50051,
   user: 50052,
   order: 50053,
+  authMetrics: 9464,
+  userMetrics: 9465,
+  orderMetrics: 9466,
   postgres: 5433,
   redis: 6380,
   ratelimitGrpc: 8081,

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-export type ToolName = "envoy" | "ratelimit" | "jaeger" | "grpcurl" | "python-grpc";
+export type ToolName = "envoy" | "ratelimit" | "jaeger" | "grpcurl" | "python-grpc" | "schemathesis";
 
 export interface ToolSpec {
   version: string;
@@ -45,6 +45,8 @@ const EXECUTABLES: Record<ToolName, string> = {
   jaeger: "bin/jaeger",
   grpcurl: "bin/grpcurl",
   "python-grpc": "venv/bin/python",
+  // Run as `venv/bin/python -m schemathesis.cli` (the venv's own `st` script names the staging folder).
+  schemathesis: "venv/bin/python",
 };
 
 export const executableOf = (name: ToolName) => EXECUTABLES[name];

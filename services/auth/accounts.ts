@@ -1,20 +1,25 @@
-// Accounts: registration, login, password change, removal, and creating an
-// admin (bootstrap and the admin command). Login failures look the same to
-// the client whatever the cause; the audit log keeps the true reason.
+// Accounts: registration, login, password change, removal. Login failures
+// look the same to the client whatever the cause, registration answers the
+// same for new and taken emails; the audit log keeps the true reason.
+// Throttling policy: lockout.ts and docs/auth-policy.md.
 import { randomUUID } from "node:crypto";
 import type { Tokens } from "../../gen/acme/auth/v1/auth_pb.js";
 import type { User } from "../../gen/acme/user/v1/user_pb.js";
 import type { UserPrincipal } from "../../platform/auth/principal.js";
-import { alreadyExists, failedPrecondition, invalidArgument, resourceExhausted, unauthenticated } from "../../platform/errors.js";
+import { invalidArgument, unauthenticated } from "../../platform/errors.js";
 import type { Logger } from "../../platform/logger.js";
 import type { Audit, LoginFailureReason, RequestInfo } from "./audit.js";
 import { metrics, METRIC } from "../../platform/telemetry/metrics.js";
 import type { Clock } from "./clock.js";
-import type { Lockout } from "./lockout.js";
+import type { Lockout, Refusal } from "./lockout.js";
+import { CreationPace } from "./pacing.js";
 import { MAX_PASSWORD_BYTES, type PasswordHasher } from "./passwords.js";
 import type { Profiles } from "./profiles.js";
 import type { Sessions } from "./sessions.js";
 import { EmailTakenError, type Account, type AuthStore } from "./store.js";
+import { retrySeconds, throttledError } from "./throttled.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The one answer to every failed login. */
 export const INVALID_CREDENTIALS = "invalid email or password";
@@ -25,6 +30,8 @@ export interface SignedIn {
 }
 
 export class Accounts {
+  private readonly pace = new CreationPace();
+
   constructor(
     private readonly store: AuthStore,
     private readonly hasher: PasswordHasher,
@@ -36,39 +43,49 @@ export class Accounts {
     private readonly log: Logger,
   ) {}
 
-  /** Inputs are validated and the email normalised by the caller. */
-  async register(email: string, password: string, name: string, req: RequestInfo): Promise<SignedIn> {
-    // Cheap early answer for a taken email; the unique index decides races.
-    if (await this.store.findAccountByEmail(email)) throw alreadyExists("email already registered");
+  /**
+   * Inputs are validated and the email normalised by the caller. The same
+   * answer (nothing) whether the email was new or taken, at about the same
+   * time: both hash the password, and a taken email waits as long as creating
+   * an account takes (pacing.ts). The owner of a taken email gets an audit
+   * event (and, once mail exists, a message). No tokens: the client logs in.
+   */
+  async register(email: string, password: string, name: string, req: RequestInfo): Promise<void> {
     const hash = await this.hasher.hash(password);
+    const existing = await this.store.findAccountByEmail(email);
+    if (existing) return this.registerExisting(existing.id, req);
+    const started = performance.now();
     const id = randomUUID();
     try {
       await this.store.createAccount({ id, email, password_hash: hash, created_by: "register" });
     } catch (err) {
-      if (err instanceof EmailTakenError) throw alreadyExists("email already registered");
+      // Lost a race for the email: the same answer as any taken email.
+      if (err instanceof EmailTakenError) return this.registerExisting((await this.store.findAccountByEmail(email))?.id, req);
       throw err;
     }
-    let user: User;
     try {
-      user = await this.profiles.create({ userId: id, email, name, role: "user" });
+      await this.profiles.create({ userId: id, email, name, role: "user" });
     } catch (err) {
       // No account without a profile: undo, then report.
       await this.store.deleteAccount(id).catch((e) => this.log.error("could not remove account after failed profile creation", { userId: id, err: e }));
       throw err;
     }
-    const { tokens, sessionId } = await this.sessions.start(id, [user.role], req);
-    await this.audit.record("register", { userId: id, sessionId }, req);
-    return { user, tokens };
+    this.pace.observe(performance.now() - started);
+    await this.audit.record("register", { userId: id }, req);
+  }
+
+  private async registerExisting(userId: string | undefined, req: RequestInfo): Promise<void> {
+    await this.pace.wait();
+    await this.audit.record("register_existing", { userId }, req);
   }
 
   async login(email: string, password: string, req: RequestInfo): Promise<SignedIn> {
-    if (await this.lockout.ipBlocked(req.ip)) {
-      await this.audit.record("login_failure", { reason: "ip_limited" }, req);
-      throw resourceExhausted("too many failed sign-in attempts from this address; try again later");
-    }
+    // Throttles first, before anything depends on whether the account exists.
+    const refusal = await this.lockout.check(email, req.ip);
+    if (refusal) return this.throttled(email, refusal, req);
+    const delayMs = await this.lockout.softDelayMs(email);
+    if (delayMs > 0) await sleep(delayMs);
     const account = email ? await this.store.findAccountByEmail(email) : undefined;
-    const lock = await this.lockout.status(email);
-    if (lock.locked) return this.fail(email, account, "locked", req, false);
 
     // bcrypt reads 72 bytes: a longer input could match a stored prefix, so it never reaches compare.
     const tooLong = Buffer.byteLength(password, "utf8") > MAX_PASSWORD_BYTES;
@@ -81,21 +98,22 @@ export class Accounts {
     const profile = await this.profiles.check(account.id);
     if (!profile.exists || !profile.active || !profile.user) return this.fail(email, account, "inactive", req, false);
 
-    await this.lockout.reset(email);
+    await this.lockout.reset(email, req.ip);
     await this.rehashIfNeeded(account, password);
     const { tokens, sessionId } = await this.sessions.start(account.id, [profile.user.role], req);
     await this.audit.record("login_success", { userId: account.id, sessionId }, req);
     return { user: profile.user, tokens };
   }
 
-  /** Check the current password (counted against the lockout), set the new one, end every other session. */
+  /** Check the current password (counted against the same throttles), set the new one, end every other session. */
   async changePassword(p: UserPrincipal, current: string, next: string, req: RequestInfo): Promise<void> {
     const account = await this.store.getAccount(p.userId);
     if (!account) throw unauthenticated("account not found");
     const fields = { userId: account.id, sessionId: p.sessionId };
-    if ((await this.lockout.status(account.email)).locked) {
-      await this.audit.record("password_change_failure", { ...fields, reason: "locked" }, req);
-      throw failedPrecondition("too many failed password attempts; try again later");
+    const refusal = await this.lockout.check(account.email, req.ip);
+    if (refusal) {
+      await this.audit.record("password_change_failure", { ...fields, reason: `throttled ${refusal.scope}` }, req);
+      throw throttledError(refusal.retryAfterMs);
     }
     const ok =
       Buffer.byteLength(current, "utf8") <= MAX_PASSWORD_BYTES && current !== "" && (await this.hasher.verify(current, account.password_hash));
@@ -106,7 +124,7 @@ export class Accounts {
     }
     const hash = await this.hasher.hash(next);
     await this.store.setPasswordHash(account.id, hash, true, new Date(this.clock.now()));
-    await this.lockout.reset(account.email);
+    await this.lockout.reset(account.email, req.ip);
     await this.sessions.revoke({ userId: account.id, exceptSessionId: p.sessionId }, "password_change", "password_change", req, fields);
   }
 
@@ -131,11 +149,22 @@ export class Accounts {
     throw unauthenticated(INVALID_CREDENTIALS);
   }
 
+  /** A refused attempt: audited with the account when there is one; the client sees the same answer either way. */
+  private async throttled(email: string, refusal: Refusal, req: RequestInfo): Promise<never> {
+    const account = email ? await this.store.findAccountByEmail(email) : undefined;
+    metrics.counter(METRIC.loginFailures);
+    await this.audit.record("login_throttled", { userId: account?.id, reason: `${refusal.scope}: retry in ${retrySeconds(refusal.retryAfterMs)}s` }, req);
+    throw throttledError(refusal.retryAfterMs);
+  }
+
   private async countFailure(email: string, account: Account | undefined, req: RequestInfo): Promise<void> {
-    const [{ failures, lockMs }] = await Promise.all([this.lockout.recordFailure(email), this.lockout.recordIpFailure(req.ip)]);
-    if (lockMs > 0) {
-      metrics.counter(METRIC.lockouts, { kind: "account" });
-      await this.audit.record("lock", { userId: account?.id, reason: `${lockMs / 1000}s after ${failures} failures` }, req);
+    const out = await this.lockout.recordFailure(email, req.ip);
+    for (const s of out.started) {
+      metrics.counter(METRIC.lockouts, { kind: s.scope });
+      await this.audit.record("throttle_started", { userId: account?.id, reason: `${s.scope}: ${s.waitMs / 1000}s after ${s.failures} failures` }, req);
+    }
+    if (out.slowedNow) {
+      await this.audit.record("login_slowed", { userId: account?.id, reason: `${out.accountFailures} failures from all addresses` }, req);
     }
   }
 

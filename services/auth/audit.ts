@@ -13,10 +13,19 @@ import type { AuthDb } from "./store.js";
 
 export type AuthEventType =
   | "register"
+  /** Someone registered an email that has an account; the owner is to be told (by mail, issue 17). */
+  | "register_existing"
   | "login_success"
   | "login_failure"
-  | "lock"
+  /** A login refused unseen by a throttle; reason: scope and wait. */
+  | "login_throttled"
+  /** A failure started a throttle; reason: scope, wait, failures. */
+  | "throttle_started"
+  /** An account reached the per-account soft limit: its logins now wait (reason). */
+  | "login_slowed"
   | "refresh"
+  /** A spent refresh token retried within the grace window got the pair it was exchanged for. */
+  | "refresh_retried"
   | "refresh_failure"
   | "reuse_detected"
   | "logout"
@@ -28,10 +37,12 @@ export type AuthEventType =
   | "account_deleted"
   | "token_issued"
   | "token_refused"
-  | "admin_created";
+  | "admin_created"
+  /** Migration 003 left an account's email as stored: its normal form is another account's. */
+  | "email_not_normalized";
 
 /** Why a login failed; the client only ever sees "invalid email or password". */
-export type LoginFailureReason = "unknown_user" | "bad_password" | "locked" | "inactive" | "ip_limited";
+export type LoginFailureReason = "unknown_user" | "bad_password" | "inactive";
 
 export interface RequestInfo {
   ip: string;

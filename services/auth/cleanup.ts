@@ -2,12 +2,14 @@
 // bounded batches. Safe on several instances at once: each batch locks its
 // rows with FOR UPDATE SKIP LOCKED, so instances share the work instead of
 // waiting on each other. Lockout and revocation state lives in the KV store
-// with a TTL on every key and expires there without help.
-import type { Kysely } from "kysely";
+// with a TTL on every key and expires there without help; the durable
+// revocations (auth.revoked_sessions) go once no token they cover can live.
+import { sql, type Kysely } from "kysely";
 import { withDbRetry } from "../../platform/db.js";
 import type { Logger } from "../../platform/logger.js";
 import type { Clock } from "./clock.js";
 import type { AuthConfig } from "./config.js";
+import { sessionWindowSeconds } from "./revocations.js";
 import type { AuthDb } from "./store.js";
 
 const BATCH = 500;
@@ -83,6 +85,15 @@ export class Cleanup {
     const signingKeys = await this.batched(() =>
       this.db.deleteFrom("auth.signing_keys").where("expires_at", "<=", keysBefore).executeTakeFirst(),
     );
+    // Durable revocations older than any access token they could cover (plus an hour's grace).
+    const revocationsBefore = new Date(now.getTime() - (sessionWindowSeconds(this.cfg) + 3600) * 1000);
+    const revocations = await this.batched(async () => {
+      const r = await sql`
+        delete from auth.revoked_sessions where session_id in (
+          select session_id from auth.revoked_sessions where revoked_at <= ${revocationsBefore} limit ${BATCH} for update skip locked)`.execute(this.db);
+      return { numDeletedRows: r.numAffectedRows ?? 0n };
+    });
+    if (revocations) this.log.info("auth cleanup: expired revocations", { revocations });
     return { refreshTokens, sessions: expired + revoked, signingKeys };
   }
 

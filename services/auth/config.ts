@@ -16,15 +16,25 @@ export interface AuthConfig {
   /** Waiting bcrypt computations; beyond this, RESOURCE_EXHAUSTED at once. */
   readonly bcryptQueue: number;
 
-  /** Failures (per email) before the first lockout. */
+  /** Failures of one account from one client address before that address waits (docs/auth-policy.md). */
   readonly lockoutThreshold: number;
+  /** First wait; each further failure doubles it, up to the max. */
   readonly lockoutBaseSeconds: number;
   readonly lockoutMaxSeconds: number;
-  /** The per-email failure count is forgotten this long after its first failure. */
+  /** Failure counts (per account and address, per account) are forgotten this long after their first failure. */
   readonly lockoutWindowSeconds: number;
-  /** Failed logins per client IP per window before RESOURCE_EXHAUSTED. */
+  /** Failed logins per client address (any account) per window before the address waits. */
   readonly ipMaxFailures: number;
   readonly ipWindowSeconds: number;
+  readonly ipBaseSeconds: number;
+  readonly ipMaxSeconds: number;
+  /** Failures of one account from all addresses per window before every login for it is slowed. */
+  readonly accountSoftLimit: number;
+  /** The slow-down (0: off); nothing is ever refused by it. */
+  readonly accountSoftDelayMs: number;
+
+  /** A spent refresh token presented again within this many seconds returns the pair it was exchanged for (0: off). */
+  readonly refreshReuseGraceSeconds: number;
 
   /** Refresh tokens: lifetime of a login (never extended) and of an unused token. */
   readonly refreshAbsoluteSeconds: number;
@@ -66,6 +76,12 @@ export function loadAuthConfig(config: Config): AuthConfig {
     lockoutWindowSeconds: int(env, "LOCKOUT_WINDOW_SECONDS", 86400, 60, 30 * 86400),
     ipMaxFailures: int(env, "LOGIN_IP_MAX_FAILURES", 100, 1, 1_000_000),
     ipWindowSeconds: int(env, "LOGIN_IP_WINDOW_SECONDS", 900, 1, 86400),
+    ipBaseSeconds: int(env, "LOGIN_IP_BASE_SECONDS", 60, 1, 3600),
+    ipMaxSeconds: int(env, "LOGIN_IP_MAX_SECONDS", 900, 1, 86400),
+    accountSoftLimit: int(env, "LOGIN_ACCOUNT_SOFT_LIMIT", 20, 1, 1_000_000),
+    accountSoftDelayMs: int(env, "LOGIN_ACCOUNT_SOFT_DELAY_MS", 1000, 0, 10_000),
+
+    refreshReuseGraceSeconds: int(env, "AUTH_REFRESH_REUSE_GRACE_SECONDS", 0, 0, 300),
 
     refreshAbsoluteSeconds: int(env, "REFRESH_ABSOLUTE_TTL_SECONDS", 30 * 86400, 60, 365 * 86400),
     refreshIdleSeconds: int(env, "REFRESH_IDLE_TTL_SECONDS", 14 * 86400, 60, 365 * 86400),
@@ -84,6 +100,13 @@ export function loadAuthConfig(config: Config): AuthConfig {
   };
   if (c.lockoutMaxSeconds < c.lockoutBaseSeconds) {
     throw new ConfigError("LOCKOUT_MAX_SECONDS", "must be at least LOCKOUT_BASE_SECONDS");
+  }
+  if (c.ipMaxSeconds < c.ipBaseSeconds) {
+    throw new ConfigError("LOGIN_IP_MAX_SECONDS", "must be at least LOGIN_IP_BASE_SECONDS");
+  }
+  // The pair handed out again must still be usable: its access token lives accessTtlSeconds.
+  if (c.refreshReuseGraceSeconds > c.accessTtlSeconds) {
+    throw new ConfigError("AUTH_REFRESH_REUSE_GRACE_SECONDS", "must not exceed the access token lifetime");
   }
   if (c.refreshIdleSeconds > c.refreshAbsoluteSeconds) {
     throw new ConfigError("REFRESH_IDLE_TTL_SECONDS", "must not exceed REFRESH_ABSOLUTE_TTL_SECONDS");

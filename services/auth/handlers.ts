@@ -12,7 +12,11 @@ import { routesFor } from "./clients.js";
 import type { JwksPublisher } from "./jwks.js";
 import type { Sessions } from "./sessions.js";
 import type { TokenMinter } from "./tokens.js";
+import { withRetryAfter } from "./throttled.js";
 import { check, emailProblem, nameProblem, normalizeEmail, passwordProblem, UUID } from "./validate.js";
+
+/** Register's one answer, for a new and for a taken email. */
+export const REGISTER_ACCEPTED = "accepted";
 
 export interface HandlerDeps {
   accounts: Accounts;
@@ -29,11 +33,12 @@ export function authHandlers(d: HandlerDeps): ServiceImpl<typeof AuthService> {
       const email = normalizeEmail(req.email);
       const name = req.name.trim();
       check({ email: emailProblem(email), password: passwordProblem(req.password), name: nameProblem(name) });
-      return d.accounts.register(email, req.password, name, requestInfo(ctx));
+      await d.accounts.register(email, req.password, name, requestInfo(ctx));
+      return { status: REGISTER_ACCEPTED };
     },
 
     async login(req, ctx) {
-      return d.accounts.login(normalizeEmail(req.email).slice(0, 320), req.password, requestInfo(ctx));
+      return withRetryAfter(ctx, () => d.accounts.login(normalizeEmail(req.email).slice(0, 320), req.password, requestInfo(ctx)));
     },
 
     async refresh(req, ctx) {
@@ -81,7 +86,7 @@ export function authHandlers(d: HandlerDeps): ServiceImpl<typeof AuthService> {
     async changePassword(req, ctx) {
       const p = requireUser(ctx);
       check({ newPassword: passwordProblem(req.newPassword) });
-      await d.accounts.changePassword(p, req.currentPassword, req.newPassword, requestInfo(ctx));
+      await withRetryAfter(ctx, () => d.accounts.changePassword(p, req.currentPassword, req.newPassword, requestInfo(ctx)));
       return {};
     },
 

@@ -2,11 +2,14 @@
 // clients. `prepare` migrates, loads (or creates) the signing keys and syncs
 // the built-in clients, and hands the host its KeySource; `create` wires the
 // handlers; `start` runs key maintenance, cleanup and the admin bootstrap.
+// `prepare` also loads the revocation list from Postgres into the KV store
+// before the port opens, and `start` keeps it in sync (./revocations.ts).
 import { createClient } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { AuthInternalService, AuthService } from "../../gen/acme/auth/v1/auth_pb.js";
 import { UserInternalService } from "../../gen/acme/user/v1/user_pb.js";
 import { serviceTokenInterceptor, type TokenSource } from "../../platform/clients.js";
+import { int } from "../../platform/config.js";
 import type { Database } from "../../platform/db.js";
 import type { ServiceDefinition, ServiceModule } from "../../platform/service.js";
 import { Accounts } from "./accounts.js";
@@ -25,6 +28,7 @@ import { migrateAuth } from "./migrations.js";
 import { PasswordHasher } from "./passwords.js";
 import { userServiceProfiles, type Profiles } from "./profiles.js";
 import { Sessions } from "./sessions.js";
+import { RevocationCache } from "./revocations.js";
 import { AuthStore, type AuthDb } from "./store.js";
 import { TokenMinter } from "./tokens.js";
 
@@ -36,6 +40,7 @@ interface Prepared {
   clock: AdjustableClock;
   keys: SigningKeys;
   clients: ServiceClients;
+  revocations: RevocationCache;
 }
 
 /** What `prepare` built for a database, until `create` picks it up. */
@@ -46,6 +51,7 @@ export interface AuthInternals {
   readonly cfg: AuthConfig;
   readonly clock: AdjustableClock;
   readonly keys: SigningKeys;
+  readonly revocations: RevocationCache;
   readonly store: AuthStore;
   readonly hasher: PasswordHasher;
   readonly lockout: Lockout;
@@ -63,7 +69,7 @@ export interface AuthModule extends ServiceModule {
 
 export const authService: ServiceDefinition = {
   name: "auth",
-  async prepare({ db, config, secrets, log }) {
+  async prepare({ db, config, secrets, log, kv }) {
     const cfg = loadAuthConfig(config);
     await migrateAuth(db.db);
     const kdb = db.db as Kysely<AuthDb>;
@@ -77,14 +83,18 @@ export const authService: ServiceDefinition = {
     }
     const clients = new ServiceClients(kdb);
     await clients.sync(secrets.clientSecrets);
-    prepared.set(db, { cfg, clock, keys, clients });
+    // The revocation list, from Postgres, before anything is served; a store that cannot be
+    // reached now is retried every REVOCATION_SYNC_MS (verifiers answer UNAVAILABLE meanwhile).
+    const revocations = new RevocationCache(kdb, kv, cfg, keys, clock, log, int(config.env, "REVOCATION_SYNC_MS", 1000, 50, 60_000));
+    await revocations.rebuild().catch((err) => log.warn("revocation list could not be loaded at start; retrying", { err }));
+    prepared.set(db, { cfg, clock, keys, clients, revocations });
     return { keySource: keys };
   },
 
   async create(ctx): Promise<AuthModule> {
     const p = prepared.get(ctx.db);
     if (!p) throw new Error("auth: create() before prepare()");
-    const { cfg, clock, keys, clients } = p;
+    const { cfg, clock, keys, clients, revocations } = p;
     const kdb = ctx.db.db as Kysely<AuthDb>;
     const log = ctx.log;
 
@@ -119,6 +129,7 @@ export const authService: ServiceDefinition = {
       keySource: keys,
       async start() {
         keys.start();
+        revocations.start();
         cleanup.start();
         await hasher.warm();
         if (cfg.adminEmail) {
@@ -128,11 +139,12 @@ export const authService: ServiceDefinition = {
       async stop() {
         stopBootstrap.abort();
         keys.stop();
+        await revocations.stop();
         await cleanup.stop();
         await bootstrapped.catch(() => {});
       },
       get internals(): AuthInternals {
-        return { cfg, clock, keys, store, hasher, lockout, minter, cleanup, tokens, profiles, bootstrapped };
+        return { cfg, clock, keys, revocations, store, hasher, lockout, minter, cleanup, tokens, profiles, bootstrapped };
       },
     };
   },

@@ -3,7 +3,9 @@
 // command. Life of a key: created and published in the JWKS at once, signs
 // from `activates_at` (publish-ahead later, so cached JWKS copies learn it
 // first) until its successor activates (`retires_at`), and stays published
-// until every token it signed has expired (`expires_at`). Schedule changes run
+// until every token it signed has expired (`expires_at`); or, revoked for
+// compromise (`revoke`, revoked_at), unpublished and refused at once
+// (docs/revocation.md). Schedule changes run
 // under a transaction-scoped advisory lock, so instances starting together
 // create one key, not several. Also the in-process KeySource for verifiers.
 import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
@@ -74,6 +76,13 @@ export function newKeyRow(kek: Buffer, activatesAt: Date) {
 }
 
 type KeyRow = Selectable<SigningKeyTable>;
+
+/** `revoke` of a kid that is not a published key. */
+export class UnknownKeyError extends Error {
+  constructor(readonly kid: string) {
+    super(`no published signing key with kid ${kid}`);
+  }
+}
 
 export class SigningKeys implements KeySource {
   private keys = new Map<string, SigningKey>();
@@ -174,6 +183,30 @@ export class SigningKeys implements KeySource {
     });
     this.log.info("signing key rotation scheduled", { kid, immediate: opts.immediate === true });
     return kid;
+  }
+
+  /**
+   * Retire a key at once, for compromise: it is unpublished (gone from the
+   * JWKS at this instance's reload, other instances' next revocation sync) and
+   * never signs again, and revoked_at records it for the revocation list
+   * (services/auth/revocations.ts), so tokens it signed are refused even by
+   * verifiers holding an older JWKS copy. When it was the signing key, the
+   * pending key (or a new one) signs from now. Returns the kid that signs now.
+   */
+  async revoke(kid: string): Promise<string> {
+    await this.locked(async (trx, rows, now) => {
+      if (!rows.some((r) => r.kid === kid)) throw new UnknownKeyError(kid);
+      const active = rows.filter((r) => r.activates_at.getTime() <= now.getTime());
+      const wasSigning = active.at(-1)?.kid === kid;
+      await sql`update auth.signing_keys set revoked_at = ${now}, retires_at = ${now}, expires_at = ${now} where kid = ${kid}`.execute(trx);
+      if (!wasSigning) return;
+      const pending = rows.filter((r) => r.kid !== kid && r.activates_at.getTime() > now.getTime());
+      if (pending.length) await this.activate(trx, pending[0].kid, now);
+      else await this.insert(trx, now);
+    });
+    const signing = this.canSign() ? this.current().kid : "";
+    this.log.warn("signing key revoked", { kid, signing });
+    return signing;
   }
 
   /** Reload the published keys from the database (single flight). */

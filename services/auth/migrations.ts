@@ -3,6 +3,8 @@
 // has an index (named after the query it serves).
 import { sql, type Kysely, type Migration } from "kysely";
 import { migrate } from "../../platform/db.js";
+import { normalizeStoredEmails } from "./email-migration.js";
+import { revocationsMigration } from "./revocations-schema.js";
 
 export const SCHEMA = "auth";
 
@@ -124,4 +126,18 @@ export const migrations: Record<string, Migration> = {
         for each statement execute function auth.auth_events_append_only()`.execute(db);
     },
   },
+  "002_refresh_successor": {
+    async up(db) {
+      // The pair a spent refresh token was exchanged for, encrypted under a key
+      // derived from that token (services/auth/successor.ts): the reuse grace window.
+      await sql`alter table auth.refresh_tokens add column successor_enc bytea`.execute(db);
+    },
+  },
+  "003_normalize_emails": {
+    async up(db) {
+      await normalizeStoredEmails(db);
+    },
+  },
+  // Durable revocations (services/auth/revocations-schema.ts).
+  "004_revocations": revocationsMigration,
 };

@@ -1,7 +1,9 @@
 // Sessions and refresh tokens. A session is one login (one device); its
 // refresh tokens form one family: each refresh spends the presented token and
 // issues the next, the session id (JWT sid) stays. Presenting a spent token
-// again is reuse: the family's session is revoked at once. Every revocation
+// again is reuse: the family's session is revoked at once, except within the
+// reuse grace window (AUTH_REFRESH_REUSE_GRACE_SECONDS, default 0), where a
+// retry gets the pair the token was exchanged for (successor.ts). Every revocation
 // also lands in the shared revocation list (platform/auth/revocation.ts), so
 // access tokens of the session are refused on their next use everywhere.
 import { randomUUID } from "node:crypto";
@@ -15,9 +17,17 @@ import type { Clock } from "./clock.js";
 import type { AuthConfig } from "./config.js";
 import type { Profiles } from "./profiles.js";
 import type { AuthStore, Session } from "./store.js";
+import { openSuccessor, sealSuccessor } from "./successor.js";
 import { hashToken, newRefreshToken, REFRESH_TOKEN_SHAPE, type TokenMinter } from "./tokens.js";
 
 export const INVALID_REFRESH = "invalid refresh token";
+
+interface SpentToken {
+  session_id: string;
+  user_id: string;
+  consumedAt: Date;
+  successorEnc: Uint8Array | null;
+}
 
 export interface RevokeFilter {
   sessionId?: string;
@@ -61,7 +71,7 @@ export class Sessions {
     const row = await this.store.findRefreshToken(hash);
     if (!row) throw unauthenticated(INVALID_REFRESH);
     const fields = { userId: row.user_id, sessionId: row.session_id };
-    if (row.consumed_at) return this.reuse(row.session_id, row.user_id, req);
+    if (row.consumed_at) return this.spent(refreshToken, hash, { ...row, consumedAt: row.consumed_at, successorEnc: row.successor_enc }, req);
     const now = this.clock.now();
     if (row.revoked_at || row.expires_at.getTime() <= now) {
       await this.audit.record("refresh_failure", { ...fields, reason: row.revoked_at ? "revoked" : "expired" }, req);
@@ -72,15 +82,41 @@ export class Sessions {
       await this.revoke({ sessionId: row.session_id }, "inactive", "refresh_failure", req, { ...fields, reason: "inactive" });
       throw unauthenticated(INVALID_REFRESH);
     }
+    // The pair is made before the spend so that, with a grace window, it is stored with it (sealed).
     const next = newRefreshToken();
-    const r = await this.store.rotateRefreshToken(hash, hashToken(next), new Date(now), this.cfg.refreshIdleSeconds);
-    if (r.kind === "reuse") return this.reuse(r.sessionId, r.userId, req);
+    const tokens = this.tokens(row.user_id, row.session_id, [profile.user.role], next);
+    const sealed =
+      this.cfg.refreshReuseGraceSeconds > 0
+        ? sealSuccessor(refreshToken, hash, { accessToken: tokens.accessToken, refreshToken: next, expiresIn: tokens.expiresIn })
+        : null;
+    const r = await this.store.rotateRefreshToken(hash, hashToken(next), new Date(now), this.cfg.refreshIdleSeconds, sealed);
+    if (r.kind === "reuse") return this.spent(refreshToken, hash, { session_id: r.sessionId, user_id: r.userId, ...r }, req);
     if (r.kind === "invalid") {
       await this.audit.record("refresh_failure", { ...fields, reason: "invalid" }, req);
       throw unauthenticated(INVALID_REFRESH);
     }
     await this.audit.record("refresh", fields, req);
-    return this.tokens(row.user_id, r.session.id, [profile.user.role], next);
+    return tokens;
+  }
+
+  /**
+   * A spent token presented again. Within the grace window, and while the
+   * pair it was exchanged for is still unused and live, that same pair is
+   * returned (the client lost the first answer); otherwise it is reuse and
+   * the family (session) is revoked.
+   */
+  private async spent(token: string, hash: Buffer, s: SpentToken, req: RequestInfo): Promise<Tokens> {
+    const graceMs = this.cfg.refreshReuseGraceSeconds * 1000;
+    const now = this.clock.now();
+    if (graceMs > 0 && s.successorEnc && now - s.consumedAt.getTime() <= graceMs) {
+      const pair = openSuccessor(token, hash, s.successorEnc);
+      const successor = pair && (await this.store.findRefreshToken(hashToken(pair.refreshToken)));
+      if (pair && successor && !successor.consumed_at && !successor.revoked_at && successor.expires_at.getTime() > now) {
+        await this.audit.record("refresh_retried", { userId: s.user_id, sessionId: s.session_id }, req);
+        return create(TokensSchema, { ...pair, tokenType: "Bearer" });
+      }
+    }
+    return this.reuse(s.session_id, s.user_id, req);
   }
 
   /** End the session a refresh token (live or spent) belongs to; unknown tokens are ignored. */

@@ -40,6 +40,12 @@ export interface RefreshTokenTable {
   expires_at: Date;
   consumed_at: Date | null;
   revoked_at: Date | null;
+  /**
+   * Set when the token is spent and the reuse grace window is on: the pair it
+   * was exchanged for, encrypted under a key derived from this token (which
+   * is not stored), so only its holder can read it (successor.ts).
+   */
+  successor_enc: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
 }
 
 export interface SigningKeyTable {
@@ -98,8 +104,8 @@ export class EmailTakenError extends Error {
 
 export type RotateResult =
   | { kind: "ok"; session: Session }
-  /** The token was already spent: someone replays it. */
-  | { kind: "reuse"; sessionId: string; userId: string }
+  /** The token was already spent: a replay, or a retry within the grace window (successorEnc). */
+  | { kind: "reuse"; sessionId: string; userId: string; consumedAt: Date; successorEnc: Uint8Array | null }
   | { kind: "invalid" };
 
 export interface NewSession {
@@ -210,14 +216,15 @@ export class AuthStore {
   /**
    * Spend `oldHash` and issue `newHash` atomically: a conditional update marks
    * the old token consumed only if it is still live, so of N concurrent calls
-   * exactly one gets a row back; the rest see a consumed token (reuse).
+   * exactly one gets a row back; the rest see a consumed token (reuse), with
+   * the winner's `successorEnc` (committed with the spend) when there is one.
    */
-  rotateRefreshToken(oldHash: Buffer, newHash: Buffer, now: Date, idleSeconds: number): Promise<RotateResult> {
+  rotateRefreshToken(oldHash: Buffer, newHash: Buffer, now: Date, idleSeconds: number, successorEnc: Uint8Array | null = null): Promise<RotateResult> {
     return withDbRetry(() =>
       this.db.transaction().execute(async (trx): Promise<RotateResult> => {
         const spent = await trx
           .updateTable("auth.refresh_tokens")
-          .set({ consumed_at: now })
+          .set({ consumed_at: now, successor_enc: successorEnc })
           .where("token_hash", "=", oldHash)
           .where("consumed_at", "is", null)
           .where("revoked_at", "is", null)
@@ -227,10 +234,12 @@ export class AuthStore {
         if (!spent) {
           const row = await trx
             .selectFrom("auth.refresh_tokens")
-            .select(["session_id", "user_id", "consumed_at"])
+            .select(["session_id", "user_id", "consumed_at", "successor_enc"])
             .where("token_hash", "=", oldHash)
             .executeTakeFirst();
-          return row?.consumed_at ? { kind: "reuse", sessionId: row.session_id, userId: row.user_id } : { kind: "invalid" };
+          return row?.consumed_at
+            ? { kind: "reuse", sessionId: row.session_id, userId: row.user_id, consumedAt: row.consumed_at, successorEnc: row.successor_enc }
+            : { kind: "invalid" };
         }
         const session = await trx
           .updateTable("auth.sessions")

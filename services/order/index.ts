@@ -22,7 +22,7 @@ import { createSweeper } from "./sweeper.js";
  *   ORDER_USER_TIMEOUT_MS         deadline of CheckUser, retries included (default 1000)
  *   ORDER_USER_RETRIES            attempts of CheckUser on UNAVAILABLE (default 3)
  *   ORDER_USER_BREAKER_FAILURES   consecutive failed checks that open the breaker (default 5)
- *   ORDER_USER_BREAKER_RESET_MS   open time before one probe is let through (default 5000)
+ *   ORDER_USER_BREAKER_RESET_MS   open time before one probe is let through (default 1000)
  */
 export function orderSettings(env: Record<string, string | undefined>) {
   return {
@@ -31,7 +31,7 @@ export function orderSettings(env: Record<string, string | undefined>) {
     userTimeoutMs: int(env, "ORDER_USER_TIMEOUT_MS", 1000, 50, 30_000),
     userRetries: int(env, "ORDER_USER_RETRIES", 3, 1, 10),
     breakerFailures: int(env, "ORDER_USER_BREAKER_FAILURES", 5, 1, 1000),
-    breakerResetMs: int(env, "ORDER_USER_BREAKER_RESET_MS", 5000, 10, 600_000),
+    breakerResetMs: int(env, "ORDER_USER_BREAKER_RESET_MS", 1000, 10, 600_000),
   };
 }
 

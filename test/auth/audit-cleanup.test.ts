@@ -22,12 +22,14 @@ describe("auth: audit log and cleanup", () => {
     const ip = "192.0.2.44";
     const client = (token?: string) => authFrom(t, ip, headers, token);
     const e = email("audited");
-    const reg = await client().register({ email: e, password: PASSWORD, name: "Audited" });
+    await client().register({ email: e, password: PASSWORD, name: "Audited" });
+    await client().register({ email: e, password: "another password", name: "Again" }); // register_existing
+    const reg = await client().login({ email: e, password: PASSWORD });
     const userId = reg.user!.id;
-    for (let i = 0; i < 5; i++) await assert.rejects(client().login({ email: e, password: "wrong password" })); // bad_password x5, lock
-    await assert.rejects(client().login({ email: e, password: PASSWORD })); // locked
+    for (let i = 0; i < 5; i++) await assert.rejects(client().login({ email: e, password: "wrong password" })); // bad_password x5, throttle_started
+    await assert.rejects(client().login({ email: e, password: PASSWORD })); // login_throttled
     await assert.rejects(client().login({ email: email("nobody"), password: PASSWORD })); // unknown_user
-    await authModule(t).internals.lockout.reset(e);
+    await authModule(t).internals.lockout.reset(e, ip);
     const l = await client().login({ email: e, password: PASSWORD });
     const refreshed = await client().refresh({ refreshToken: l.tokens!.refreshToken });
     await assert.rejects(client().refresh({ refreshToken: l.tokens!.refreshToken })); // reuse
@@ -44,13 +46,13 @@ describe("auth: audit log and cleanup", () => {
     const rows = await query<Record<string, unknown>>(t, "select * from auth.auth_events where ip = $1 order by id", [ip]);
     const types = new Set(rows.map((r) => r.type));
     for (const type of [
-      "register", "login_success", "login_failure", "lock", "refresh", "reuse_detected",
+      "register", "register_existing", "login_success", "login_failure", "throttle_started", "login_throttled", "refresh", "reuse_detected",
       "logout", "logout_all", "password_change", "session_revoked", "token_issued",
     ]) {
       assert.ok(types.has(type), `no ${type} event`);
     }
     const reasons = new Set(rows.filter((r) => r.type === "login_failure").map((r) => r.reason));
-    assert.deepEqual([...reasons].sort(), ["bad_password", "locked", "unknown_user"]);
+    assert.deepEqual([...reasons].sort(), ["bad_password", "unknown_user"]);
     for (const r of rows) {
       assert.ok(r.at instanceof Date);
       assert.equal(r.ip, ip);
@@ -62,7 +64,7 @@ describe("auth: audit log and cleanup", () => {
     // No password, token, secret or hash in any column of any row.
     const dump = JSON.stringify(await query(t, "select * from auth.auth_events"));
     const secretsSeen = [
-      PASSWORD, "second password", "wrong password",
+      PASSWORD, "second password", "wrong password", "another password",
       reg.tokens!.refreshToken, reg.tokens!.accessToken, l.tokens!.refreshToken, refreshed.tokens!.refreshToken,
       svc.accessToken, secrets.clientSecrets.user, "$2b$",
     ];
@@ -70,8 +72,13 @@ describe("auth: audit log and cleanup", () => {
   });
 
   it("without a traceparent the trace id is empty, and a malformed one is ignored", async () => {
-    const r = await authFrom(t, "192.0.2.45", { traceparent: "00-not-a-trace-01" }).register({ email: email(), password: PASSWORD, name: "N" });
-    const [row] = await query<{ trace_id: string }>(t, "select trace_id from auth.auth_events where type = 'register' and user_id = $1", [r.user!.id]);
+    const e = email();
+    await authFrom(t, "192.0.2.45", { traceparent: "00-not-a-trace-01" }).register({ email: e, password: PASSWORD, name: "N" });
+    const [row] = await query<{ trace_id: string }>(
+      t,
+      "select trace_id from auth.auth_events where type = 'register' and user_id = (select id from auth.accounts where email = $1)",
+      [e],
+    );
     assert.equal(row.trace_id, "");
   });
 

@@ -45,12 +45,17 @@ let ipN = 0;
 /** A fresh documentation-range client IP per call, so per-IP counters never mix between tests. */
 export const freshIp = () => `198.51.100.${(++ipN % 250) + 1}`;
 
+/** Register (the answer is only {status: "accepted"}), then log in as the new user from the same address. */
 export async function register(t: TestSystem, opts: { email?: string; password?: string; name?: string; ip?: string; ua?: string } = {}) {
   const e = opts.email ?? email();
-  const client = authFrom(t, opts.ip ?? freshIp(), opts.ua ? { "user-agent": opts.ua } : {});
+  const ip = opts.ip ?? freshIp();
+  const client = authFrom(t, ip, opts.ua ? { "user-agent": opts.ua } : {});
   const r = await client.register({ email: e, password: opts.password ?? PASSWORD, name: opts.name ?? "Test User" });
-  assert.ok(r.user && r.tokens);
-  return { email: e, user: r.user, tokens: r.tokens, access: r.tokens.accessToken, refresh: r.tokens.refreshToken };
+  assert.equal(r.status, "accepted");
+  assert.equal(r.user, undefined);
+  assert.equal(r.tokens, undefined);
+  const l = await login(t, e, opts.password ?? PASSWORD, ip, opts.ua);
+  return { email: e, ...l };
 }
 
 export async function login(t: TestSystem, e: string, password = PASSWORD, ip = freshIp(), ua?: string) {

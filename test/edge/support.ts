@@ -14,6 +14,7 @@ import { OrderService, OrderStatus } from "../../gen/acme/order/v1/order_pb.js";
 import { UserService } from "../../gen/acme/user/v1/user_pb.js";
 import { authInterceptor } from "../../platform/auth/interceptor.js";
 import { principalKey } from "../../platform/auth/principal.js";
+import { markRevocationsLoaded } from "../../platform/auth/revocation.js";
 import { createVerifier } from "../../platform/auth/verifier.js";
 import { loadConfig } from "../../platform/config.js";
 import { invalidArgument, notFound } from "../../platform/errors.js";
@@ -209,6 +210,8 @@ export async function startEdgeServer(opts: EdgeServerOptions = {}): Promise<Edg
   const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", METRICS_PORT: "0", RATELIMIT_CONFIG: rl.path, LOG_LEVEL: "error", ...opts.env });
   const keys = testKeys();
   const kv = opts.kv ?? memoryStore();
+  // No auth service here to load the revocation list: mark it loaded (empty), as the auth service would.
+  await markRevocationsLoaded(kv);
   const verifier = createVerifier({
     issuer: ISSUER,
     userAudience: AUDIENCE,

@@ -120,13 +120,22 @@ export function checkCompose(i: Inputs): string[] {
   walk(i.envoy, "");
   for (const f of reads) {
     const m = mounts.find((x: Json) => x.target === f);
-    if (!m) problems.push(`envoy reads ${f}, which is not mounted`);
+    const volume = mounts.find((x: Json) => f.startsWith(`${x.target}/`) && i.compose.volumes && x.source in i.compose.volumes);
+    if (!m && volume) {
+      // A generated file (the TLS certificate): on a named volume that a one-shot job Envoy waits for writes.
+      const writers = Object.entries(services).filter(([n, s]) => n !== "envoy" && mountsOf(s).some((x: Json) => x.source === volume.source));
+      need(writers.length > 0 && writers.every(([n, s]) => s.restart === "no" && envoy.depends_on?.[n]?.condition === "service_completed_successfully"),
+        `envoy reads ${f} from volume ${volume.source}: it must be written by a one-shot job envoy waits for (service_completed_successfully)`);
+      need(/:ro$/.test((envoy.volumes ?? []).find((v: string) => v.startsWith(`${volume.source}:`)) ?? ""), `envoy: volume ${volume.source} must be mounted read-only`);
+    } else if (!m) problems.push(`envoy reads ${f}, which is not mounted`);
     else if (!existsSync(join(ROOT, m.source)) || !statSync(join(ROOT, m.source)).isFile()) problems.push(`envoy: ${m.source}, mounted at ${f}, is not a file in the repository`);
   }
   const ports: string[] = (envoy.ports ?? []).map(String);
-  const listener = i.envoy.static_resources.listeners[0].address.socket_address.port_value;
   const admin = i.envoy.admin.address.socket_address.port_value;
-  need(ports.some((p) => p.endsWith(`:${listener}`) && p.split(":").at(-2) === String(listener)), `envoy: listener port ${listener} is not published`);
+  for (const l of i.envoy.static_resources.listeners) {
+    const port = l.address.socket_address.port_value;
+    need(ports.some((p) => p.endsWith(`:${port}`) && p.split(":").at(-2) === String(port)), `envoy: listener ${l.name} port ${port} is not published`);
+  }
   need(ports.includes(`127.0.0.1:${admin}:${admin}`), `envoy: admin ${admin} must be published on 127.0.0.1 only`);
   need((services.jaeger?.ports ?? []).map(String).some((p: string) => p.endsWith(":16686")), "jaeger UI 16686 is not published");
 

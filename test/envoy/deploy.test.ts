@@ -3,6 +3,7 @@
 // compose healthcheck and secrets scripts run for real. Each check fails on a broken copy.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
@@ -16,8 +17,8 @@ import { copyOf, loadInputs, readRepo, type Inputs, type Json } from "./inputs.j
 import { limitFor } from "./simulate.js";
 
 const run = promisify(execFile);
-const exitCode = (cmd: string[], env: Record<string, string> = {}) =>
-  run(cmd[0], cmd.slice(1), { env: { ...process.env, ...env }, timeout: 10_000 }).then(() => 0, (e) => e.code as number);
+const exitCode = (cmd: string[], env: Record<string, string> = {}, cwd?: string) =>
+  run(cmd[0], cmd.slice(1), { env: { ...process.env, ...env }, timeout: 10_000, cwd }).then(() => 0, (e) => e.code as number);
 
 describe("deployment: ratelimit config, docker compose, Dockerfile", () => {
   let base: Inputs;
@@ -131,6 +132,37 @@ describe("deployment: ratelimit config, docker compose, Dockerfile", () => {
     });
   });
 
+  describe("tls-init, run for real", function () {
+    this.timeout(30_000);
+
+    it("makes the local CA and Envoy's certificate once, where Envoy reads them, and keeps them", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "acme-tls-init-"));
+      try {
+        const job = base.compose.services["tls-init"];
+        const target: string = job.volumes[0].split(":")[1];
+        const cmd: string[] = job.command.map((a: string) => a.replace(target, dir));
+        assert.equal(await exitCode(cmd, {}, ROOT), 0);
+        const first = Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f), "utf8")]));
+        assert.deepEqual(Object.keys(first).sort(), ["ca.crt", "ca.key", "server.crt", "server.key"]);
+        assert.equal(await exitCode(cmd, {}, ROOT), 0);
+        for (const [f, text] of Object.entries(first)) assert.equal(readFileSync(join(dir, f), "utf8"), text, `${f} was rewritten`);
+        // Envoy's user (another uid) reads the key; the CA's key stays private.
+        assert.equal(statSync(join(dir, "server.key")).mode & 0o777, 0o444);
+        assert.equal(statSync(join(dir, "ca.key")).mode & 0o777, 0o600);
+        // Envoy mounts the same volume where the settings say the files are.
+        const mount = base.compose.services.envoy.volumes.find((v: string) => v.startsWith(`${job.volumes[0].split(":")[0]}:`)).split(":")[1];
+        for (const [key, file] of [["certificate_chain", "server.crt"], ["private_key", "server.key"]] as const) {
+          assert.equal(base.settings.tls[key], `${mount}/${file}`);
+        }
+        const cert = new X509Certificate(first["server.crt"]);
+        assert.ok(cert.verify(new X509Certificate(first["ca.crt"]).publicKey));
+        assert.match(String(cert.subjectAltName), /DNS:localhost, IP Address:127\.0\.0\.1/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe("catches a broken copy", () => {
     const service = (i: Inputs, n: string) => i.compose.services[n];
 
@@ -165,7 +197,19 @@ describe("deployment: ratelimit config, docker compose, Dockerfile", () => {
       has(checkCompose(broken((x) => { service(x, "ratelimit").environment.RUNTIME_SUBDIRECTORY = "rl"; })), /envoy\/ratelimit must be mounted/);
     });
     it("the admin port published on every interface", () => {
-      has(checkCompose(broken((x) => { service(x, "envoy").ports[1] = "9901:9901"; })), /admin 9901 must be published on 127\.0\.0\.1 only/);
+      has(checkCompose(broken((x) => { const p: string[] = service(x, "envoy").ports; p[p.indexOf("127.0.0.1:9901:9901")] = "9901:9901"; })), /admin 9901 must be published on 127\.0\.0\.1 only/);
+    });
+    it("the HTTPS listener not published", () => {
+      has(checkCompose(broken((x) => { service(x, "envoy").ports = service(x, "envoy").ports.filter((p: string) => p !== "8443:8443"); })),
+        /listener edge_tls port 8443 is not published/);
+    });
+    it("the certificate volume not mounted, or Envoy not waiting for the job that writes it", () => {
+      has(checkCompose(broken((x) => { service(x, "envoy").volumes = service(x, "envoy").volumes.filter((v: string) => !v.startsWith("acme-tls:")); })),
+        /envoy reads \/etc\/envoy\/tls\/server\.crt, which is not mounted/);
+      has(checkCompose(broken((x) => { delete service(x, "envoy").depends_on["tls-init"]; })),
+        /envoy reads \/etc\/envoy\/tls\/server\.key from volume acme-tls: it must be written by a one-shot job envoy waits for/);
+      has(checkCompose(broken((x) => { const v: string[] = service(x, "envoy").volumes; v[v.indexOf("acme-tls:/etc/envoy/tls:ro")] = "acme-tls:/etc/envoy/tls"; })),
+        /volume acme-tls must be mounted read-only/);
     });
     it("waiting for a healthy service that has no healthcheck", () => {
       has(checkCompose(broken((x) => { delete service(x, "ratelimit").healthcheck; })), /waits for ratelimit to be healthy, but ratelimit has no healthcheck/);

@@ -25,6 +25,7 @@ export const ENVOY_PROTO_FILES = [
   "envoy/extensions/filters/http/cors/v3/cors.proto",
   "envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder.proto",
   "envoy/extensions/filters/http/grpc_web/v3/grpc_web.proto",
+  "envoy/extensions/filters/http/header_mutation/v3/header_mutation.proto",
   "envoy/extensions/filters/http/health_check/v3/health_check.proto",
   "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
   "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto",
@@ -33,6 +34,7 @@ export const ENVOY_PROTO_FILES = [
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
   "envoy/extensions/resource_monitors/downstream_connections/v3/downstream_connections.proto",
+  "envoy/extensions/transport_sockets/tls/v3/tls.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
 ];
 

@@ -49,11 +49,23 @@ export function copyOf(i: Inputs): Inputs {
   return { ...i, envoy: structuredClone(i.envoy), ratelimit: structuredClone(i.ratelimit), compose: structuredClone(i.compose), settings: structuredClone(i.settings), ratelimitDir: [...i.ratelimitDir], tools: structuredClone(i.tools) };
 }
 
-export function hcm(envoy: Json): Json {
+/** The plain listener ("edge") and the HTTPS one ("edge_tls"): the same API (docs/tls.md). */
+export const LISTENERS = ["edge", "edge_tls"] as const;
+export type ListenerName = (typeof LISTENERS)[number];
+
+export function listener(envoy: Json, name: ListenerName = "edge"): Json {
   const listeners = envoy.static_resources?.listeners ?? [];
-  if (listeners.length !== 1) throw new Error(`expected one listener, got ${listeners.length}`);
-  const f = listeners[0].filter_chains?.[0]?.filters?.find((x: Json) => x.name === "envoy.filters.network.http_connection_manager");
-  if (!f) throw new Error("no http_connection_manager on the listener");
+  const names = listeners.map((l: Json) => l.name);
+  if (names.length !== LISTENERS.length || !LISTENERS.every((n) => names.includes(n))) throw new Error(`expected listeners ${LISTENERS.join(", ")}, got ${names.join(", ")}`);
+  return listeners.find((l: Json) => l.name === name);
+}
+
+/** The connection manager of a listener (the plain one unless told). */
+export function hcm(envoy: Json, name: ListenerName = "edge"): Json {
+  const l = listener(envoy, name);
+  if ((l.filter_chains ?? []).length !== 1) throw new Error(`${name}: expected one filter chain`);
+  const f = l.filter_chains[0].filters?.find((x: Json) => x.name === "envoy.filters.network.http_connection_manager");
+  if (!f) throw new Error(`no http_connection_manager on the listener ${name}`);
   return f.typed_config;
 }
 

@@ -112,8 +112,9 @@ describe("interop: curl against the REST edge, per gen/openapi.json", function (
     const password = "correct horse battery";
     const reg = await curl("AuthService_Register", { body: { email, password, name: "Curl" } });
     assert.equal(reg.status, 200);
+    assert.deepEqual(reg.body, { status: "accepted" });
     const login = await curl("AuthService_Login", { body: { email, password } });
-    assert.equal(login.body.user.id, reg.body.user.id);
+    assert.equal(login.body.user.email, email);
     const token = login.body.tokens.accessToken as string;
 
     const created = await curl("OrderService_CreateOrder", { token, body: { product: "widget", quantity: 2, unitPriceCents: "1999", requestId: randomUUID() } });
@@ -122,7 +123,7 @@ describe("interop: curl against the REST edge, per gen/openapi.json", function (
     assert.deepEqual(Object.keys(created.body), ["order"]);
     const order = created.body.order as Obj;
     assert.equal(order.totalCents, "3998");
-    assert.equal(order.userId, reg.body.user.id);
+    assert.equal(order.userId, login.body.user.id);
     assert.equal(order.status, "ORDER_STATUS_PENDING");
     const got = await curl("OrderService_GetOrder", { token, params: { id: order.id } });
     assert.deepEqual(got.body, { order });
@@ -131,8 +132,9 @@ describe("interop: curl against the REST edge, per gen/openapi.json", function (
   });
 
   it("answers errors as documented: google.rpc.Status JSON from services and from the edge's own refusals", async () => {
-    const reg = await curl("AuthService_Register", { body: { email: uniqueEmail("curl"), password: "correct horse battery", name: "Err" } });
-    const token = reg.body.tokens.accessToken as string;
+    const email = uniqueEmail("curl");
+    await curl("AuthService_Register", { body: { email, password: "correct horse battery", name: "Err" } });
+    const token = (await curl("AuthService_Login", { body: { email, password: "correct horse battery" } })).body.tokens.accessToken as string;
     const missing = await curl("OrderService_GetOrder", { token, params: { id: randomUUID() } });
     assert.equal(missing.status, 404);
     assert.equal(missing.body.code, 5);

@@ -61,7 +61,8 @@ describe("observability: one trace per request across edge, services, Postgres a
       body: JSON.stringify({ email, password, name: "Obs" }),
     });
     assert.equal(r.status, 200, await r.clone().text());
-    token = (await r.json()).tokens.accessToken;
+    const l = await fetch(`${app.url}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
+    token = (await l.json()).tokens.accessToken;
     assert.ok(token);
     const spans = await otlp.waitFor((s) => s.some((x) => x.kind === SpanKind.SERVER && x.attributes["http.request.method"] === "POST" && x.attributes["url.path"] === "/v1/auth/register"));
     const edge = spans.find((x) => x.attributes["url.path"] === "/v1/auth/register")!;

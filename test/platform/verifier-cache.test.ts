@@ -1,10 +1,14 @@
 // The verifier remembers tokens that passed (so a client's next call skips the
 // signature check), but a remembered token must still be refused the moment
 // it would be refused afresh: revoked session, expiry, key no longer
-// published; and a token differing in any byte is never taken for it.
+// published; and a token differing in any byte is never taken for it. The
+// revocation list (sessions and keys) is read on every call, cached token or
+// not; a list that is not loaded, or a store that cannot answer, is
+// UNAVAILABLE, never a refusal and never an acceptance.
 import { strict as assert } from "node:assert";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createSign, generateKeyPairSync, randomUUID, type KeyObject } from "node:crypto";
-import { revokeSessions } from "../../platform/auth/revocation.js";
+import { markRevocationsLoaded, REVOCATIONS_LOADED_KEY, revokeKeys, revokeSessions } from "../../platform/auth/revocation.js";
 import { createVerifier, type TokenVerifier } from "../../platform/auth/verifier.js";
 import { memoryStore, redisStore, type KeyValueStore } from "../../platform/kv.js";
 import { freshRedisUrl } from "../support/fresh.js";
@@ -25,11 +29,16 @@ for (const kind of ["redis", "memory"] as const) {
     let verifier: TokenVerifier;
     const userToken = (over: Record<string, unknown> = {}) =>
       token(privateKey, "k1", { iss: "acme-auth", aud: "acme-api", sub: randomUUID(), sid: randomUUID(), jti: randomUUID(), roles: ["user"], iat: clock, nbf: clock, exp: clock + 900, ...over });
-    const refusal = (t: string) => verifier.verify(t).then(() => "accepted", (e: Error) => e.message);
+    const refusal = (t: string) =>
+      verifier.verify(t).then(
+        () => "accepted",
+        (e: Error) => (e instanceof ConnectError ? `${Code[e.code]}: ${e.rawMessage}` : e.message),
+      );
 
     before(async () => (kv = kind === "redis" ? redisStore(await freshRedisUrl()) : memoryStore()));
     after(async () => kv?.close());
-    beforeEach(() => {
+    beforeEach(async () => {
+      await markRevocationsLoaded(kv);
       published = new Map([["k1", publicKey]]);
       clock = Math.floor(Date.now() / 1000);
       verifier = createVerifier({
@@ -90,6 +99,45 @@ for (const kind of ["redis", "memory"] as const) {
       await revokeSessions(kv, [sid], 900);
       assert.equal(await refusal(tokens[0]), "invalid token: session revoked");
       for (const t of tokens.slice(1)) assert.equal(await refusal(t), "accepted");
+    });
+
+    it("refuses every token of a revoked signing key, remembered or not, while the key is still published", async () => {
+      const seen = userToken();
+      await verifier.verify(seen);
+      await revokeKeys(kv, ["k1"], 900);
+      assert.equal(await refusal(seen), "invalid token: key revoked");
+      assert.equal(await refusal(userToken()), "invalid token: key revoked");
+      const service = token(privateKey, "k1", { iss: "acme-auth", aud: "acme-user", sub: "order-service", client_id: "order-service", jti: randomUUID(), iat: clock, exp: clock + 600 });
+      assert.equal(await refusal(service), "invalid token: key revoked");
+      await kv.del("auth:revoked:kid:k1");
+    });
+
+    it("answers UNAVAILABLE, for remembered and new tokens alike, while the list is not loaded (flushed), then recovers", async () => {
+      const seen = userToken();
+      await verifier.verify(seen);
+      const revokedSid = randomUUID();
+      const revoked = userToken({ sid: revokedSid });
+      await verifier.verify(revoked);
+      await revokeSessions(kv, [revokedSid], 900);
+      await kv.del(REVOCATIONS_LOADED_KEY, `auth:revoked:sid:${revokedSid}`); // what FLUSHALL does to the list
+      const unavailable = "Unavailable: revocation list not loaded yet; retry shortly";
+      assert.equal(await refusal(seen), unavailable);
+      assert.equal(await refusal(revoked), unavailable);
+      assert.equal(await refusal(userToken()), unavailable);
+      await revokeSessions(kv, [revokedSid], 900); // the auth service's reload
+      await markRevocationsLoaded(kv);
+      assert.equal(await refusal(seen), "accepted");
+      assert.equal(await refusal(revoked), "invalid token: session revoked");
+    });
+
+    it("answers UNAVAILABLE, never 'revoked' and never accepted, when the store cannot be reached", async () => {
+      const down = { ...kv, mget: () => Promise.reject(new Error("connect ECONNREFUSED")) } as KeyValueStore;
+      const v = createVerifier({ issuer: "acme-auth", userAudience: "acme-api", serviceAudiences: [], keys: { get: async (kid) => published.get(kid) }, kv: down, now: () => clock });
+      const t = userToken();
+      for (let i = 0; i < 2; i++) {
+        const err = await v.verify(t).then(() => undefined, (e: unknown) => e);
+        assert.ok(err instanceof ConnectError && err.code === Code.Unavailable, String(err));
+      }
     });
   });
 }

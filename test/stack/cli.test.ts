@@ -57,7 +57,9 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         assert.match(out, /Jaeger UI\s+http:\/\/\S+/);
         const reg = await rest(edge, "POST", "/v1/auth/register", { body: { email: "cli@example.com", password: "correct horse battery", name: "Cli" } });
         assert.equal(reg.status, 200, reg.text);
-        const me = await rest(edge, "GET", "/v1/users/me", { token: reg.body.tokens.accessToken });
+        const login = await rest(edge, "POST", "/v1/auth/login", { body: { email: "cli@example.com", password: "correct horse battery" } });
+        assert.equal(login.status, 200, login.text);
+        const me = await rest(edge, "GET", "/v1/users/me", { token: login.body.tokens.accessToken });
         assert.equal(me.status, 200, me.text);
         assert.ok(processesOf(dir).length >= 4, "its programs run");
       } finally {

@@ -76,7 +76,9 @@ async function prepare(name: string, base: string, reflection = base): Promise<T
   const email = `docs-${randomUUID().slice(0, 8)}@example.com`;
   const reg = await rest(base, "POST", "/v1/auth/register", { body: { email, password: "docs-password-1", name: "Docs" } });
   assert.equal(reg.status, 200, reg.text);
-  const token = reg.body.tokens.accessToken;
+  const login = await rest(base, "POST", "/v1/auth/login", { body: { email, password: "docs-password-1" } });
+  assert.equal(login.status, 200, login.text);
+  const token = login.body.tokens.accessToken;
   const order = await rest(base, "POST", "/v1/orders", { token, body: { product: "docs", quantity: 1, unitPriceCents: "100", requestId: randomUUID() } });
   assert.equal(order.status, 200, order.text);
   return { name, address: base.replace(/^http:\/\//, ""), reflection: reflection.replace(/^http:\/\//, ""), token, orderId: order.body.order.id };

@@ -16,7 +16,9 @@ describe("real edge: health through Envoy", function () {
     const email = `health-${Date.now()}@example.com`;
     const reg = await rest(stack.edgeUrl, "POST", "/v1/auth/register", { body: { email, password: "health-password-1", name: "Health" } });
     assert.equal(reg.status, 200, reg.text);
-    token = reg.body.tokens.accessToken;
+    const login = await rest(stack.edgeUrl, "POST", "/v1/auth/login", { body: { email, password: "health-password-1" } });
+    assert.equal(login.status, 200, login.text);
+    token = login.body.tokens.accessToken;
   });
 
   it("answers 200 on /health while every service is healthy, without a token", async () => {

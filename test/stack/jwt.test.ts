@@ -43,7 +43,9 @@ describe("real edge: JWT at Envoy", function () {
     rl.remove(); // the stack keeps the config's text
     const reg = await rest(stack.edgeUrl, "POST", "/v1/auth/register", { body: { email: "jwt-owner@example.com", password: PASSWORD, name: "Jwt Owner" } });
     assert.equal(reg.status, 200, reg.text);
-    good = reg.body.tokens.accessToken;
+    const login = await rest(stack.edgeUrl, "POST", "/v1/auth/login", { body: { email: "jwt-owner@example.com", password: PASSWORD } });
+    assert.equal(login.status, 200, login.text);
+    good = login.body.tokens.accessToken;
     claims = JSON.parse(Buffer.from(good.split(".")[1], "base64url").toString());
     keys = await stackKeys(stack, KEY_ENV);
   });

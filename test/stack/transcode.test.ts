@@ -140,7 +140,9 @@ describe("transcoding: Envoy answers every REST route as the embedded edge does"
       const email = `${tag}-${e.sfx}@example.com`;
       const reg = await call(e.t, "POST", "/v1/auth/register", { body: { email, password: PASSWORD, name: `Fixture ${tag}` } });
       assert.equal(reg.status, 200, `${e.name} fixture register ${tag}: ${reg.text}`);
-      const access = reg.json.tokens.accessToken as string;
+      const login = await call(e.t, "POST", "/v1/auth/login", { body: { email, password: PASSWORD } });
+      assert.equal(login.status, 200, `${e.name} fixture login ${tag}: ${login.text}`);
+      const access = login.json.tokens.accessToken as string;
       const requestId = `fixture-${tag}`;
       const order = await call(e.t, "POST", "/v1/orders", { token: access, body: { product: "fixture widget", quantity: 1, unitPriceCents: "250", requestId } });
       assert.equal(order.status, 200, `${e.name} fixture order ${tag}: ${order.text}`);
@@ -148,7 +150,7 @@ describe("transcoding: Envoy answers every REST route as the embedded edge does"
       assert.equal(sessions.status, 200, `${e.name} fixture sessions ${tag}: ${sessions.text}`);
       const current = (sessions.json.sessions as { id: string; current?: boolean }[]).find((x) => x.current);
       assert.ok(current, `${e.name} fixture session ${tag}: ${sessions.text}`);
-      return { tag, id: reg.json.user.id, email, access, refresh: reg.json.tokens.refreshToken, orderId: order.json.order.id, requestId, sessionId: current.id };
+      return { tag, id: login.json.user.id, email, access, refresh: login.json.tokens.refreshToken, orderId: order.json.order.id, requestId, sessionId: current.id };
     };
     e.owner = await party(`owner${i}`);
     e.other = await party(`other${i}`);

@@ -19,6 +19,10 @@ export interface EdgeStackOptions {
   env?: Record<string, string>;
   ratelimitConfig?: string;
   edge?: StackOptions["edge"];
+  /** A database to use instead of a fresh one on the harness's server (e.g. a server the suite stops). */
+  databaseUrl?: string;
+  /** A Redis to use instead of one the stack starts (e.g. a server the suite stops). */
+  redisUrl?: string;
 }
 
 export async function startEdgeStack(opts: EdgeStackOptions = {}): Promise<EdgeStack> {
@@ -28,7 +32,8 @@ export async function startEdgeStack(opts: EdgeStackOptions = {}): Promise<EdgeS
     const stack = await startStack({
       dir,
       ports: await freePorts(),
-      databaseUrl: await freshDatabaseUrl(),
+      databaseUrl: opts.databaseUrl ?? (await freshDatabaseUrl()),
+      redisUrl: opts.redisUrl,
       ratelimitConfig: opts.ratelimitConfig,
       edge: opts.edge,
       env: {

@@ -34,6 +34,7 @@ describe("npm run tools", function () {
     assert.match(r.out, /grpcurl\s+grpcurl v1\.9\.3/);
     assert.match(r.out, /ratelimit\s+ratelimit v1\.4\.1-0\.20260122083618-3fb702589d36/);
     assert.match(r.out, /python-grpc\s+grpcio 1\.85\.1/);
+    assert.match(r.out, /schemathesis\s+schemathesis 4\.32\.5/);
     assert.match(r.out, /go modules: google\.golang\.org\/grpc v1\.85\.0/);
   });
 
@@ -52,6 +53,6 @@ describe("npm run tools", function () {
   it("refuses an unknown tool name", async () => {
     const r = await tools(["envoyy"], process.env);
     assert.equal(r.code, 2);
-    assert.match(r.out, /unknown tool "envoyy"; expected one of: envoy, ratelimit, jaeger, grpcurl, python-grpc/);
+    assert.match(r.out, /unknown tool "envoyy"; expected one of: envoy, ratelimit, jaeger, grpcurl, python-grpc, schemathesis/);
   });
 });

@@ -20,8 +20,10 @@ export const PASSWORD = "correct horse battery";
 /** Register a new account through the auth service (which creates the profile). */
 export async function signUp(t: TestSystem, name = "Test User"): Promise<TestUser> {
   const email = `u-${randomUUID()}@example.com`;
-  const res = await t.auth().register({ email, password: PASSWORD, name });
-  assert.ok(res.user?.id && res.tokens?.accessToken, "register returns user and tokens");
+  const reg = await t.auth().register({ email, password: PASSWORD, name });
+  assert.equal(reg.status, "accepted", "register answers only that it accepted the request");
+  const res = await t.auth().login({ email, password: PASSWORD });
+  assert.ok(res.user?.id && res.tokens?.accessToken, "login returns user and tokens");
   return { id: res.user.id, email, password: PASSWORD, token: res.tokens.accessToken, refreshToken: res.tokens.refreshToken };
 }
 

@@ -197,11 +197,13 @@ export interface User {
   refresh: string;
 }
 
+/** Register (answered only {"status":"accepted"}), then log in as the new user. */
 export async function register(t: Target, tag = "user"): Promise<User> {
   const email = uniqueEmail(tag);
   const a = await call(t, "POST", "/v1/auth/register", { body: { email, password: PASSWORD, name: `Conformance ${tag}` } });
   expectStatus(a, 200, "register");
-  return { id: a.json.user.id, email, password: PASSWORD, access: a.json.tokens.accessToken, refresh: a.json.tokens.refreshToken };
+  assert.deepEqual(a.json, { status: "accepted" }, "register");
+  return login(t, email, PASSWORD);
 }
 
 export async function login(t: Target, email: string, password: string): Promise<User> {

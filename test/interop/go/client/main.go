@@ -113,17 +113,18 @@ func main() {
 	reg, err := auth.Register(ctx, &authv1.RegisterRequest{Email: *email, Password: *password, Name: "Go Pher"})
 	done()
 	check("register", err)
-	report("register", map[string]interface{}{"userId": reg.GetUser().GetId(), "email": reg.GetUser().GetEmail()})
+	// The same answer whether or not the email was taken: {"status": "accepted"}; tokens come from Login.
+	report("register", map[string]interface{}{"status": reg.GetStatus()})
 
 	ctx, done = call("")
 	login, err := auth.Login(ctx, &authv1.LoginRequest{Email: *email, Password: *password})
 	done()
 	check("login", err)
-	if login.GetUser().GetId() != reg.GetUser().GetId() {
+	if login.GetUser().GetEmail() != *email {
 		fail("login returned another user")
 	}
 	token := login.GetTokens().GetAccessToken()
-	report("login", map[string]interface{}{"userId": login.GetUser().GetId(), "tokenType": login.GetTokens().GetTokenType(), "expiresIn": login.GetTokens().GetExpiresIn()})
+	report("login", map[string]interface{}{"userId": login.GetUser().GetId(), "email": login.GetUser().GetEmail(), "tokenType": login.GetTokens().GetTokenType(), "expiresIn": login.GetTokens().GetExpiresIn()})
 
 	create := &orderv1.CreateOrderRequest{Product: "widget", Quantity: 4, UnitPriceCents: 250, RequestId: newID()}
 	ctx, done = call(token)
