@@ -5,7 +5,7 @@ import { Code } from "@connectrpc/connect";
 import { LOCAL_REPLIES } from "../../edge/errors.js";
 import { note } from "./commented-yaml.js";
 import type { EdgeContract } from "./contract.js";
-import { FILTERED_MARK, JWT_FILTER, JWT_PAYLOAD, setHeaders, T, type ListenerKind } from "./envoy-values.js";
+import { CONNECT_MARK, EDGE_METADATA, FILTERED_MARK, JWT_FILTER, JWT_PAYLOAD, setHeaders, T, type ListenerKind } from "./envoy-values.js";
 import { httpFilters } from "./http-filters.js";
 import { GRPC_METHOD_PATH, routeConfig } from "./routes.js";
 import type { EdgeSettings } from "./settings.js";
@@ -49,6 +49,13 @@ const accessLog = {
 const header = (name: string, string_match: Record<string, unknown>, invert_match = false) =>
   ({ header_filter: { header: { name, string_match, invert_match, treat_missing_header_as_empty: true } } });
 const present = (name: string, present_match = true) => ({ header_filter: { header: { name, present_match } } });
+/** The Lua filter's marks (envoy-values.ts EDGE_METADATA; always `true` when set), set or not. */
+const marked = (key: string, set = true) => ({
+  metadata_filter: {
+    matcher: { filter: EDGE_METADATA, path: [{ key }], value: { bool_match: set } },
+    match_if_key_not_found: !set,
+  },
+});
 /** Transcoded REST: the transcoder keeps the REST path in x-envoy-original-path (the header strip removes a client's). */
 const transcoded = present("x-envoy-original-path");
 const notTranscoded = present("x-envoy-original-path", false);
@@ -66,24 +73,33 @@ const isRest = {
 
 /**
  * Connect calls: a method path (never a REST path, whatever headers a REST call carries) with
- * connect-protocol-version or a Connect streaming content-type. connect_grpc_bridge has already
- * made their content-type gRPC, but Envoy's own refusals are not gRPC answers it converts back.
+ * connect-protocol-version or a Connect streaming content-type. The Lua filter marks them before
+ * connect_grpc_bridge makes them gRPC (Envoy's own refusals are not gRPC answers the bridge
+ * converts back); a refusal before the filters (no mark) is judged on the request's headers.
  */
 const isConnect = {
-  and_filter: {
+  or_filter: {
     filters: [
-      notTranscoded,
-      header(":path", { safe_regex: { regex: GRPC_METHOD_PATH } }),
-      { or_filter: { filters: [present("connect-protocol-version"), header("content-type", { prefix: "application/connect+" })] } },
+      marked(CONNECT_MARK),
+      {
+        and_filter: {
+          filters: [
+            marked(FILTERED_MARK, false),
+            notTranscoded,
+            header(":path", { safe_regex: { regex: GRPC_METHOD_PATH } }),
+            { or_filter: { filters: [present("connect-protocol-version"), header("content-type", { prefix: "application/connect+" })] } },
+          ],
+        },
+      },
     ],
   },
 };
 
 /** Native gRPC (and gRPC-Web, whose content-type grpc_web has made gRPC): not transcoded. */
-const isGrpc = { and_filter: { filters: [header("content-type", { prefix: "application/grpc" }), notTranscoded] } };
+const isGrpc = { and_filter: { filters: [header("content-type", { prefix: "application/grpc" }), notTranscoded, marked(CONNECT_MARK, false)] } };
 
 /** The connection manager's own early refusals (bad path, codec): no filter ran, so the header strip's mark is absent. */
-const beforeFilters = present(FILTERED_MARK, false);
+const beforeFilters = marked(FILTERED_MARK, false);
 
 const jsonError = (code: number | string, message: string) => ({
   json_format: { code, message },
@@ -99,7 +115,7 @@ const connectCode = (c: Code) => Code[c].replace(/(?<=[a-z])([A-Z])/g, "_$1").to
  * trailers-only answer (Envoy keeps a grpc-status the mapper set), and for Connect the code.
  * 404 on a method path is an unknown method: UNIMPLEMENTED (Envoy's mapping already, for gRPC).
  */
-const RPC_REFUSALS: Readonly<Record<number, { code: Code; message: string; replaceText?: boolean }>> = {
+export const RPC_REFUSALS: Readonly<Record<number, { code: Code; message: string; replaceText?: boolean }>> = {
   400: { code: Code.InvalidArgument, message: LOCAL_REPLIES[400].message },
   404: { code: Code.Unimplemented, message: "unknown method: this edge does not serve it", replaceText: true },
   405: { code: Code.Unimplemented, message: LOCAL_REPLIES[405].message, replaceText: true },
@@ -110,11 +126,16 @@ const RPC_REFUSALS: Readonly<Record<number, { code: Code; message: string; repla
 
 function localReplyMappers(s: EdgeSettings) {
   const status = (n: number) => statusIs("EQ", n, `edge.local_reply.status_${n}`);
+  const replyHeaders = (st: number) => st === 429
+    ? note("retry-after = the refusing window's x-ratelimit-reset, set by the ratelimit filter before this\n" +
+      "runs. The local backstop's 429 has no x-ratelimit-reset (an empty value adds nothing) and carries\n" +
+      "its own retry-after.", setHeaders({ "retry-after": "%RESP(X-RATELIMIT-RESET)%", ...s.response_headers }))
+    : setHeaders(s.response_headers);
   const connect = Object.entries(LOCAL_REPLIES).map(([st, kind]) => {
     const k = RPC_REFUSALS[Number(st)] ?? kind;
     return note(`Connect, ${st}: ${connectCode(k.code)}, ${k.replaceText ? `"${k.message}"` : "Envoy's own text"}.`, {
       filter: { and_filter: { filters: [status(Number(st)), isConnect] } },
-      headers_to_add: setHeaders(s.response_headers),
+      headers_to_add: replyHeaders(Number(st)),
       body_format_override: jsonError(connectCode(k.code), k.replaceText ? k.message : "%LOCAL_REPLY_BODY%"),
     });
   });
@@ -122,14 +143,10 @@ function localReplyMappers(s: EdgeSettings) {
     `gRPC, ${st}: grpc-status ${k.code} (${Code[k.code]}), grpc-message ${k.replaceText ? `"${k.message}"` : "Envoy's own text"}.`, {
       filter: { and_filter: { filters: [status(Number(st)), isGrpc] } },
       headers_to_add: setHeaders({ "grpc-status": String(k.code), ...s.response_headers }),
-      body_format_override: { text_format: k.replaceText ? k.message : "%LOCAL_REPLY_BODY%" },
+      body_format_override: { text_format_source: { inline_string: k.replaceText ? k.message : "%LOCAL_REPLY_BODY%" } },
     }));
   const errors = Object.entries(LOCAL_REPLIES).map(([st, kind]) => {
-    const headers = Number(st) === 429
-      ? note("retry-after = the refusing window's x-ratelimit-reset, set by the ratelimit filter before this\n" +
-        "runs. The local backstop's 429 has no x-ratelimit-reset (an empty value adds nothing) and carries\n" +
-        "its own retry-after.", setHeaders({ "retry-after": "%RESP(X-RATELIMIT-RESET)%", ...s.response_headers }))
-      : setHeaders(s.response_headers);
+    const headers = replyHeaders(Number(st));
     return note(`${st}: ${Code[kind.code]}, ${kind.replaceText ? `"${kind.message}"` : "Envoy's own text"}.`, {
       filter: { and_filter: { filters: [status(Number(st)), isRest] } },
       headers_to_add: headers,
@@ -137,10 +154,15 @@ function localReplyMappers(s: EdgeSettings) {
     });
   });
   return [
-    note("Connect calls: Connect's error body, {\"code\": \"<code>\", \"message\": ...}.", {
-      filter: { and_filter: { filters: [statusIs("GE", 400, "edge.local_reply.min_error_status"), isConnect, beforeFilters] } },
+    note("Connect calls get Connect's error body, {\"code\": \"<code>\", \"message\": ...}. First a 400 of the\nconnection manager itself (no filter ran, no text).", {
+      filter: { and_filter: { filters: [status(400), isConnect, beforeFilters] } },
       headers_to_add: setHeaders(s.response_headers),
       body_format_override: jsonError(connectCode(Code.InvalidArgument), LOCAL_REPLIES[400].message),
+    }),
+    note("A Connect call sent with a gRPC content-type, refused 415 by the Lua filter: Envoy answers it as\ngRPC (trailers-only), so INVALID_ARGUMENT rather than its mapping's UNKNOWN.", {
+      filter: { and_filter: { filters: [status(415), marked(CONNECT_MARK), header("content-type", { prefix: "application/grpc" })] } },
+      headers_to_add: setHeaders({ "grpc-status": String(Code.InvalidArgument), ...s.response_headers }),
+      body_format_override: { text_format_source: { inline_string: "%LOCAL_REPLY_BODY%" } },
     }),
     ...connect,
     note("Connect, any other error status: unknown with Envoy's text.", {
@@ -149,6 +171,11 @@ function localReplyMappers(s: EdgeSettings) {
       body_format_override: jsonError(connectCode(Code.Unknown), "%LOCAL_REPLY_BODY%"),
     }),
     ...grpc,
+    note("gRPC, 404 (an internal service, an unknown method, a REST path sent as gRPC): grpc-status 12\n" +
+      "(UNIMPLEMENTED), Envoy's mapping for native gRPC, set here for gRPC-Web too (its HTTP 404 had none).", {
+      filter: { and_filter: { filters: [status(404), isGrpc] } },
+      headers_to_add: setHeaders({ "grpc-status": String(RPC_REFUSALS[404].code), ...s.response_headers }),
+    }),
     note(`REST, 400 from the connection manager itself (a path it refuses: %00, %2F, a fragment; a codec\nerror): no filter ran and Envoy has no text, so "${LOCAL_REPLIES[400].message}".`, {
       filter: { and_filter: { filters: [status(400), isRest, beforeFilters] } },
       headers_to_add: setHeaders(s.response_headers),

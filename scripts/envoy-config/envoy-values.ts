@@ -15,7 +15,12 @@ export const NO_UPSTREAM = "no_upstream";
 /** Which listener a connection manager serves: plain HTTP, or HTTPS (TLS terminated before it). */
 export type ListenerKind = "plain" | "tls";
 /**
- * Set by the first filter (Lua) on every request it sees, removed before the services: a local reply
- * without it is one of the connection manager's own early refusals (bad path, codec error).
+ * Dynamic metadata the first filter (Lua) sets, for the local reply mappers (never a header, so
+ * it never reaches the services and a client cannot set it): "filtered" on every request the
+ * filters see (a local reply without it is one of the connection manager's own early refusals:
+ * bad path, codec error); "connect" on a Connect call (a method path with Connect's headers),
+ * whose marks connect_grpc_bridge removes.
  */
-export const FILTERED_MARK = "x-acme-edge-filtered";
+export const EDGE_METADATA = "acme.edge";
+export const FILTERED_MARK = "filtered";
+export const CONNECT_MARK = "connect";

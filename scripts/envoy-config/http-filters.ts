@@ -6,7 +6,7 @@ import { DEFAULT_RETRY_AFTER_SECONDS } from "../../platform/errors.js";
 import { Access } from "../../platform/policy.js";
 import { note } from "./commented-yaml.js";
 import { httpRuleText, type EdgeContract } from "./contract.js";
-import { CONNECT_BRIDGE, FILTERED_MARK, JWT_FILTER, JWT_PAYLOAD, setHeaders, T, TRANSCODER, type ListenerKind } from "./envoy-values.js";
+import { CONNECT_BRIDGE, CONNECT_MARK, EDGE_METADATA, FILTERED_MARK, JWT_FILTER, JWT_PAYLOAD, setHeaders, T, TRANSCODER, type ListenerKind } from "./envoy-values.js";
 import type { EdgeSettings } from "./settings.js";
 
 const percent100 = (runtimeKey: string) => ({
@@ -63,9 +63,22 @@ function stripLua(s: EdgeSettings, kind: ListenerKind): string {
     "    headers:remove(name)",
     "  end",
     "  -- Seen by the filters: the local reply mappers tell the connection manager's own early",
-    "  -- refusals (bad path, codec: no filter ran, no text) from the filters' (removed before the services).",
-    `  headers:replace("${FILTERED_MARK}", "1")`,
+    "  -- refusals (bad path, codec: no filter ran, no text) from the filters' (dynamic metadata).",
+    `  handle:streamInfo():dynamicMetadata():set("${EDGE_METADATA}", "${FILTERED_MARK}", true)`,
     "  local ctype = string.lower(headers:get(\"content-type\") or \"\")",
+    "  -- A Connect call: a method path (/<package>.<Service>/<Method>, never a REST path) with",
+    "  -- connect-protocol-version or a Connect streaming type. Marked for the local reply mappers",
+    "  -- (Connect's error body): connect_grpc_bridge removes what made it one.",
+    "  local path = string.match(headers:get(\":path\") or \"\", \"^[^?]*\")",
+    "  local method_path = string.match(path, \"^/[%a_][%w_]*%.[%w_%.]*[%w_]/[^/]*$\") ~= nil",
+    "  if method_path and (headers:get(\"connect-protocol-version\") ~= nil or string.sub(ctype, 1, 20) == \"application/connect+\") then",
+    `    handle:streamInfo():dynamicMetadata():set("${EDGE_METADATA}", "${CONNECT_MARK}", true)`,
+    "    -- gRPC bytes are not a Connect body (the bridge would mangle them): 415.",
+    "    if string.sub(ctype, 1, 16) == \"application/grpc\" then",
+    "      handle:respond({ [\":status\"] = \"415\" }, \"content-type \\\"\" .. ctype .. \"\\\" is not a Connect content-type\")",
+    "      return",
+    "    end",
+    "  end",
     "  -- grpc-timeout is a gRPC client's deadline: REST and Connect callers get no say in Envoy's timeouts.",
     "  if string.sub(ctype, 1, 16) ~= \"application/grpc\" then headers:remove(\"grpc-timeout\") end",
     "  -- application/grpc;params is gRPC to neither Envoy nor the services: 415, as the embedded edge.",

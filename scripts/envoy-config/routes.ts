@@ -5,7 +5,7 @@ import { DEFAULT_CACHE_CONTROL } from "../../edge/headers.js";
 import { OPENAPI_PATH } from "../../edge/openapi.js";
 import { note } from "./commented-yaml.js";
 import { accessName, clusterOf, httpRuleText, type EdgeContract } from "./contract.js";
-import { CONNECT_BRIDGE, FILTERED_MARK, JWT_FILTER, JWT_PAYLOAD, NO_UPSTREAM, setHeaders, T, TRANSCODER } from "./envoy-values.js";
+import { CONNECT_BRIDGE, JWT_FILTER, JWT_PAYLOAD, NO_UPSTREAM, setHeaders, T, TRANSCODER } from "./envoy-values.js";
 import type { EdgeSettings } from "./settings.js";
 
 /**
@@ -155,7 +155,6 @@ export function routeConfig(s: EdgeSettings, contract: EdgeContract) {
       name: "api",
       domains: ["*"],
       typed_per_filter_config: { "envoy.filters.http.cors": note("CORS policy for the whole API.", cors(s)) },
-      request_headers_to_remove: note("The header strip's own mark (envoy-values.ts FILTERED_MARK): never sent to the services.", [FILTERED_MARK]),
       response_headers_to_add: [
         ...setHeaders(s.response_headers),
         note(`cache-control: ${DEFAULT_CACHE_CONTROL} unless the service set one (the JWKS does), as the embedded edge (edge/headers.ts).`, {

@@ -10,6 +10,7 @@ import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { Access, type MethodPolicy } from "../../platform/policy.js";
 import { clusterOf, OPENAPI_JSON } from "../../scripts/envoy-config.js";
+import { RPC_REFUSALS } from "../../scripts/envoy-config/connection-manager.js";
 import { clusters, filterConfig, hcm, httpFilters, JWT, RATELIMIT, TRANSCODER, vhost, type Inputs, type Json } from "./inputs.js";
 import { descriptorsFor, destination, GRPC_WEB_CONTENT_TYPES, jwtFor, jwtRealm, limitFor, localReplyOf, routeFor, show } from "./simulate.js";
 
@@ -275,9 +276,13 @@ export function checkLocalReplies(i: Inputs): string[] {
       const want = JSON.stringify({ code: kind.code, message: kind.replaceText ? kind.message : text });
       if (reply.body !== want) problems.push(`${what}: body ${reply.body || "(empty)"}, expected ${want}`);
       if (got["content-type"] !== "application/json") problems.push(`${what}: content-type ${got["content-type"]}, expected application/json`);
-      // A gRPC client's refusal keeps Envoy's grpc-status: no JSON body.
-      const grpc = localReplyOf(i.envoy, status, { fromFilter, text, request: { "content-type": "application/grpc" } });
-      if (grpc.body !== text) problems.push(`${what}: a gRPC request's local reply body was rewritten to ${grpc.body}`);
+      // A gRPC client's refusal: no JSON body; the text becomes grpc-message. Where Envoy's HTTP -> gRPC
+      // mapping misleads (400 -> INTERNAL, 413 -> UNKNOWN, ...) the mapper sets grpc-status and the message.
+      const grpc = localReplyOf(i.envoy, status, { fromFilter, text, request: { "content-type": "application/grpc", "metadata:acme.edge/filtered": "true" } });
+      const rpc = RPC_REFUSALS[status];
+      const wantGrpc = rpc && status !== 404 ? (rpc.replaceText ? rpc.message : text) : text;
+      if (grpc.body !== wantGrpc) problems.push(`${what}: a gRPC request's local reply body was rewritten to ${grpc.body}`);
+      if (rpc && status !== 404 && grpc.headers["grpc-status"] !== String(rpc.code)) problems.push(`${what}: a gRPC request's grpc-status is ${grpc.headers["grpc-status"]}, expected ${rpc.code}`);
     } catch (e) {
       problems.push(`${what}: ${(e as Error).message}`);
       continue;

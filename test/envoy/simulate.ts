@@ -182,6 +182,14 @@ function filterMatches(f: Json, status: number, request: RequestHeaders): boolea
     const contentType = request["content-type"];
     return headerMatches(f.header_filter.header, { path: "/", grpc: false, contentType, method: "POST", headers: request });
   }
+  if (f.metadata_filter) {
+    // Dynamic metadata, given as request entries "metadata:<filter>/<key>" (the Lua filter's marks).
+    const m = f.metadata_filter.matcher;
+    if (m.path?.length !== 1 || m.invert || Object.keys(m.value ?? {}).join() !== "bool_match") throw new Error(`metadata filter ${JSON.stringify(f)} is not simulated`);
+    const v = request[`metadata:${m.filter}/${m.path[0].key}`];
+    if (v === undefined) return f.metadata_filter.match_if_key_not_found !== false;
+    return v === String(m.value.bool_match);
+  }
   if (!f.status_code_filter) throw new Error(`access-log filter ${JSON.stringify(f)} is not simulated`);
   const c = f.status_code_filter.comparison;
   const v = Number(c.value?.default_value ?? 0);
@@ -218,8 +226,11 @@ export function applyHeaders(options: Json[] | undefined, headers: Record<string
   }
 }
 
-/** A REST request after the transcoder mapped it (it sets x-envoy-original-path). */
-export const REST_REQUEST: RequestHeaders = { "content-type": "application/grpc", "x-envoy-original-path": "/v1/x" };
+/**
+ * A REST request after the transcoder mapped it (it sets x-envoy-original-path); like every request
+ * the filters saw, it carries the Lua filter's "filtered" mark (dynamic metadata acme.edge).
+ */
+export const REST_REQUEST: RequestHeaders = { "content-type": "application/grpc", "x-envoy-original-path": "/v1/x", "metadata:acme.edge/filtered": "true" };
 
 export interface SimulatedReply {
   headers: Record<string, string>;
@@ -241,7 +252,14 @@ export function localReplyOf(envoy: Json, status: number, opts: { fromFilter?: R
   let body = opts.text ?? "";
   const format = mapper?.body_format_override;
   if (format) {
-    if (!format.json_format) throw new Error("only json_format bodies are simulated");
+    if (format.text_format_source?.inline_string !== undefined) {
+      const text = String(format.text_format_source.inline_string).replace(/%([^%]*)%/g, (_, op: string) => {
+        if (op !== "LOCAL_REPLY_BODY") throw new Error(`body formatter %${op}% is not simulated`);
+        return opts.text ?? "";
+      });
+      return { headers: { ...headers, "content-type": format.content_type ?? "text/plain" }, body: text };
+    }
+    if (!format.json_format) throw new Error("only json_format and text_format_source bodies are simulated");
     const render = (v: unknown): unknown =>
       typeof v === "string"
         ? v.replace(/%([^%]*)%/g, (_, op: string) => {
