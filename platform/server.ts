@@ -64,10 +64,10 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
 };
 
 /** The JSON error body of the port's own refusals: {"code","message"} (gRPC code). */
-function refusal(status: number): { status: number; body: string } {
+function refusal(status: number, text?: string): { status: number; body: string } {
   const [code, message] =
     status === 431 ? [8, "request headers too large"] : status === 408 ? [4, "request timed out"] : status === 413 ? [8, "request body too large"] : [3, "bad request"];
-  return { status, body: JSON.stringify({ code, message }) };
+  return { status, body: JSON.stringify({ code, message: text ?? message }) };
 }
 
 /** Header fields of a request as sent (pseudo-headers not counted); rawHeaders is [name, value, ...]. */
@@ -75,6 +75,31 @@ function headerCount(rawHeaders: readonly string[]): number {
   let n = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].charCodeAt(0) !== 58 /* ":" */) n++;
   return n;
+}
+
+/**
+ * HTTP/1.1 keep-alive: what is left of a request body once its answer is written.
+ * Node discards a body nobody started reading (req._dump), but not one whose reader
+ * stopped midway: connect's gRPC handler answers after the first message and drops
+ * (destroys) the request stream, a REST body reader stops at a bad gzip byte. Node's
+ * parser then pushes the rest of the body into a request nobody reads, stops reading
+ * the socket when that push is refused, and the next request on the connection is
+ * never read: the client waits for an answer that never comes. Here the request is
+ * marked dumped, as node's own _dump does (its parser then drops the body bytes
+ * instead of pushing them), and the socket reads on; a body still unfinished after
+ * the request timeout closes the connection.
+ */
+function discardUnreadBody(req: http.IncomingMessage, socket: net.Socket, limits: ConnectionLimits): void {
+  if (req.complete || socket.destroyed) return;
+  const incoming = req as { _dumped?: boolean };
+  if (!incoming._dumped) {
+    incoming._dumped = true;
+    // Unless node paused it itself (pipelined answers waiting to be written).
+    if (!(socket as { _paused?: boolean })._paused) socket.resume();
+  }
+  setTimeout(() => {
+    if (!req.complete) socket.destroy();
+  }, limits.requestTimeoutMs).unref();
 }
 
 export interface RunningServer {
@@ -122,6 +147,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       const socket = req.socket as net.Socket;
       busy.add(socket);
       served.add(socket);
+      // An answer given before the request body was read to its end (an early refusal, a gRPC
+      // status after the first message) must not leave that body in the connection.
+      res.once("finish", () => discardUnreadBody(req as http.IncomingMessage, socket, limits));
       res.once("close", () => {
         busy.delete(socket);
         if (draining) socket.end();
@@ -131,6 +159,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     try {
       if (req.httpVersionMajor === 1 && headerCount(req.rawHeaders) > limits.maxHeaderCount) {
         const r = refusal(431);
+        res.writeHead(r.status, { "content-type": "application/json", connection: "close" });
+        res.end(r.body);
+        return;
+      }
+      // HTTP/1.1 requires Host (RFC 9112 3.2); node's own check (requireHostHeader, off below)
+      // answered before the count check, with an empty body, when the count limit dropped it.
+      if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && req.headers.host === undefined) {
+        const r = refusal(400, "missing Host header");
         res.writeHead(r.status, { "content-type": "application/json", connection: "close" });
         res.end(r.body);
         return;
@@ -152,6 +188,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const h1 = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
+      // Checked in `handle`, after the header count: a request over the count limit may have
+      // lost its Host to maxHeadersCount (node keeps the first ones) and must get its 431.
+      requireHostHeader: false,
       keepAliveTimeout: limits.idleTimeoutMs,
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),

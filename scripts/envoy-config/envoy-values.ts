@@ -8,6 +8,7 @@ export const setHeaders = (h: Record<string, string>) => Object.entries(h).map((
 export const JWT_FILTER = "envoy.filters.http.jwt_authn";
 export const TRANSCODER = "envoy.filters.http.grpc_json_transcoder";
 export const CONNECT_BRIDGE = "envoy.filters.http.connect_grpc_bridge";
+export const BUFFER = "envoy.filters.http.buffer";
 /** Where jwt_authn puts the verified token's payload (dynamic metadata of JWT_FILTER). */
 export const JWT_PAYLOAD = "jwt_payload";
 /** The cluster with no endpoints behind the rest-before-transcoding route. */

@@ -6,7 +6,8 @@ import { DEFAULT_RETRY_AFTER_SECONDS } from "../../platform/errors.js";
 import { Access } from "../../platform/policy.js";
 import { note } from "./commented-yaml.js";
 import { httpRuleText, type EdgeContract } from "./contract.js";
-import { CONNECT_BRIDGE, CONNECT_MARK, EDGE_METADATA, FILTERED_MARK, JWT_FILTER, JWT_PAYLOAD, setHeaders, T, TRANSCODER, type ListenerKind } from "./envoy-values.js";
+import { BUFFER, CONNECT_BRIDGE, CONNECT_MARK, EDGE_METADATA, FILTERED_MARK, JWT_FILTER, JWT_PAYLOAD, setHeaders, T, TRANSCODER, type ListenerKind } from "./envoy-values.js";
+import { REST_BODY_LIMIT_BYTES } from "./routes.js";
 import type { EdgeSettings } from "./settings.js";
 
 const percent100 = (runtimeKey: string) => ({
@@ -193,6 +194,11 @@ export function httpFilters(s: EdgeSettings, contract: EdgeContract, kind: Liste
       "would take a Connect JSON call for REST.", {
       name: CONNECT_BRIDGE,
       typed_config: { "@type": T("envoy.extensions.filters.http.connect_grpc_bridge.v3.FilterConfig") },
+    }),
+    note(`3c. REST bodies whole, at most MAX_BODY_BYTES (${REST_BODY_LIMIT_BYTES}): 413 over it. Enabled on the REST route only\n` +
+      "(the route of a REST path before transcoding); gRPC streams and the Connect bridge (4 MiB) are left alone.", {
+      name: BUFFER,
+      typed_config: { "@type": T("envoy.extensions.filters.http.buffer.v3.Buffer"), max_request_bytes: REST_BODY_LIMIT_BYTES },
     }),
     note("4. REST -> gRPC from the google.api.http rules in the descriptor set (gen/api.binpb).\nRoutes and the filters below then see the gRPC path, e.g. /acme.auth.v1.AuthService/Login;\nx-envoy-original-path keeps the REST path (jwt_authn's www-authenticate realm shows it).", {
       name: TRANSCODER,

@@ -5,7 +5,7 @@ import { DEFAULT_CACHE_CONTROL } from "../../edge/headers.js";
 import { OPENAPI_PATH } from "../../edge/openapi.js";
 import { note } from "./commented-yaml.js";
 import { accessName, clusterOf, httpRuleText, type EdgeContract } from "./contract.js";
-import { CONNECT_BRIDGE, JWT_FILTER, JWT_PAYLOAD, NO_UPSTREAM, setHeaders, T, TRANSCODER } from "./envoy-values.js";
+import { BUFFER, CONNECT_BRIDGE, JWT_FILTER, JWT_PAYLOAD, NO_UPSTREAM, setHeaders, T, TRANSCODER } from "./envoy-values.js";
 import type { EdgeSettings } from "./settings.js";
 
 /**
@@ -38,6 +38,8 @@ const NO_CONNECT_BRIDGE = {
  * request whole): MAX_MESSAGE_BYTES (README "Limits", 4 MiB) and its envelope, not the listener's 32 KiB.
  */
 export const RPC_BUFFER_LIMIT_BYTES = 4 * 1024 * 1024 + 5;
+/** MAX_BODY_BYTES' default (platform/config.ts, README "Limits"): the largest REST body; 413 over it (the buffer filter). */
+export const REST_BODY_LIMIT_BYTES = 1024 * 1024;
 
 function userDescriptor(key: string) {
   return note(`[(${key}, <jwt sub>)]: only when jwt_authn verified a token.`, {
@@ -128,7 +130,16 @@ function routes(s: EdgeSettings, { services, routable, routed }: EdgeContract): 
     "the virtual host's CORS policy. The transcoder then rewrites the path and routing runs again\n" +
     "on the gRPC path above; requests it cannot map get 404 (reject_unknown_method), so nothing\n" +
     `reaches the router on this route, and if something did, "${NO_UPSTREAM}" has no endpoints.`,
-    { name: "rest-before-transcoding", match: { prefix: "/" }, route: { cluster: NO_UPSTREAM }, typed_per_filter_config: NO_CONNECT_BRIDGE },
+    {
+      name: "rest-before-transcoding", match: { prefix: "/" }, route: { cluster: NO_UPSTREAM },
+      typed_per_filter_config: {
+        ...NO_CONNECT_BRIDGE,
+        [BUFFER]: note(`A REST body is read whole before transcoding: MAX_BODY_BYTES (${REST_BODY_LIMIT_BYTES}), 413 over it.`, {
+          "@type": T("envoy.extensions.filters.http.buffer.v3.BufferPerRoute"),
+          buffer: { max_request_bytes: REST_BODY_LIMIT_BYTES },
+        }),
+      },
+    },
   ));
   return routes;
 }
@@ -154,7 +165,12 @@ export function routeConfig(s: EdgeSettings, contract: EdgeContract) {
     virtual_hosts: [{
       name: "api",
       domains: ["*"],
-      typed_per_filter_config: { "envoy.filters.http.cors": note("CORS policy for the whole API.", cors(s)) },
+      typed_per_filter_config: {
+        "envoy.filters.http.cors": note("CORS policy for the whole API.", cors(s)),
+        [BUFFER]: note("The REST body buffer runs on the REST route only (rest-before-transcoding).", {
+          "@type": T("envoy.extensions.filters.http.buffer.v3.BufferPerRoute"), disabled: true,
+        }),
+      },
       response_headers_to_add: [
         ...setHeaders(s.response_headers),
         note(`cache-control: ${DEFAULT_CACHE_CONTROL} unless the service set one (the JWKS does), as the embedded edge (edge/headers.ts).`, {

@@ -24,6 +24,7 @@ export const FILTER_ORDER = [
   CORS,
   GRPC_WEB,
   "envoy.filters.http.connect_grpc_bridge",
+  "envoy.filters.http.buffer",
   TRANSCODER,
   JWT,
   LOCAL_RATELIMIT,
@@ -103,6 +104,16 @@ export function checkFilterChain(i: Inputs): string[] {
   if (at(GRPC_WEB) < 0) problems.push("no grpc_web filter: gRPC-Web calls would reach the transcoder as REST (404)");
   else if (at(TRANSCODER) >= 0 && at(GRPC_WEB) > at(TRANSCODER)) problems.push("grpc_web runs after the transcoder, which answers gRPC-Web calls 404 (reject_unknown_method)");
   const vh = vhost(i.envoy);
+  // REST bodies are read whole up to MAX_BODY_BYTES on the REST route only; the Connect bridge runs on method routes only.
+  const restRoute = (vh.routes ?? []).find((r: Json) => r.name === "rest-before-transcoding");
+  if (vh.typed_per_filter_config?.["envoy.filters.http.buffer"]?.disabled !== true) problems.push("the buffer filter is not disabled on the virtual host (it would hold gRPC streams)");
+  if (restRoute?.typed_per_filter_config?.["envoy.filters.http.buffer"]?.buffer?.max_request_bytes !== 1024 * 1024) problems.push("the REST route does not buffer REST bodies up to MAX_BODY_BYTES (1 MiB)");
+  for (const r of vh.routes ?? []) {
+    const methodRoute = r.route && r.name !== "rest-before-transcoding";
+    if (!methodRoute && r.typed_per_filter_config?.["envoy.filters.http.connect_grpc_bridge"]?.disabled !== true && !r.name.startsWith("internal:") && r.name !== "unknown-method") {
+      problems.push(`route ${r.name}: connect_grpc_bridge runs on it (a REST call with connect-protocol-version would be bridged)`);
+    }
+  }
   for (const [where, cfg] of [["virtual host", vh.typed_per_filter_config], ...(vh.routes ?? []).map((r: Json) => [`route ${r.name}`, r.typed_per_filter_config])]) {
     for (const key of Object.keys(cfg ?? {})) if (!names.includes(key)) problems.push(`${where}: typed_per_filter_config for "${key}", which is not in the filter chain`);
   }

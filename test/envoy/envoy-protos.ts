@@ -21,6 +21,7 @@ export const ENVOY_PROTO_FILES = [
   "envoy/config/bootstrap/v3/bootstrap.proto",
   "envoy/config/trace/v3/opentelemetry.proto",
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
+  "envoy/extensions/filters/http/buffer/v3/buffer.proto",
   "envoy/extensions/filters/http/connect_grpc_bridge/v3/config.proto",
   "envoy/extensions/filters/http/cors/v3/cors.proto",
   "envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder.proto",

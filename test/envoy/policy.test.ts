@@ -194,6 +194,15 @@ describe("envoy/envoy.yaml follows the contract (proto/ edge policy)", () => {
       has(checkFilterChain(i), /expected .*grpc_json_transcoder > envoy\.filters\.http\.jwt_authn/);
     });
 
+    it("the Connect bridge on the REST route, or REST bodies not bounded (fuzz findings 1 and 5)", () => {
+      const bridged = broken((x) => { delete route(x, "rest-before-transcoding").typed_per_filter_config["envoy.filters.http.connect_grpc_bridge"]; });
+      has(checkFilterChain(bridged), /route rest-before-transcoding: connect_grpc_bridge runs on it/);
+      const unbounded = broken((x) => { delete route(x, "rest-before-transcoding").typed_per_filter_config["envoy.filters.http.buffer"]; });
+      has(checkFilterChain(unbounded), /does not buffer REST bodies up to MAX_BODY_BYTES/);
+      const everywhere = broken((x) => { delete vhost(x.envoy).typed_per_filter_config["envoy.filters.http.buffer"]; });
+      has(checkFilterChain(everywhere), /buffer filter is not disabled on the virtual host/);
+    });
+
     it("grpc_web after the transcoder (gRPC-Web calls: 404)", () => {
       const i = broken((x) => swap(x, GRPC_WEB, TRANSCODER));
       has(checkFilterChain(i), /grpc_web runs after the transcoder/);

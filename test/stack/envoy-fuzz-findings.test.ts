@@ -105,6 +105,9 @@ describe("real edge: the fuzz findings through Envoy", function () {
     assert.ok(typeof json(a).code === "string", show(a));
     const big = await send("connect", "POST", "/acme.auth.v1.AuthService/Login", { "content-type": "application/json", "connect-protocol-version": "1" }, body(5 * 1024 * 1024));
     assert.equal(connectError(big, 413, "resource_exhausted").message, "request body too large");
+    // REST keeps its own bound, MAX_BODY_BYTES (1 MiB): the method route's larger buffer is not REST's.
+    const restBig = await send("rest", "POST", "/v1/auth/login", { "content-type": "application/json" }, body(1024 * 1024));
+    assert.equal(restError(restBig, 413, 8).message, "request body too large");
   });
 
   it("6. a gRPC-typed body sent as Connect over HTTP/1.1: INVALID_ARGUMENT, not 500 unknown", async () => {
