@@ -13,20 +13,151 @@
 //   400 and "invalid_argument"; gRPC: the grpc-status trailer; gRPC-Web: the
 //   trailer frame at the end of the body). INTERNAL raised later (the services,
 //   the interceptors) is left as it is.
-import { createContextValues, createConnectRouter, createContextKey, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
+//
+// Answers connect leaves without a body, or that no handler gives, come in the
+// protocol the client speaks (rpcProtocolOf: content-type and Connect's markers):
+// - no such method (the fallback of platform/server.ts, answerUnknownMethod):
+//   gRPC and gRPC-Web HTTP 200 with grpc-status UNIMPLEMENTED (trailers-only),
+//   Connect HTTP 404 {"code":"unimplemented"} (its code for HTTP 404);
+// - connect's own 405 (a method other than POST; no method here is marked
+//   NO_SIDE_EFFECTS, so none takes Connect GET), 415 (a codec or content-type
+//   variant the method does not take: `application/proto; x`, `application/json;
+//   charset=latin1`, a streaming type on a unary method) and 505 (a bidi stream
+//   over HTTP/1.1) keep their HTTP status (415 is the Connect protocol's; 405 and
+//   505 are what connect-go and connect-es answer too, 505 with connection: close
+//   so that a client expecting full duplex is not left waiting) and get Connect's JSON error body {"code":"unimplemented","message"} instead of
+//   none: the protocol's code for something the server does not support (its
+//   answer to an unsupported content-encoding too), and what a Connect client
+//   shows instead of the "unknown" it makes of an empty 4xx. gRPC and gRPC-Web
+//   requests keep connect's bare 415, as gRPC's HTTP/2 spec has it.
+// - a streaming call's request messages are parsed while the implementation
+//   reads them, after the interceptors: markParsed wraps that iterable so that a
+//   message connect cannot decode (INTERNAL "parse binary: ...") is
+//   INVALID_ARGUMENT there too.
+import { Code, ConnectError, createContextValues, createConnectRouter, createContextKey, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type http from "node:http";
+import type http2 from "node:http2";
 import type { Logger } from "./logger.js";
 
 /** Set by the outermost interceptor: the request message was read and parsed. */
 const parsedKey = createContextKey(false, { description: "request message parsed" });
 
-/** The first interceptor of the chain: marks the call as past connect's parsing. */
+/**
+ * The first interceptor of the chain: marks the call as past connect's parsing.
+ * A stream's messages are parsed later, as they are read: what connect cannot
+ * decode there is the client's fault too (clientMessages).
+ */
 export const markParsed: Interceptor = (next) => (req) => {
   req.contextValues.set(parsedKey, true);
-  return next(req);
+  return next(req.stream ? { ...req, message: clientMessages(req.message) } : req);
 };
+
+/**
+ * The request messages of a stream, with an INTERNAL raised while reading them
+ * (connect's "parse binary", "decompression failed": bytes the client sent)
+ * given as INVALID_ARGUMENT. Errors of the implementation do not pass here.
+ */
+async function* clientMessages<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (err) {
+    const e = ConnectError.from(err);
+    if (e.code !== Code.Internal) throw err;
+    const fixed = new ConnectError(e.rawMessage, Code.InvalidArgument, e.metadata, undefined, e.cause);
+    fixed.details = e.details;
+    throw fixed;
+  }
+}
+
+export type RpcProtocol = "grpc" | "grpc-web" | "connect";
+
+/** "/package.Service/Method" (the method may be empty or misspelt: it is the form that counts). */
+const RPC_PATH = /^\/[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\/[^/]*$/;
+
+type AnyRequest = Pick<http.IncomingMessage, "headers" | "method" | "url">;
+
+/**
+ * The RPC protocol a request speaks, or undefined for plain HTTP: gRPC and
+ * gRPC-Web by content-type; Connect by its version header or query parameter,
+ * a streaming Connect content-type, or a unary one (application/proto or
+ * application/json) POSTed to a /package.Service/Method path.
+ */
+export function rpcProtocolOf(req: AnyRequest): RpcProtocol | undefined {
+  const type = String(req.headers["content-type"] ?? "").toLowerCase();
+  if (type.startsWith("application/grpc-web")) return "grpc-web";
+  if (type.startsWith("application/grpc")) return "grpc";
+  if (req.headers["connect-protocol-version"] !== undefined || type.startsWith("application/connect+")) return "connect";
+  const [path, query = ""] = (req.url ?? "").split("?", 2);
+  if (!RPC_PATH.test(path)) return undefined;
+  if (req.method === "POST" && /^application\/(?:proto|json)\s*(?:;|$)/.test(type)) return "connect";
+  if (req.method === "GET" && /(?:^|&)connect=v1(?:&|$)/.test(query)) return "connect";
+  return undefined;
+}
+
+type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/**
+ * An error answer in the protocol's own form: gRPC and gRPC-Web trailers-only
+ * (HTTP 200, grpc-status and grpc-message in the headers, end of stream),
+ * Connect its JSON error body with `connectStatus`.
+ */
+export function writeRpcError(req: AnyRequest, res: AnyResponse, protocol: RpcProtocol, err: ConnectError, connectStatus: number, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return void res.end();
+  if (protocol === "connect") {
+    const body = Buffer.from(errorToJsonBytes(err, {}));
+    res.writeHead(connectStatus, { ...headers, "content-type": "application/json", "content-length": String(body.length) });
+    if (req.method === "HEAD") res.end();
+    else res.end(body);
+    return;
+  }
+  const out: Record<string, string> = { ...headers, "content-type": String(req.headers["content-type"] ?? `application/${protocol}`) };
+  setTrailerStatus(new Headers(), err).forEach((v, k) => (out[k] = v));
+  const stream = (res as http2.Http2ServerResponse).stream as http2.ServerHttp2Stream | undefined;
+  if (stream) {
+    // HTTP/2: one HEADERS frame that ends the stream, as gRPC's trailers-only answer must be.
+    if (!stream.destroyed && !stream.headersSent) stream.respond({ ...out, ":status": 200 }, { endStream: true });
+    return;
+  }
+  res.writeHead(200, { ...out, "content-length": "0" });
+  res.end();
+}
+
+/**
+ * An RPC to a method the port does not serve, answered as its protocol expects
+ * (gRPC and gRPC-Web: UNIMPLEMENTED; Connect: 404 "unimplemented"). False when
+ * the request is not an RPC (the caller gives its plain HTTP 404).
+ */
+export function answerUnknownMethod(req: AnyRequest, res: AnyResponse): boolean {
+  const protocol = rpcProtocolOf(req);
+  if (!protocol) return false;
+  const path = (req.url ?? "").split("?", 1)[0];
+  writeRpcError(req, res, protocol, new ConnectError(`${JSON.stringify(path.slice(0, 200))} is not a method of this server`, Code.Unimplemented), 404);
+  return true;
+}
+
+/** Connect's own answers without a body (405, 415, 505), with the protocol's error body. */
+const BARE_ANSWERS: Readonly<Record<number, (req: AnyRequest, allowed: readonly string[]) => string>> = {
+  405: (req, allowed) => `HTTP method ${req.method} is not allowed for this RPC; use ${allowed.join(" or ")}`,
+  415: (req) => `content-type ${JSON.stringify(String(req.headers["content-type"] ?? ""))} is not supported by this RPC; send application/proto or application/json`,
+  505: () => "bidirectional streaming needs HTTP/2",
+};
+
+function withErrorBody(uRes: UniversalServerResponse, req: AnyRequest, allowed: readonly string[]): UniversalServerResponse {
+  const text = BARE_ANSWERS[uRes.status];
+  if (!text || uRes.body !== undefined) return uRes;
+  const protocol = rpcProtocolOf(req);
+  if (protocol === "grpc" || protocol === "grpc-web") return uRes;
+  const body = errorToJsonBytes(new ConnectError(text(req, allowed), Code.Unimplemented), {});
+  const header = new Headers(uRes.header);
+  header.set("content-type", "application/json");
+  header.set("content-length", String(body.length));
+  if (uRes.status === 405) header.set("allow", allowed.join(", "));
+  return { ...uRes, header, body: once(body) };
+}
 
 export interface AdapterOptions {
   routes: (router: ConnectRouter) => void;
@@ -110,6 +241,18 @@ function clientFault(res: UniversalServerResponse, contentType: string, parsed: 
   return res;
 }
 
+/**
+ * connect-node takes the URL's authority from Host (HTTP/1.x) or :authority
+ * (HTTP/2) and throws when there is none (an HTTP/1.0 request, an HTTP/2 one
+ * with neither): the URL only informs the handlers, so a placeholder does.
+ */
+function ensureAuthority(req: http.IncomingMessage): void {
+  const h2 = req as unknown as { authority?: string };
+  if ("authority" in req) {
+    if (!h2.authority) req.headers[":authority"] = req.headers.host ?? "localhost";
+  } else if (req.headers.host === undefined) req.headers.host = "localhost";
+}
+
 export function rpcAdapter(opts: AdapterOptions) {
   const router = createConnectRouter({
     interceptors: [markParsed, ...opts.interceptors],
@@ -121,9 +264,11 @@ export function rpcAdapter(opts: AdapterOptions) {
   return (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const handler = paths.get(req.url?.split("?", 2)[0] ?? "");
     if (!handler) return opts.fallback(req, res);
+    ensureAuthority(req);
     const values = opts.contextValues?.(req) ?? createContextValues();
     const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
     handler(uReq)
+      .then((uRes) => withErrorBody(uRes, req, handler.allowedMethods))
       .then((uRes) => clientFault(uRes, String(req.headers["content-type"] ?? ""), () => values.get(parsedKey)))
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((err: unknown) => {

@@ -10,7 +10,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
-import { rpcAdapter } from "./adapter.js";
+import { answerUnknownMethod, rpcAdapter } from "./adapter.js";
 import { grpcUnaryHandler } from "./grpc.js";
 import type { ConnectionLimits } from "./config.js";
 import type { Logger } from "./logger.js";
@@ -124,7 +124,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     contextValues: opts.contextValues as never,
     maxMessageBytes: limits.maxMessageBytes,
     log: opts.log,
-    fallback: (_req, res) => {
+    fallback: (req, res) => {
+      // gRPC, gRPC-Web and Connect calls of an unknown method: UNIMPLEMENTED in their own form.
+      if (answerUnknownMethod(req, res)) return;
       res.writeHead(404, { "content-type": "application/json" });
       // The shape and text of the edges' own 404 (edge/errors.ts LOCAL_REPLIES).
       res.end(JSON.stringify({ code: 5, message: "no route matches this path" }));

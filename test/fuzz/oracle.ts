@@ -94,7 +94,8 @@ export function judge(req: FuzzRequest, res: FuzzAnswer): Finding[] {
  * codes doc prescribes UNIMPLEMENTED for such a cardinality violation. A cut first message is not one.
  */
 function cardinalityViolation(req: FuzzRequest): boolean {
-  if (req.proto !== "grpc" || !req.body) return false;
+  // By content-type: the Connect generator also sends gRPC-framed bodies (application/grpc+proto over HTTP/1.1).
+  if (!/^application\/grpc/.test(req.headers["content-type"] ?? "") || !req.body) return false;
   const b = req.body;
   return b.length === 0 || (b.length >= 5 && 5 + b.readUInt32BE(1) < b.length);
 }
