@@ -247,6 +247,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
   };
   const sessions = new Set<http2.Http2Session>();
+  /** Streams being answered per session (what a forced close would cut). */
+  const openStreams = new WeakMap<http2.Http2Session, number>();
   h2.on("session", (s) => {
     sessions.add(s);
     // A connection accepted just before shutting down gets its first request served, then
@@ -259,8 +261,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // Idle sessions go; a session with an open stream (a long Watch) stays.
     let open = 0;
     s.on("stream", (stream: http2.ServerHttp2Stream) => {
-      open++;
-      stream.once("close", () => open--);
+      openStreams.set(s, ++open);
+      stream.once("close", () => openStreams.set(s, --open));
     });
     s.setTimeout(limits.idleTimeoutMs, () => {
       if (open === 0) s.close();
@@ -323,6 +325,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       for (const socket of sockets) if (served.has(socket) && !busy.has(socket)) socket.end();
       const grace = new Promise<void>((r) => setTimeout(r, graceMs).unref());
       await Promise.race([stopped, grace]);
+      // Requests still being answered when the grace period ran out: cut by the close below.
+      let cut = busy.size;
+      for (const session of sessions) cut += openStreams.get(session) ?? 0;
+      (cut > 0 ? opts.log.warn : opts.log.info).call(opts.log, "server closed", { cutRequests: cut });
       h1.closeAllConnections();
       h1.close(() => {}); // stops the timeout checks (it never listened: the callback gets ERR_SERVER_NOT_RUNNING)
       for (const s of sessions) s.destroy();

@@ -111,7 +111,7 @@ const connectCode = (c: Code) => Code[c].replace(/(?<=[a-z])([A-Z])/g, "_$1").to
 
 /**
  * The gRPC status of Envoy's own refusals of a method call where Envoy's HTTP -> gRPC mapping is
- * wrong for the client (400 -> INTERNAL, 413/431/405 -> UNKNOWN): set as grpc-status on gRPC's
+ * wrong for the client (400 -> INTERNAL, 413/431/405 -> UNKNOWN, 429 -> UNAVAILABLE for gRPC-Web): set as grpc-status on gRPC's
  * trailers-only answer (Envoy keeps a grpc-status the mapper set), and for Connect the code.
  * 404 on a method path is an unknown method: UNIMPLEMENTED (Envoy's mapping already, for gRPC).
  */
@@ -122,6 +122,8 @@ export const RPC_REFUSALS: Readonly<Record<number, { code: Code; message: string
   408: { code: Code.DeadlineExceeded, message: LOCAL_REPLIES[408].message, replaceText: true },
   413: { code: Code.ResourceExhausted, message: LOCAL_REPLIES[413].message, replaceText: true },
   431: { code: Code.ResourceExhausted, message: LOCAL_REPLIES[431].message, replaceText: true },
+  // Rate limits: gRPC-Web's HTTP 429 would become UNAVAILABLE (14), which tells a client to retry at once.
+  429: { code: Code.ResourceExhausted, message: LOCAL_REPLIES[429].message, replaceText: LOCAL_REPLIES[429].replaceText },
 };
 
 function localReplyMappers(s: EdgeSettings) {
@@ -142,7 +144,11 @@ function localReplyMappers(s: EdgeSettings) {
   const grpc = Object.entries(RPC_REFUSALS).filter(([st]) => st !== "404").map(([st, k]) => note(
     `gRPC, ${st}: grpc-status ${k.code} (${Code[k.code]}), grpc-message ${k.replaceText ? `"${k.message}"` : "Envoy's own text"}.`, {
       filter: { and_filter: { filters: [status(Number(st)), isGrpc] } },
-      headers_to_add: setHeaders({ "grpc-status": String(k.code), ...s.response_headers }),
+      headers_to_add: setHeaders({
+        "grpc-status": String(k.code),
+        ...(st === "429" ? { "retry-after": "%RESP(X-RATELIMIT-RESET)%" } : {}),
+        ...s.response_headers,
+      }),
       body_format_override: { text_format_source: { inline_string: k.replaceText ? k.message : "%LOCAL_REPLY_BODY%" } },
     }));
   const errors = Object.entries(LOCAL_REPLIES).map(([st, kind]) => {
