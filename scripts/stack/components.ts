@@ -77,6 +77,9 @@ export function startRatelimit(dir: string, ports: StackPorts, redisHostPort: st
       LOG_FORMAT: "json",
       REDIS_SOCKET_TYPE: "tcp",
       REDIS_URL: redisHostPort,
+      // Fail fast when Redis is down (default 10 s): Envoy then fails open at once instead of
+      // holding every request for its whole ratelimit timeout.
+      REDIS_TIMEOUT: "200ms",
       HOST: "127.0.0.1",
       PORT: String(ports.ratelimitHttp),
       GRPC_HOST: "127.0.0.1",

@@ -100,14 +100,17 @@ export class Sender {
   }
 }
 
-/** Runs `fn` over `items` with at most `concurrency` in flight. */
-export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+/** Runs `fn` over `items` with at most `concurrency` in flight, and at most `perSecond` started per second. */
+export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<R>, perSecond = Infinity): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
+  const t0 = Date.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < items.length) {
         const i = next++;
+        const due = t0 + (i * 1000) / perSecond - Date.now();
+        if (due > 0) await new Promise((r) => setTimeout(r, due));
         out[i] = await fn(items[i], i);
       }
     }),
