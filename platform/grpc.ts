@@ -18,7 +18,7 @@ import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufb
 import { Code, ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { endCall, handlerContext, invokeUnary, type UnarySpec } from "./rpc.js";
-import type { RequestPrelude } from "./server.js";
+import type { RequestPrelude } from "./http-types.js";
 
 const http2constants = http2.constants;
 const CONTENT_TYPES = new Set(["application/grpc", "application/grpc+proto"]);

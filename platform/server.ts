@@ -16,23 +16,10 @@ import type { ConnectionLimits } from "./config.js";
 import type { Logger } from "./logger.js";
 import { unaryMethods } from "./rpc.js";
 import { textHygiene } from "./validate.js";
+import type { HttpHandler, NodeRequest, NodeResponse, RequestPrelude } from "./http-types.js";
 import { createListener, type TlsMaterial } from "./tls.js";
 
-export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
-/** A plain HTTP handler; returns true when it answered the request. */
-export type HttpHandler = (req: NodeRequest, res: NodeResponse) => boolean | Promise<boolean>;
-
-/**
- * Runs first for every request on the port, whichever path then serves it
- * (plain HTTP handlers, connect, the unary gRPC path): may rewrite the
- * request's headers and set headers of the response (the edge's header
- * hygiene, edge/headers.ts). Synchronous and cheap: it runs on every call.
- */
-export type RequestPrelude = (
-  req: { readonly headers: http.IncomingHttpHeaders; readonly url?: string; readonly socket?: net.Socket },
-  res: { setHeader(name: string, value: string): unknown },
-) => void;
+export type { HttpHandler, NodeRequest, NodeResponse, RequestPrelude } from "./http-types.js";
 
 export interface ServerOptions {
   port: number;
