@@ -7,6 +7,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
 import { freePorts, startStack, type Stack, type StackOptions } from "../../scripts/stack/index.js";
 import { freshDatabaseUrl } from "./fresh.js";
 
@@ -47,6 +49,10 @@ export async function startEdgeStack(opts: EdgeStackOptions = {}): Promise<EdgeS
       },
       envoyLogLevel: process.env.ACME_ENVOY_LOG_LEVEL ?? "warn",
     });
+    await adminCreated(stack.databaseUrl, admin.email).catch(async (err) => {
+      await stack.close();
+      throw err;
+    });
     return {
       ...stack,
       admin,
@@ -58,6 +64,25 @@ export async function startEdgeStack(opts: EdgeStackOptions = {}): Promise<EdgeS
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/**
+ * The auth service creates the first admin after it starts, retrying with backoff while the
+ * user service comes up; a suite that logs in as the admin at once would race it (and polling
+ * the login would trip the sign-in throttle). Waits for the admin's profile in the database.
+ */
+async function adminCreated(databaseUrl: string, email: string, withinMs = 60_000): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    for (const started = Date.now(); ; await sleep(100)) {
+      const r = await client.query("select 1 from users.profiles where email = $1 and role = 'admin'", [email]).catch(() => ({ rowCount: 0 }));
+      if (r.rowCount) return;
+      if (Date.now() - started > withinMs) throw new Error(`the stack's admin ${email} was not created within ${withinMs} ms`);
+    }
+  } finally {
+    await client.end();
   }
 }
 
