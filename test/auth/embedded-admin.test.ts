@@ -1,7 +1,6 @@
 // The embedded stack (PGlite + in-process store) end to end, the admin
 // command on PGlite and on Postgres, and the ADMIN_EMAIL first-start bootstrap.
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
 import http from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,23 +13,10 @@ import type { Kysely } from "kysely";
 import type { AuthDb } from "../../services/auth/store.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { authModule, decodeJwt, email, login, PASSWORD, query, register, rejectsWith, startAuthSystem } from "./helpers.js";
+import { runAdmin } from "../support/admin-cli.js";
 
-const root = new URL("../..", import.meta.url).pathname;
 
-/** Run `scripts/admin.ts` with the password on stdin. */
-function admin(args: string[], env: Record<string, string>, stdin = ""): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const base: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", BCRYPT_COST: "10", LOG_LEVEL: "error" };
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/admin.ts", ...args], { cwd: root, env: { ...base, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const admin = runAdmin;
 
 const getHttp11 = (url: string) =>
   new Promise<{ status: number; body: string }>((resolve, reject) => {

@@ -6,29 +6,16 @@
 // the JWKS and a new key signs; the session's refresh token still works and
 // gives a token of the new key.
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
 import { remoteJwks } from "../../platform/auth/keys.js";
 import { createVerifier } from "../../platform/auth/verifier.js";
 import { GENEROUS_LIMITS, tempRateLimitConfig } from "../edge/support.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { authModule, decodeJwt, login, register } from "./helpers.js";
 import { probe } from "./revocation-support.js";
+import { runAdmin } from "../support/admin-cli.js";
 
-const root = new URL("../..", import.meta.url).pathname;
 
-function admin(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const base: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", LOG_LEVEL: "error" };
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/admin.ts", ...args], { cwd: root, env: { ...base, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end();
-  });
-}
+const admin = runAdmin;
 
 const kidOf = (token: string) => String(decodeJwt(token).header.kid);
 

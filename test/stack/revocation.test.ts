@@ -5,29 +5,16 @@
 // token, never accepted); and `npm run admin -- rotate-keys --revoke KID`
 // refuses KID's tokens at once, before Envoy's JWKS copy drops KID.
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
 import { Redis } from "ioredis";
 import { GENEROUS_LIMITS, tempRateLimitConfig } from "../edge/support.js";
 import { startEdgeStack, type EdgeStack } from "../support/edge-stack.js";
 import { rest, sleep } from "./support.js";
+import { runAdmin } from "../support/admin-cli.js";
 
 const PASSWORD = "stack-revocation-pw-1";
-const root = new URL("../..", import.meta.url).pathname;
 const kidOf = (token: string) => JSON.parse(Buffer.from(token.split(".")[0], "base64url").toString()).kid as string;
 
-function admin(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const base = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", LOG_LEVEL: "error" };
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/admin.ts", ...args], { cwd: root, env: { ...base, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end();
-  });
-}
+const admin = runAdmin;
 
 describe("real edge: revocations that survive (separate processes behind Envoy)", function () {
   this.timeout(300_000);
