@@ -107,14 +107,32 @@ export async function httpOk(url: string, expect?: (status: number, body: string
   return expect ? expect(res.status, body) : res.status < 500;
 }
 
-/** A port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+// Ports are handed out below the kernel's ephemeral range (32768-60999 on Linux): a port
+// taken from the ephemeral range can be claimed by any outgoing connection between the
+// moment it is chosen and the moment a child binds it (seen in CI: Jaeger's query port
+// "address already in use"). Each process starts at its own offset and never hands out
+// the same port twice, so stacks started side by side do not collide either.
+const PORT_LOW = 20_000;
+const PORT_HIGH = 32_000;
+const handedOut = new Set<number>();
+let nextPort = PORT_LOW + ((process.pid * 7919) % (PORT_HIGH - PORT_LOW));
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
+}
+
+/** A port nobody listens on right now, outside the ephemeral range, never given twice by this process. */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < PORT_HIGH - PORT_LOW; tries++) {
+    const port = nextPort;
+    nextPort = nextPort + 1 >= PORT_HIGH ? PORT_LOW : nextPort + 1;
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free port in ${PORT_LOW}-${PORT_HIGH}`);
 }
