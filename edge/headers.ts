@@ -47,6 +47,12 @@ export function isAcceptedBodyType(headers: Record<string, string | string[] | u
   return ACCEPTED_BODY_TYPES.some((t) => type.startsWith(t));
 }
 
+/** A request header as one string (repeated ones joined with ", "). */
+export function headerValue(req: { headers: Record<string, string | string[] | undefined> }, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(", ") : v;
+}
+
 export const REQUEST_ID_HEADER = "x-request-id";
 const SANE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 

@@ -1,7 +1,7 @@
 // The embedded edge: what `npm start` serves in front of the services on its
 // one port, with the same contract as envoy/envoy.yaml. Everything is read at
 // start from the descriptors (routes, access, rate-limit classes: see
-// platform/policy.ts) and from the same rate-limit config file as Envoy's
+// platform/policy.ts, app/contract.ts) and from the same rate-limit config file as Envoy's
 // ratelimit service, so changing a .proto or config.yaml changes both edges.
 //
 //   headers.ts      hygiene, client address, x-request-id, security headers
@@ -16,6 +16,7 @@
 //   rest.ts         the REST request pipeline
 //   interceptor.ts  the same limits and hygiene for gRPC / gRPC-Web / Connect
 //   openapi.ts      GET /openapi.json (gen/openapi.json)
+//   docs.ts         GET /docs/: the API reference page (Swagger UI of /openapi.json)
 //
 // The header handling (`prelude`) runs first for every request on the port,
 // whichever path serves it. Paths the REST routes do not claim (no route
@@ -28,8 +29,8 @@ import type { TokenVerifier } from "../platform/auth/verifier.js";
 import type { Config } from "../platform/config.js";
 import type { KeyValueStore } from "../platform/kv.js";
 import type { Logger } from "../platform/logger.js";
-import { isInternal } from "../platform/policy.js";
-import { productServices, registry } from "../platform/registry.js";
+import type { FileRegistry } from "@bufbuild/protobuf";
+import type { PolicyTable } from "../platform/policy.js";
 import type { HttpHandler, RequestPrelude } from "../platform/server.js";
 import { createEdgeAuthn } from "./authn.js";
 import { applyCors, corsPolicy } from "./cors.js";
@@ -37,6 +38,7 @@ import { clientIpOf, prepareRequest, REQUEST_ID_HEADER, requestIdFrom } from "./
 import { edgeInterceptor } from "./interceptor.js";
 import { createRateLimiter, loadRateLimitConfig } from "./ratelimit.js";
 import { openApiHandler } from "./openapi.js";
+import { docsHandler } from "./docs.js";
 import { restHandler } from "./rest.js";
 import { compileRoutes } from "./routes.js";
 
@@ -45,6 +47,10 @@ export interface EdgeDeps {
   kv: KeyValueStore;
   log: Logger;
   verifier: TokenVerifier;
+  /** The policy (and routes) of every RPC the edge serves. */
+  policies: PolicyTable;
+  /** Descriptors of those RPCs' messages (JSON codecs, Any, error details). */
+  registry: FileRegistry;
   /** Transport to the backend serving a service type name (in process or over gRPC). */
   transportFor(serviceTypeName: string): Transport;
   /** Clock in seconds since the epoch (tests); default Date.now() / 1000. */
@@ -66,7 +72,7 @@ export const BACKEND_TIMEOUT_MS = 15_000;
 
 export async function createEdge(deps: EdgeDeps): Promise<Edge> {
   const { config, log } = deps;
-  const routes = compileRoutes();
+  const routes = compileRoutes(deps.policies.all());
   const limiter = createRateLimiter({
     config: loadRateLimitConfig(config.rateLimitConfig),
     kv: deps.kv,
@@ -84,7 +90,7 @@ export async function createEdge(deps: EdgeDeps): Promise<Edge> {
   };
   const rest = restHandler({
     routes,
-    registry,
+    registry: deps.registry,
     authn,
     limiter,
     transportFor,
@@ -93,11 +99,10 @@ export async function createEdge(deps: EdgeDeps): Promise<Edge> {
     timeoutMs: BACKEND_TIMEOUT_MS,
     log,
   });
-  const internalPrefixes = productServices()
-    .filter(isInternal)
-    .map((s) => `/${s.typeName}/`);
+  const internalPrefixes = [...new Set(deps.policies.all().filter((p) => p.internal).map((p) => `/${p.service.typeName}/`))];
 
   const openApi = openApiHandler();
+  const docs = docsHandler();
   const prelude: RequestPrelude = (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     prepareRequest(req, res, !internalPrefixes.some((p) => path.startsWith(p)));
@@ -107,11 +112,12 @@ export async function createEdge(deps: EdgeDeps): Promise<Edge> {
     const ctx = { requestId: requestIdFrom(req.headers[REQUEST_ID_HEADER]), clientIp: clientIpOf(req) };
     if (applyCors(cors, req, res)) return true;
     if (await openApi(req, res)) return true;
+    if (await docs(req, res)) return true;
     return rest(req, res, ctx);
   };
   return {
     prelude,
     httpHandlers: [handler],
-    rpcInterceptors: [edgeInterceptor({ authn, limiter })],
+    rpcInterceptors: [edgeInterceptor({ authn, limiter, policies: deps.policies })],
   };
 }

@@ -8,7 +8,7 @@
 // (health, reflection) are not routed by any edge and pass untouched.
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { bearerToken, verifiedTokenKey } from "../platform/auth/interceptor.js";
-import { Access, policyFor } from "../platform/policy.js";
+import { Access, policyOfCall, type PolicyTable } from "../platform/policy.js";
 import { EXTERNAL_ADDRESS_HEADER, normaliseIp, peerAddressKey } from "../platform/request.js";
 import type { EdgeAuthn } from "./authn.js";
 import { isStripped } from "./headers.js";
@@ -17,11 +17,12 @@ import { descriptorsFor, type RateLimiter } from "./ratelimit.js";
 export interface EdgeInterceptorOptions {
   authn: EdgeAuthn;
   limiter: RateLimiter;
+  policies: PolicyTable;
 }
 
 export function edgeInterceptor(opts: EdgeInterceptorOptions): Interceptor {
   return (next) => async (req) => {
-    const policy = policyFor(`/${req.service.typeName}/${req.method.name}`);
+    const policy = policyOfCall(opts.policies, req);
     if (!policy || policy.internal) return next(req);
     for (const name of [...req.header.keys()]) if (isStripped(name)) req.header.delete(name);
     const ip = normaliseIp(req.contextValues.get(peerAddressKey)) || "unknown";

@@ -6,7 +6,6 @@
 //   body -> request message (400)                   grpc_json_transcoder, body
 //   the RPC through deps.transportFor (the services' own interceptors run there)
 //   response -> JSON, gRPC errors -> convert_grpc_status
-import zlib from "node:zlib";
 import { invalidArgument } from "../platform/errors.js";
 import { textViolations } from "../platform/validate.js";
 import { setHttpRoute } from "../platform/telemetry/tracing.js";
@@ -14,13 +13,14 @@ import type { DescMethodUnary, Message, Registry } from "@bufbuild/protobuf";
 import { ConnectError, createContextValues, type Transport } from "@connectrpc/connect";
 import { bearerToken, verifiedTokenKey } from "../platform/auth/interceptor.js";
 import type { Principal } from "../platform/auth/principal.js";
-import { Access } from "../platform/policy.js";
+import { setCallPolicy, Access } from "../platform/policy.js";
 import { EXTERNAL_ADDRESS_HEADER } from "../platform/request.js";
 import type { Logger } from "../platform/logger.js";
 import type { NodeRequest, NodeResponse } from "../platform/server.js";
 import { wwwAuthenticate, type EdgeAuthn } from "./authn.js";
 import { grpcErrorReply, localReply, type Reply } from "./errors.js";
-import { DEFAULT_CACHE_CONTROL, FORWARDED_REQUEST_HEADERS, isAcceptedBodyType, isCredentialEndpoint, REQUEST_ID_HEADER } from "./headers.js";
+import { BadGzip, bodyEncoding, readBody } from "./body.js";
+import { DEFAULT_CACHE_CONTROL, FORWARDED_REQUEST_HEADERS, headerValue, isAcceptedBodyType, isCredentialEndpoint, REQUEST_ID_HEADER } from "./headers.js";
 import { descriptorsFor, type RateLimiter } from "./ratelimit.js";
 import type { CompiledRoutes, Route } from "./routes.js";
 import { buildRequest, renderResponse, resolveQueryField, TranscodeError } from "./transcode.js";
@@ -56,114 +56,7 @@ function send(req: NodeRequest, res: NodeResponse, reply: Reply, extra: Record<s
   else res.end(body);
 }
 
-function headerValue(req: NodeRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(", ") : v;
-}
-
-/** Content codings a REST body may have: none, or gzip (inflated with a bound, below). */
-export function bodyEncoding(req: NodeRequest): "identity" | "gzip" | undefined {
-  const raw = headerValue(req, "content-encoding");
-  const codings = (raw ?? "").split(",").map((c) => c.trim().toLowerCase()).filter((c) => c && c !== "identity");
-  if (codings.length === 0) return "identity";
-  if (codings.length === 1 && (codings[0] === "gzip" || codings[0] === "x-gzip")) return "gzip";
-  return undefined;
-}
-
-/**
- * The request body, or undefined when it exceeds max bytes. A gzip body is
- * inflated as it arrives and both its compressed and its inflated size are
- * bounded by max: a decompression bomb stops at max bytes of output.
- * Rejects with BadGzip when the body is not valid gzip.
- */
-function readBody(req: NodeRequest, max: number, encoding: "identity" | "gzip" = "identity"): Promise<Uint8Array | undefined> {
-  if (encoding === "gzip") return readGzipBody(req, max);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = (err: Error | undefined, value?: Uint8Array) => {
-      if (done) return;
-      done = true;
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-      req.off("close", onClose);
-      if (err) reject(err);
-      else resolve(value);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.pause();
-        finish(undefined, undefined);
-      } else chunks.push(chunk);
-    };
-    const onEnd = () => finish(undefined, Buffer.concat(chunks));
-    const onError = (err: Error) => finish(err);
-    const onClose = () => finish(new Error("client closed the request"));
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onError);
-    req.on("close", onClose);
-  });
-}
-
-export class BadGzip extends Error {}
-
-function readGzipBody(req: NodeRequest, max: number): Promise<Uint8Array | undefined> {
-  return new Promise((resolve, reject) => {
-    // Small output chunks: the bound is checked every 16 KiB of inflated bytes.
-    const gunzip = zlib.createGunzip({ chunkSize: 16 * 1024 });
-    const chunks: Buffer[] = [];
-    let read = 0;
-    let inflated = 0;
-    let done = false;
-    const finish = (err: Error | undefined, value?: Uint8Array) => {
-      if (done) return;
-      done = true;
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-      req.off("close", onClose);
-      gunzip.destroy();
-      if (err) reject(err);
-      else resolve(value);
-    };
-    const onData = (chunk: Buffer) => {
-      read += chunk.length;
-      if (read > max) {
-        req.pause();
-        return finish(undefined, undefined);
-      }
-      // Backpressure: the client's bytes wait while the inflated ones are taken.
-      if (!gunzip.write(chunk)) {
-        req.pause();
-        gunzip.once("drain", () => !done && req.resume());
-      }
-    };
-    gunzip.on("data", (out: Buffer) => {
-      inflated += out.length;
-      if (inflated > max) {
-        req.pause();
-        finish(undefined, undefined);
-      } else chunks.push(out);
-    });
-    gunzip.on("end", () => finish(undefined, Buffer.concat(chunks)));
-    gunzip.on("error", (err) => finish(new BadGzip(`The body is not valid gzip: ${err.message}`)));
-    const onEnd = () => gunzip.end();
-    const onError = (err: Error) => finish(err);
-    const onClose = () => {
-      if (!req.complete) finish(new Error("client closed the request"));
-    };
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onError);
-    req.on("close", onClose);
-  });
-}
-
-/** Responses that carry credentials must never be cached. */
+/** The REST handler: answers a request on a path the routes claim (true), else leaves it to others (false). */
 export function restHandler(opts: RestOptions) {
   const { table } = opts.routes;
   return async (req: NodeRequest, res: NodeResponse, ctx: RequestContext): Promise<boolean> => {
@@ -195,7 +88,7 @@ export function restHandler(opts: RestOptions) {
     const route = match.value;
     setHttpRoute(route.template);
     const extra: Record<string, string> = {};
-    const credentials = isCredentialEndpoint(route.policy);
+    const credentials = isCredentialEndpoint(route.policy); // responses that carry credentials are never cached
     extra["cache-control"] = DEFAULT_CACHE_CONTROL; // the edge's own refusals too, as Envoy's virtual host adds it (a non-credential service's own replaces it)
 
     // A body must be JSON (as Envoy's header filter requires, before anything else reads it).
@@ -287,8 +180,13 @@ export function restHandler(opts: RestOptions) {
 
     // A service in this process takes the principal verified above instead of verifying again.
     const values = createContextValues();
+    setCallPolicy(values, route.policy); // looked up once: the services' interceptors take it from here
     if (verified) values.set(verifiedTokenKey, { token: bearerToken(headerValue(req, "authorization"))!, principal: verified });
 
+    /** The service's response headers and trailers the client gets. */
+    const passOn = (headers: Headers) => headers.forEach((v, k) => {
+      if (!DROPPED_RESPONSE_HEADERS.test(k) && !(credentials && k === "cache-control")) extra[k] = v;
+    });
     const abort = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) abort.abort();
@@ -298,16 +196,12 @@ export function restHandler(opts: RestOptions) {
       const out = await opts
         .transportFor(route.service.typeName)
         .unary(route.method as DescMethodUnary, abort.signal, opts.timeoutMs, header, input as never, values);
-      out.header.forEach((v, k) => {
-        if (!DROPPED_RESPONSE_HEADERS.test(k) && !(credentials && k === "cache-control")) extra[k] = v;
-      });
+      passOn(out.header);
       const rendered = renderResponse(route, out.message as Message, opts.registry);
       send(req, res, { status: 200, headers: { "content-type": rendered.contentType }, body: rendered.body }, extra);
     } catch (err) {
       const ce = ConnectError.from(err);
-      ce.metadata.forEach((v, k) => {
-        if (!DROPPED_RESPONSE_HEADERS.test(k) && !(credentials && k === "cache-control")) extra[k] = v;
-      });
+      passOn(ce.metadata);
       if (abort.signal.aborted) return true; // the client is gone
       send(req, res, grpcErrorReply(ce, opts.registry), extra);
     } finally {

@@ -6,8 +6,8 @@
 // is GetMe while `DELETE /v1/users/me` falls back to DeleteUser{id: "me"}.
 import type { DescField, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
 import type { HttpRule } from "../gen/google/api/http_pb.js";
-import { allPolicies, type MethodPolicy } from "../platform/policy.js";
-import { MULTI, parseTemplate, SINGLE, type PathTemplate } from "./template.js";
+import type { MethodPolicy } from "../platform/policy.js";
+import { MULTI, parseTemplate, SINGLE, variableEnd, type PathTemplate } from "../platform/http-template.js";
 import { splitPath, unescape } from "./url.js";
 
 const LIT = "\0"; // literal children are stored under LIT + text, wildcards under "*" / "**"
@@ -100,7 +100,7 @@ function find<V>(node: Node<V>, parts: readonly string[], i: number, key: string
 
 function bindingsOf(template: PathTemplate, parts: readonly string[]): Binding[] {
   return template.variables.map((v) => {
-    const end = v.end >= 0 ? v.end : parts.length + v.end + 1;
+    const end = variableEnd(v, parts.length);
     const multi = end - v.start > 1 || v.end < 0;
     const value = parts
       .slice(v.start, end)
@@ -160,8 +160,8 @@ export interface CompiledRoutes {
   readonly routes: readonly Route[];
 }
 
-/** Compile the REST routes of the given RPC policies (default: the whole contract). */
-export function compileRoutes(policies: Iterable<MethodPolicy> = allPolicies().values()): CompiledRoutes {
+/** Compile the REST routes of the given RPC policies (app/contract.ts `policies.all()` for the product). */
+export function compileRoutes(policies: Iterable<MethodPolicy>): CompiledRoutes {
   const table = new RouteTable<Route>();
   const routes: Route[] = [];
   for (const policy of policies) {

@@ -3,18 +3,12 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { AuthService } from "../gen/acme/auth/v1/auth_pb.js";
+import { audienceOf } from "./policy.js";
 import { clientObservability } from "./telemetry/tracing.js";
 
 export interface ClientCredentials {
   clientId: string;
   clientSecret: string;
-}
-
-/** Service-token audience of a service: "acme.user.v1.UserInternalService" -> "acme-user". */
-export function audienceOf(serviceTypeName: string): string {
-  const [org, svc] = serviceTypeName.split(".");
-  return `${org}-${svc}`;
 }
 
 export interface TokenSource {
@@ -23,9 +17,11 @@ export interface TokenSource {
   invalidate?(audience: string, token: string): void;
 }
 
-/** Client-credentials tokens from the auth service, cached per audience. */
-export function serviceTokens(transport: Transport, creds: ClientCredentials): TokenSource {
-  const auth = createClient(AuthService, transport);
+/** A client-credentials grant: a token for `audience` and its lifetime in seconds (the host calls its token service). */
+export type IssueToken = (audience: string) => Promise<{ accessToken: string; expiresIn: number }>;
+
+/** Client-credentials tokens, cached per audience until 80% of their life. */
+export function serviceTokens(issue: IssueToken): TokenSource {
   const cache = new Map<string, { token: string; until: number }>();
   const pending = new Map<string, Promise<string>>();
   return {
@@ -34,8 +30,7 @@ export function serviceTokens(transport: Transport, creds: ClientCredentials): T
       if (hit && hit.until > Date.now()) return hit.token;
       let p = pending.get(audience);
       if (!p) {
-        p = auth
-          .issueServiceToken({ ...creds, audience }, { timeoutMs: 5000 })
+        p = issue(audience)
           .then((r) => {
             // Refresh at 80% of the lifetime.
             cache.set(audience, { token: r.accessToken, until: Date.now() + r.expiresIn * 800 });

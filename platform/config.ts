@@ -110,8 +110,6 @@ export interface ConnectionLimits {
   readonly maxJsonDepth: number;
 }
 
-export type ServiceName = "auth" | "user" | "order";
-
 export interface Config {
   /** Port of this process (all-in-one: the one port; standalone: the service's port). */
   readonly port: number;
@@ -123,8 +121,6 @@ export interface Config {
   /** Redis URL; undefined means the in-process store. */
   readonly redisUrl?: string;
   readonly logLevel: "debug" | "info" | "warn" | "error";
-  /** Where the other services are (standalone mode); all-in-one calls itself. */
-  readonly serviceUrls: Readonly<Record<ServiceName, string | undefined>>;
   readonly jwt: {
     readonly issuer: string;
     readonly audience: string;
@@ -158,11 +154,6 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
     logLevel: oneOf(env, "LOG_LEVEL", "info", ["debug", "info", "warn", "error"] as const),
-    serviceUrls: {
-      auth: url(env, "AUTH_URL", ["http:", "https:"]),
-      user: url(env, "USER_URL", ["http:", "https:"]),
-      order: url(env, "ORDER_URL", ["http:", "https:"]),
-    },
     jwt: {
       issuer: str(env, "JWT_ISSUER", "acme-auth"),
       audience: str(env, "JWT_AUDIENCE", "acme-api"),
@@ -188,4 +179,9 @@ export function loadConfig(env: Env = process.env): Config {
     },
     env,
   };
+}
+
+/** Where each named service runs when not in this process: `<NAME>_URL` (e.g. USER_URL). */
+export function serviceUrls(env: Env, names: readonly string[]): Record<string, string | undefined> {
+  return Object.fromEntries(names.map((n) => [n, url(env, `${n.toUpperCase()}_URL`, ["http:", "https:"])]));
 }

@@ -12,7 +12,7 @@
 // connection), with a short reason; other errors pass through untouched.
 import type { Interceptor } from "@connectrpc/connect";
 import { DependencyUnavailableError, type Dependency } from "./errors.js";
-import { policyFor } from "./policy.js";
+import { policyOfCall, type PolicyTable } from "./policy.js";
 
 export interface DependencyCircuitOptions {
   dependency: Dependency;
@@ -100,9 +100,9 @@ export class DependencyCircuit {
  * probes (platform/telemetry/health.ts, every HEALTH_PROBE_INTERVAL_MS) close
  * it when Postgres is back. Put it after errorInterceptor.
  */
-export function dependencyGate(db: { available?: () => boolean }): Interceptor {
+export function dependencyGate(db: { available?: () => boolean }, policies: PolicyTable): Interceptor {
   return (next) => async (req) => {
-    if (db.available && !db.available() && policyFor(`/${req.service.typeName}/${req.method.name}`)) {
+    if (db.available && !db.available() && policyOfCall(policies, req)) {
       throw new DependencyUnavailableError("postgres", "circuit open", { circuitOpen: true });
     }
     return next(req);

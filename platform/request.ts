@@ -2,6 +2,10 @@
 // agent, request id), independent of which edge (Envoy, embedded, none) sent it.
 import { createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect";
 import type { Socket } from "node:net";
+import { REQUEST_ID_HEADER, requestIdOf } from "./telemetry/request-id.js";
+
+/** x-request-id: its rule and its carrying live in telemetry/request-id.ts. */
+export { REQUEST_ID_HEADER };
 
 /** The TCP peer of the request as seen by this process. */
 export const peerAddressKey = createContextKey<string>("", { description: "peer address" });
@@ -29,6 +33,7 @@ export function userAgent(ctx: HandlerContext): string {
   return (ctx.requestHeader.get("user-agent") ?? "").slice(0, 256);
 }
 
+/** The request's id, as decided where it entered this process ("" when no observability interceptor ran). */
 export function requestId(ctx: HandlerContext): string {
-  return ctx.requestHeader.get("x-request-id") ?? "";
+  return requestIdOf(ctx);
 }

@@ -5,18 +5,16 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "./config.js";
-import type { ServiceName } from "./config.js";
 
 export interface Secrets {
   /** 32 bytes, AES-256-GCM key for private signing keys at rest. */
   readonly keyEncryptionKey: Buffer;
   /** Client secret of each service's own client (`<name>-service`). */
-  readonly clientSecrets: Readonly<Record<ServiceName, string>>;
+  readonly clientSecrets: Readonly<Record<string, string>>;
 }
 
-const NAMES: ServiceName[] = ["auth", "user", "order"];
-
-export function loadSecrets(dataDir: string, env: Record<string, string | undefined>): Secrets {
+/** `clients`: the names of the built-in service clients (`<NAME>_CLIENT_SECRET` overrides each). */
+export function loadSecrets(dataDir: string, env: Record<string, string | undefined>, clients: readonly string[]): Secrets {
   const file = join(dataDir, "secrets.json");
   let stored: { keyEncryptionKey?: string; clientSecrets?: Record<string, string> } = {};
   if (existsSync(file)) stored = JSON.parse(readFileSync(file, "utf8"));
@@ -30,8 +28,8 @@ export function loadSecrets(dataDir: string, env: Record<string, string | undefi
   } else {
     kek = Buffer.from((stored.keyEncryptionKey ??= gen()), "base64url");
   }
-  const clientSecrets = {} as Record<ServiceName, string>;
-  for (const name of NAMES) {
+  const clientSecrets: Record<string, string> = {};
+  for (const name of clients) {
     const fromEnv = env[`${name.toUpperCase()}_CLIENT_SECRET`];
     if (fromEnv !== undefined && fromEnv.length < 16) {
       throw new ConfigError(`${name.toUpperCase()}_CLIENT_SECRET`, "must be at least 16 characters");

@@ -14,9 +14,12 @@ import { answerUnknownMethod, rpcAdapter } from "./adapter.js";
 import { grpcUnaryHandler } from "./grpc.js";
 import type { ConnectionLimits } from "./config.js";
 import type { Logger } from "./logger.js";
-import { unaryMethods } from "./rpc.js";
+import { unaryMethods, type UnarySpec } from "./rpc.js";
 import { textHygiene } from "./validate.js";
 import type { HttpHandler, NodeRequest, NodeResponse, RequestPrelude } from "./http-types.js";
+import { answerClientError, headerCount, refuseHttp1Request, refuseHttp2Headers } from "./http-refusals.js";
+import { handOverByPreface } from "./protocol-sniff.js";
+import { discardUnreadBody } from "./unread-body.js";
 import { createListener, type TlsMaterial } from "./tls.js";
 
 export type { HttpHandler, NodeRequest, NodeResponse, RequestPrelude } from "./http-types.js";
@@ -25,6 +28,8 @@ export interface ServerOptions {
   port: number;
   host?: string;
   routes: (router: ConnectRouter) => void;
+  /** The unary method table of `routes` when the host built it already (platform/rpc.ts unaryMethods). */
+  methods?: ReadonlyMap<string, UnarySpec>;
   interceptors?: Interceptor[];
   /** Tried in order before the RPC router. */
   httpHandlers?: HttpHandler[];
@@ -50,45 +55,6 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   maxJsonDepth: 64,
 };
 
-/** The JSON error body of the port's own refusals: {"code","message"} (gRPC code). */
-function refusal(status: number, text?: string): { status: number; body: string } {
-  const [code, message] =
-    status === 431 ? [8, "request headers too large"] : status === 408 ? [4, "request timed out"] : status === 413 ? [8, "request body too large"] : [3, "bad request"];
-  return { status, body: JSON.stringify({ code, message: text ?? message }) };
-}
-
-/** Header fields of a request as sent (pseudo-headers not counted); rawHeaders is [name, value, ...]. */
-function headerCount(rawHeaders: readonly string[]): number {
-  let n = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].charCodeAt(0) !== 58 /* ":" */) n++;
-  return n;
-}
-
-/**
- * HTTP/1.1 keep-alive: what is left of a request body once its answer is written.
- * Node discards a body nobody started reading (req._dump), but not one whose reader
- * stopped midway: connect's gRPC handler answers after the first message and drops
- * (destroys) the request stream, a REST body reader stops at a bad gzip byte. Node's
- * parser then pushes the rest of the body into a request nobody reads, stops reading
- * the socket when that push is refused, and the next request on the connection is
- * never read: the client waits for an answer that never comes. Here the request is
- * marked dumped, as node's own _dump does (its parser then drops the body bytes
- * instead of pushing them), and the socket reads on; a body still unfinished after
- * the request timeout closes the connection.
- */
-function discardUnreadBody(req: http.IncomingMessage, socket: net.Socket, limits: ConnectionLimits): void {
-  if (req.complete || socket.destroyed) return;
-  const incoming = req as { _dumped?: boolean };
-  if (!incoming._dumped) {
-    incoming._dumped = true;
-    // Unless node paused it itself (pipelined answers waiting to be written).
-    if (!(socket as { _paused?: boolean })._paused) socket.resume();
-  }
-  setTimeout(() => {
-    if (!req.complete) socket.destroy();
-  }, limits.requestTimeoutMs).unref();
-}
-
 export interface RunningServer {
   readonly port: number;
   readonly url: string;
@@ -98,8 +64,6 @@ export interface RunningServer {
 
 /** Accept queue of the port (Node's default is 511). */
 const LISTEN_BACKLOG = 4096;
-
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -120,7 +84,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   });
   // The same routes and interceptors, for the unary gRPC fast path.
-  const grpc = grpcUnaryHandler(unaryMethods(opts.routes), {
+  const grpc = grpcUnaryHandler(opts.methods ?? unaryMethods(opts.routes), {
     interceptors,
     maxMessageBytes: limits.maxMessageBytes,
     contextValues: opts.contextValues,
@@ -138,7 +102,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       served.add(socket);
       // An answer given before the request body was read to its end (an early refusal, a gRPC
       // status after the first message) must not leave that body in the connection.
-      res.once("finish", () => discardUnreadBody(req as http.IncomingMessage, socket, limits));
+      res.once("finish", () => discardUnreadBody(req as http.IncomingMessage, socket, limits.requestTimeoutMs));
       res.once("close", () => {
         busy.delete(socket);
         if (draining) socket.end();
@@ -146,20 +110,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (draining) res.setHeader("connection", "close");
     }
     try {
-      if (req.httpVersionMajor === 1 && headerCount(req.rawHeaders) > limits.maxHeaderCount) {
-        const r = refusal(431);
-        res.writeHead(r.status, { "content-type": "application/json", connection: "close" });
-        res.end(r.body);
-        return;
-      }
-      // HTTP/1.1 requires Host (RFC 9112 3.2); node's own check (requireHostHeader, off below)
-      // answered before the count check, with an empty body, when the count limit dropped it.
-      if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && req.headers.host === undefined) {
-        const r = refusal(400, "missing Host header");
-        res.writeHead(r.status, { "content-type": "application/json", connection: "close" });
-        res.end(r.body);
-        return;
-      }
+      if (refuseHttp1Request(req, res, limits.maxHeaderCount)) return;
       opts.prelude?.(req, res);
       for (const h of opts.httpHandlers ?? []) {
         if (await h(req, res)) return;
@@ -193,17 +144,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // One more than allowed, so that a request over the limit is seen (node drops the rest silently).
   h1.maxHeadersCount = limits.maxHeaderCount + 1;
   h1.emit("listening");
-  // Node's own refusals of a request it cannot parse (headers too large, malformed,
-  // headers timeout), in the port's JSON error shape instead of an empty body.
-  h1.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    // As node's own handler: only when no answer of this connection has started (keep-alive).
-    const current = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (err.code !== "ECONNRESET" && socket.writable && !current?.headersSent) {
-      const r = refusal(err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400);
-      socket.write(`HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status]}\r\ncontent-type: application/json\r\ncontent-length: ${r.body.length}\r\nconnection: close\r\n\r\n${r.body}`);
-    }
-    socket.destroy();
-  });
+  // Node's own refusals of a request it cannot parse: in the port's JSON error shape.
+  h1.on("clientError", answerClientError);
   const h2 = http2.createServer(
     {
       settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes },
@@ -217,22 +159,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const compat = h2.listeners("stream");
   h2.removeAllListeners("stream");
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: unknown, ...rest: unknown[]) => {
-    if (Array.isArray(rawHeaders) && headerCount(rawHeaders) > limits.maxHeaderCount) return tooManyHeaders(stream, headers);
+    if (Array.isArray(rawHeaders) && headerCount(rawHeaders) > limits.maxHeaderCount) return refuseHttp2Headers(stream, headers);
     if (grpc(stream, headers)) return;
     for (const listener of compat) listener.call(h2, stream, headers, flags, rawHeaders, ...rest);
   });
-  /** 431 with the JSON body, or for gRPC and gRPC-Web a trailers-only RESOURCE_EXHAUSTED. */
-  const tooManyHeaders = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
-    stream.on("error", () => {});
-    const type = String(headers["content-type"] ?? "");
-    const r = refusal(431);
-    if (type.startsWith("application/grpc")) {
-      stream.respond({ ":status": 200, "content-type": type, "grpc-status": "8", "grpc-message": "request%20headers%20too%20large" }, { endStream: true });
-    } else {
-      stream.respond({ ":status": r.status, "content-type": "application/json" });
-      stream.end(r.body);
-    }
-  };
   const sessions = new Set<http2.Http2Session>();
   /** Streams being answered per session (what a forced close would cut). */
   const openStreams = new WeakMap<http2.Http2Session, number>();
@@ -260,29 +190,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const tcp = createListener(opts.tls, limits.headersTimeoutMs, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    // A connection that sends nothing (or too little to tell HTTP/2 from HTTP/1.1) is closed.
-    const stalled = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
-    socket.once("close", () => clearTimeout(stalled));
-    let buf = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      const n = Math.min(buf.length, PREFACE.length);
-      const isH2 = buf.subarray(0, n).equals(PREFACE.subarray(0, n));
-      if (isH2 && buf.length < PREFACE.length) return; // need more bytes to decide
-      socket.off("data", onData);
-      clearTimeout(stalled);
-      socket.pause();
-      socket.unshift(buf);
-      // http2 drains the unshifted bytes (readableLength) into its session and
-      // then reads the handle directly: resuming would emit them to nobody.
-      // http1 attaches a data listener and needs the stream flowing again.
-      if (isH2) h2.emit("connection", socket);
-      else {
-        h1.emit("connection", socket);
-        socket.resume();
-      }
-    };
-    socket.on("data", onData);
+    // HTTP/2 or HTTP/1.1 by the first bytes; a connection that sends too few to tell is closed.
+    handOverByPreface(socket, h1, h2, limits.headersTimeoutMs);
     socket.on("error", () => socket.destroy());
   });
 

@@ -6,7 +6,7 @@ import type { ConnectRouter, Interceptor, Transport } from "@connectrpc/connect"
 import type { KeySource } from "./auth/keys.js";
 import type { TokenVerifier } from "./auth/verifier.js";
 import type { TokenSource } from "./clients.js";
-import type { Config, ServiceName } from "./config.js";
+import type { Config } from "./config.js";
 import type { Database } from "./db.js";
 import type { KeyValueStore } from "./kv.js";
 import type { Logger } from "./logger.js";
@@ -22,19 +22,19 @@ export interface ServiceContext {
   /** Verifies access tokens (the same checks everywhere). */
   readonly verifier: TokenVerifier;
   /** Base URL of each service (itself included); all-in-one points them at its own port. */
-  readonly urls: Readonly<Record<ServiceName, string>>;
-  /** Service tokens of this service's own client (`<name>-service`). */
-  readonly tokens: TokenSource;
+  readonly urls: Readonly<Record<string, string>>;
   /**
-   * Transport for calls to another service: in process when that service is
-   * hosted here (no loopback hop, and it keeps working while the port drains on
-   * shutdown), over gRPC to its URL otherwise. Built on first use.
+   * Transport for calls to another service, carrying this service's identity:
+   * in process when that service is hosted here (handlers called directly, the
+   * caller's identity passed as a context value: no token, no loopback hop, and
+   * it keeps working while the port drains on shutdown), over gRPC with this
+   * service's client-credentials token otherwise. Built on first use.
    */
-  transportTo(name: ServiceName, interceptors?: Interceptor[], timeoutMs?: number): Transport;
+  transportTo(name: string, interceptors?: Interceptor[], timeoutMs?: number): Transport;
 }
 
 export interface ServiceModule {
-  readonly name: ServiceName;
+  readonly name: string;
   /** The gRPC services this module serves (public and internal). */
   readonly services: readonly DescService[];
   /** Register handlers on the router. */
@@ -55,8 +55,11 @@ export interface ServiceModule {
  * the host has built the verifier and token source.
  */
 export interface ServiceDefinition {
-  readonly name: ServiceName;
-  /** Migrations and state loading; may return a key source (auth only). */
-  prepare(deps: { db: Database; config: Config; secrets: Secrets; log: Logger; kv: KeyValueStore }): Promise<{ keySource?: KeySource }>;
+  readonly name: string;
+  /**
+   * Migrations and state loading. The token service returns its key source (verifiers in the
+   * same process skip HTTP) and its own service-token source (it mints rather than asks itself).
+   */
+  prepare(deps: { db: Database; config: Config; secrets: Secrets; log: Logger; kv: KeyValueStore }): Promise<{ keySource?: KeySource; tokens?: TokenSource }>;
   create(ctx: ServiceContext): Promise<ServiceModule>;
 }

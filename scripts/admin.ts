@@ -29,6 +29,7 @@ import { loadConfig, ConfigError } from "../platform/config.js";
 import { migrate, openDatabase, type Database } from "../platform/db.js";
 import { createLogger } from "../platform/logger.js";
 import { loadSecrets } from "../platform/secrets.js";
+import { SERVICE_NAMES } from "../app/services.js";
 import { Audit, SYSTEM_REQUEST } from "../services/auth/audit.js";
 import { adminAccount, AdminInputError, checkAdminInput } from "../services/auth/bootstrap.js";
 import { AdjustableClock } from "../services/auth/clock.js";
@@ -143,7 +144,7 @@ async function create(db: Database, flags: Map<string, string | true>): Promise<
 
 function signingKeys(db: Database): SigningKeys {
   const config = loadConfig();
-  const secrets = loadSecrets(config.dataDir, config.env);
+  const secrets = loadSecrets(config.dataDir, config.env, SERVICE_NAMES);
   return new SigningKeys(db.db as Kysely<AuthDb>, secrets.keyEncryptionKey, loadAuthConfig(config), new AdjustableClock(), log);
 }
 

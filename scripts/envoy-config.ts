@@ -20,7 +20,8 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Document } from "yaml";
-import { allPolicies, type MethodPolicy } from "../platform/policy.js";
+import { type MethodPolicy } from "../platform/policy.js";
+import { policies as productPolicies } from "../app/contract.js";
 import { clusters } from "./envoy-config/clusters.js";
 import { note, shareIdentical, shareIdenticalItems, toNode } from "./envoy-config/commented-yaml.js";
 import { connectionManager } from "./envoy-config/connection-manager.js";
@@ -54,7 +55,7 @@ function tlsTransportSocket(s: EdgeSettings) {
 
 export function renderEnvoyConfig(
   s: EdgeSettings = loadSettings(),
-  policies: readonly MethodPolicy[] = [...allPolicies().values()],
+  policies: readonly MethodPolicy[] = [...productPolicies.all()],
 ): string {
   const contract = edgeContract(s, policies);
   const openApiBytes = statSync(OPENAPI_JSON).size;

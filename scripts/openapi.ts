@@ -26,7 +26,7 @@
 //
 // The parts, in scripts/openapi/: document.ts (the whole document), operation.ts
 // (one per http rule), schema-builder.ts and proto-json.ts (message and field
-// schemas), components.ts (shared responses and headers), path-template.ts,
+// schemas), components.ts (shared responses and headers), openapi-path.ts (paths),
 // comments.ts (proto comments as descriptions).
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -35,7 +35,7 @@ import { openApiFromDescriptorSet } from "./openapi/document.js";
 import type { Schema } from "./openapi/proto-json.js";
 
 export { openApiFromDescriptorSet, type OpenApiOptions } from "./openapi/document.js";
-export { parseTemplate } from "./openapi/path-template.js";
+export { openApiPath } from "./openapi/openapi-path.js";
 
 /** Stable text: two-space JSON with a final newline. */
 export function renderOpenApi(doc: Schema): string {

@@ -4,7 +4,8 @@
 # every test. A missing tool fails the run; nothing is skipped.
 #   1. Debian packages: PostgreSQL and Redis servers (integration tests, npm run stack),
 #      jq (the README's examples, run by the tests), h2load and wrk (npm run bench),
-#      python3-venv (the tools' venvs), openssl (the stack's local CA and certificate).
+#      python3-venv (the tools' venvs), openssl (the stack's local CA and certificate),
+#      chromium (headless, driven by playwright-core: the /docs/ page tests, test/docs).
 #   2. npm ci.
 #   3. npm run tools: the pinned Envoy, envoyproxy/ratelimit, Jaeger, grpcurl, Python grpcio
 #      and Go client modules (scripts/tools/versions.json), into .cache/tools; it prints the
@@ -13,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(redis-server postgresql jq nghttp2-client wrk python3-venv openssl)
+packages=(redis-server postgresql jq nghttp2-client wrk python3-venv openssl chromium)
 need=()
 for p in "${packages[@]}"; do
   case "$p" in

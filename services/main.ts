@@ -2,9 +2,10 @@
 //   npm start                         all services + embedded edge on one port (PORT, default 8080)
 //   node --import tsx --import ./platform/telemetry/register.ts services/main.ts auth|user|order
 //                                     one service (compose, behind Envoy); the preload starts OpenTelemetry
-import { loadConfig, ConfigError, type ServiceName } from "../platform/config.js";
+import { loadConfig, ConfigError, } from "../platform/config.js";
+import type { ServiceName } from "../app/services.js";
 import { shutdownTelemetry } from "../platform/telemetry/sdk.js";
-import { startSystem } from "./system.js";
+import { startSystem } from "../app/system.js";
 
 const NAMES: ServiceName[] = ["auth", "user", "order"];
 

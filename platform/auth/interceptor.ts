@@ -1,17 +1,22 @@
 // The one auth check of the system, as a connect interceptor. Every service
-// (and the embedded edge) runs it: the RPC's (acme.edge.v1.policy) from the
-// contract decides whether a user token, a service token or nothing is needed.
+// (and the embedded edge, whose REST and RPC calls end here) runs it: it
+// learns who calls (a bearer token, or the identity of a service calling in
+// process) and asks the contract's policy (platform/policy.ts `authorize`)
+// whether that principal may call this method.
 import { Code, ConnectError, createContextKey, type ContextValues, type Interceptor } from "@connectrpc/connect";
-import { Access, policyFor } from "../policy.js";
-import { principalKey, routeAllowed, type Principal } from "./principal.js";
+import { Access, authorize, ownerCheckKey, policyOfCall, type PolicyTable } from "../policy.js";
+import { clientRateLimiter } from "./client-limit.js";
+import { principalKey, type Principal, type ServicePrincipal } from "./principal.js";
 import { TokenError, type TokenVerifier } from "./verifier.js";
 
 export interface AuthInterceptorOptions {
   verifier: TokenVerifier;
-  /** Service-token audience of each service hosted here, by service type name. */
-  serviceAudience: (serviceTypeName: string) => string;
+  /** The policy of every RPC this host serves. */
+  policies: PolicyTable;
   /** Called on every refused token (metrics, logs); never given the token. */
   onRejected?: (path: string, reason: string) => void;
+  /** Clock of the per-client rate limit (tests). */
+  now?: () => number;
 }
 
 /**
@@ -25,6 +30,14 @@ export const verifiedTokenKey = createContextKey<{ readonly token: string; reado
   description: "token verified earlier in this request",
 });
 
+/**
+ * The service calling, for a call made inside this process by another
+ * service hosted here (set by the host's in-process transport, app/). No
+ * token is minted or sent: context values never leave the process, so no
+ * remote client can claim it.
+ */
+export const inProcessCallerKey = createContextKey<ServicePrincipal | undefined>(undefined, { description: "in-process calling service" });
+
 /** "Bearer xyz" -> "xyz"; undefined when absent or not a bearer credential. */
 export function bearerToken(header: string | null | undefined): string | undefined {
   if (!header) return undefined;
@@ -33,55 +46,49 @@ export function bearerToken(header: string | null | undefined): string | undefin
 }
 
 export function authInterceptor(opts: AuthInterceptorOptions): Interceptor {
+  const limiter = clientRateLimiter(opts.now);
   const verify = (token: string, values: ContextValues): Promise<Principal> => {
     const earlier = values.get(verifiedTokenKey);
     return earlier && earlier.token === token ? Promise.resolve(earlier.principal) : opts.verifier.verify(token);
   };
   return (next) => async (req) => {
-    const path = `/${req.service.typeName}/${req.method.name}`;
-    const policy = policyFor(path);
+    const policy = policyOfCall(opts.policies, req);
     // Health and reflection are not part of the product's policy: open.
-    if (!policy || policy.access === Access.PUBLIC) {
-      const token = bearerToken(req.header.get("authorization"));
-      if (token && policy) {
-        // A public RPC may still learn its caller, but a bad token is never an error here.
-        const p = await verify(token, req.contextValues).catch(() => undefined);
-        if (p) req.contextValues.set(principalKey, p);
-      }
-      return next(req);
-    }
+    if (!policy) return next(req);
     const raw = req.header.get("authorization");
     const token = bearerToken(raw);
-    if (!token) {
-      throw new ConnectError(raw ? "malformed authorization header" : "missing bearer token", Code.Unauthenticated);
-    }
-    let principal: Principal;
-    try {
-      principal = await verify(token, req.contextValues);
-    } catch (err) {
-      // The revocation list could not be read (store down, or not loaded): UNAVAILABLE, so the
-      // client retries; never 401 (its token may be fine) and never accepted.
-      if (err instanceof ConnectError && err.code === Code.Unavailable) throw err;
-      const reason = err instanceof TokenError ? err.reason : "error";
-      opts.onRejected?.(path, reason);
-      throw new ConnectError("invalid access token", Code.Unauthenticated);
-    }
-    if (policy.access === Access.SERVICE) {
-      if (principal.kind !== "service") throw new ConnectError("a service token is required", Code.PermissionDenied);
-      const audience = opts.serviceAudience(req.service.typeName);
-      if (!principal.audience.includes(audience)) {
-        throw new ConnectError("service token audience does not match", Code.PermissionDenied);
+    let principal: Principal | undefined = raw ? undefined : req.contextValues.get(inProcessCallerKey);
+    if (token) {
+      try {
+        principal = await verify(token, req.contextValues);
+      } catch (err) {
+        // A public RPC may still learn its caller, but a bad token is never an error there.
+        if (policy.access === Access.PUBLIC) return next(req);
+        // The revocation list could not be read (store down, or not loaded): UNAVAILABLE, so the
+        // client retries; never 401 (its token may be fine) and never accepted.
+        if (err instanceof ConnectError && err.code === Code.Unavailable) throw err;
+        opts.onRejected?.(policy.path, err instanceof TokenError ? err.reason : "error");
+        throw new ConnectError("invalid access token", Code.Unauthenticated);
       }
-      if (!routeAllowed(principal.allowedRoutes, path)) {
-        throw new ConnectError("route not allowed for this client", Code.PermissionDenied);
-      }
-    } else {
-      if (principal.kind !== "user") throw new ConnectError("a user access token is required", Code.PermissionDenied);
-      if (policy.roles.length && !policy.roles.some((r) => principal.roles.includes(r))) {
-        throw new ConnectError("permission denied", Code.PermissionDenied);
+    } else if (raw && policy.access !== Access.PUBLIC) {
+      throw new ConnectError("malformed authorization header", Code.Unauthenticated);
+    }
+    const decision = authorize(policy, principal);
+    if (!decision.allow) throw new ConnectError(decision.message, decision.code);
+    // Each client's own limit (the rate_limit its tokens carry), per instance.
+    if (principal?.kind === "service" && policy.access === Access.SERVICE) {
+      const retryAfter = limiter.take(principal.clientId, principal.rateLimit);
+      if (retryAfter) {
+        throw new ConnectError("client rate limit exceeded", Code.ResourceExhausted, { "retry-after": String(retryAfter) });
       }
     }
-    req.contextValues.set(principalKey, principal);
-    return next(req);
+    if (principal) req.contextValues.set(principalKey, principal);
+    if (!policy.owner) return next(req);
+    // Owner-only: the handler must have asked requireOwner (platform/policy.ts) before answering.
+    const check = { done: false };
+    req.contextValues.set(ownerCheckKey, check);
+    const res = await next(req);
+    if (!check.done) throw new ConnectError(`${policy.path} answered without its owner check`, Code.Internal);
+    return res;
   };
 }

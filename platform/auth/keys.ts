@@ -1,33 +1,39 @@
 // Where verifiers find public keys by kid: the auth service's own key store
 // in process, or its JWKS over HTTP (cached; refetched on an unknown kid).
-import { createPublicKey, type KeyObject } from "node:crypto";
+// JWKs become keys through jose's importJWK. jose's createRemoteJWKSet is not
+// used: it ignores the server's cache-control max-age, blocks on a stale set
+// instead of serving the known key while refreshing, and its cooldown does not
+// give way to a stale set; remoteJwks below keeps those semantics.
+import type { KeyObject } from "node:crypto";
+import { importJWK, type JWK } from "jose";
+
+/** A public key a verifier checks ES256 signatures with (jose takes either). */
+export type VerificationKey = KeyObject | CryptoKey;
 
 export interface KeySource {
   /** The public key for a kid, or undefined when no such key is published. */
-  get(kid: string): Promise<KeyObject | undefined>;
+  get(kid: string): Promise<VerificationKey | undefined>;
 }
 
-export interface Jwk {
-  kid?: string;
-  kty: string;
-  crv?: string;
-  x?: string;
-  y?: string;
-  alg?: string;
-  use?: string;
-}
+export type Jwk = JWK;
 
-export function keysFromJwks(jwks: { keys?: Jwk[] }): Map<string, KeyObject> {
-  const out = new Map<string, KeyObject>();
-  for (const jwk of jwks.keys ?? []) {
-    if (!jwk.kid || jwk.use === "enc") continue;
-    try {
-      out.set(jwk.kid, createPublicKey({ key: jwk as never, format: "jwk" }));
-    } catch {
-      // skip keys we cannot use
-    }
-  }
-  return out;
+/** The only algorithm keys are imported for (platform/auth/verifier.ts pins it). */
+const JWK_ALG = "ES256";
+
+/** The signing keys of a JWKS by kid; keys without a kid, for encryption, or not usable for ES256 are skipped. */
+export async function keysFromJwks(jwks: { keys?: Jwk[] }): Promise<Map<string, CryptoKey>> {
+  const usable = (jwks.keys ?? []).filter((jwk) => typeof jwk.kid === "string" && jwk.kid && jwk.use !== "enc");
+  const imported = await Promise.all(
+    usable.map(async (jwk) => {
+      try {
+        const key = await importJWK(jwk, JWK_ALG);
+        return key instanceof Uint8Array ? undefined : ([jwk.kid!, key] as const);
+      } catch {
+        return undefined; // skip keys we cannot use
+      }
+    }),
+  );
+  return new Map(imported.filter((e) => e !== undefined));
 }
 
 /**
@@ -38,7 +44,7 @@ export function keysFromJwks(jwks: { keys?: Jwk[] }): Map<string, KeyObject> {
  * made-up kids cannot flood the auth service).
  */
 export function remoteJwks(url: string, opts: { minRefetchMs?: number; timeoutMs?: number } = {}): KeySource {
-  let keys = new Map<string, KeyObject>();
+  let keys = new Map<string, CryptoKey>();
   let lastFetch = 0;
   let maxAgeMs = DEFAULT_JWKS_MAX_AGE_MS;
   let inflight: Promise<void> | undefined;
@@ -48,7 +54,7 @@ export function remoteJwks(url: string, opts: { minRefetchMs?: number; timeoutMs
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs ?? 3000) });
         if (res.ok) {
-          keys = keysFromJwks((await res.json()) as { keys?: Jwk[] });
+          keys = await keysFromJwks((await res.json()) as { keys?: Jwk[] });
           maxAgeMs = maxAgeOf(res.headers.get("cache-control"));
         }
       } catch {

@@ -16,8 +16,8 @@ export interface UserPrincipal {
 export interface ServicePrincipal {
   readonly kind: "service";
   readonly clientId: string;
-  /** gRPC path patterns this client may call ("/pkg.Service/*" or exact). */
-  readonly allowedRoutes: readonly string[];
+  /** Scopes granted to this client (the token's "scope" claim); the policy names the scopes each RPC needs. */
+  readonly scopes: readonly string[];
   /** Requests per minute granted to this client (0 = no own limit). */
   readonly rateLimit: number;
   readonly audience: readonly string[];
@@ -38,9 +38,4 @@ export function requireUser(ctx: HandlerContext): UserPrincipal {
 
 export function isAdmin(p: Principal | undefined): boolean {
   return p?.kind === "user" && p.roles.includes("admin");
-}
-
-/** Does a route pattern list allow this gRPC path? "/pkg.Svc/*" matches every method. */
-export function routeAllowed(patterns: readonly string[], path: string): boolean {
-  return patterns.some((p) => p === path || p === "*" || (p.endsWith("/*") && path.startsWith(p.slice(0, -1))));
 }

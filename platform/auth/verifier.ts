@@ -1,7 +1,11 @@
 // Access-token verification, the same everywhere in the system (RFC 8725):
 // algorithm pinned to ES256, typ at+jwt, issuer and audience checked, exp/nbf
 // enforced, kid required and looked up, size bounded, revoked sessions
-// refused. Signatures are checked with node:crypto on cached KeyObjects.
+// refused. jose decodes the token and checks the signature and the standard
+// claims (jwtVerify, with a key resolver over the KeySource); the cheap header
+// checks run first and the claims are checked again here in a fixed order, so
+// that a token with several faults is refused for the same reason as before
+// jose (edge/authn.ts maps the reasons to Envoy's messages).
 //
 // Tokens that passed are remembered (as Envoy's jwt_authn jwt_cache_config
 // does), keyed by the whole token string, so a client's next call skips the
@@ -15,9 +19,9 @@
 // answer, or a list not loaded, throws RevocationListUnavailable (a
 // ConnectError UNAVAILABLE), never a TokenError: the caller answers 503, not
 // 401, and never accepts the token.
-import { verify as cryptoVerify, type KeyObject } from "node:crypto";
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
 import type { KeyValueStore } from "../kv.js";
-import type { KeySource } from "./keys.js";
+import type { KeySource, VerificationKey } from "./keys.js";
 import type { Principal } from "./principal.js";
 import { revocationOf } from "./revocation.js";
 
@@ -52,10 +56,16 @@ export interface TokenVerifier {
   verify(token: string): Promise<Principal>;
 }
 
-const b64json = (part: string): Record<string, unknown> => {
-  const v = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not an object");
-  return v as Record<string, unknown>;
+/** Three non-empty base64url parts: checked before jose decodes anything. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+const payloadDecodes = (token: string): boolean => {
+  try {
+    decodeJwt(token);
+    return true;
+  } catch {
+    return false;
+  }
 };
 
 const strings = (v: unknown): string[] | undefined =>
@@ -65,10 +75,35 @@ const strings = (v: unknown): string[] | undefined =>
 interface Verified {
   readonly principal: Principal;
   readonly kid: string;
-  readonly key: KeyObject;
+  readonly key: VerificationKey;
   readonly exp: number;
   readonly nbf?: number;
 }
+
+/** The reason for a jose refusal that our own ordered checks did not name first. */
+function reasonOf(err: unknown): string {
+  if (err instanceof errors.JWTExpired) return "expired";
+  if (err instanceof errors.JWTClaimValidationFailed) return CLAIM_REASONS[err.claim] ?? "malformed";
+  if (err instanceof errors.JWSSignatureVerificationFailed) return "bad signature";
+  if (err instanceof errors.JOSEAlgNotAllowed) return "algorithm not allowed";
+  if (err instanceof errors.JOSENotSupported) return "unsupported crit";
+  // After our checks of the shape and the header, the only part jose can still
+  // find undecodable is the signature (base64url of an impossible length).
+  if (err instanceof errors.JWSInvalid) return "bad signature";
+  if (err instanceof errors.JOSEError) return "malformed";
+  throw err;
+}
+
+const CLAIM_REASONS: Readonly<Record<string, string>> = {
+  typ: "wrong typ",
+  iss: "wrong issuer",
+  aud: "wrong audience",
+  exp: "expired",
+  nbf: "not yet valid",
+  iat: "bad iat",
+  sub: "missing sub",
+  jti: "missing jti",
+};
 
 export function createVerifier(opts: VerifierOptions): TokenVerifier {
   const skew = opts.clockSkewSeconds ?? 30;
@@ -121,34 +156,62 @@ export function createVerifier(opts: VerifierOptions): TokenVerifier {
     },
   };
 
-  async function verifyFully(token: string): Promise<{ principal: Principal; kid: string; key: KeyObject; claims: Record<string, unknown> }> {
-    if (token.length > MAX_TOKEN_BYTES) throw new TokenError("too large");
-    const parts = token.split(".");
-    if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) throw new TokenError("malformed");
+  /** Header checks, in order, before any key is looked up: the kid to look up. */
+  function checkHeader(token: string, refuse: (reason: string) => TokenError): string {
     let header: Record<string, unknown>;
-    let claims: Record<string, unknown>;
     try {
-      header = b64json(parts[0]);
-      claims = b64json(parts[1]);
+      header = decodeProtectedHeader(token);
     } catch {
       throw new TokenError("malformed");
     }
-    if (header.alg !== ACCESS_TOKEN_ALG) throw new TokenError("algorithm not allowed");
+    if (header.alg !== ACCESS_TOKEN_ALG) throw refuse("algorithm not allowed");
     const typ = typeof header.typ === "string" ? header.typ.toLowerCase() : "";
-    if (typ !== ACCESS_TOKEN_TYP && typ !== `application/${ACCESS_TOKEN_TYP}`) throw new TokenError("wrong typ");
-    if (header.crit !== undefined) throw new TokenError("unsupported crit");
-    if (typeof header.kid !== "string" || header.kid.length === 0 || header.kid.length > 128) throw new TokenError("missing kid");
-    const key = await opts.keys.get(header.kid);
-    if (!key) throw new TokenError("unknown kid");
-    const ok = cryptoVerify(
-      "sha256",
-      Buffer.from(`${parts[0]}.${parts[1]}`),
-      { key, dsaEncoding: "ieee-p1363" },
-      Buffer.from(parts[2], "base64url"),
-    );
-    if (!ok) throw new TokenError("bad signature");
+    if (typ !== ACCESS_TOKEN_TYP && typ !== `application/${ACCESS_TOKEN_TYP}`) throw refuse("wrong typ");
+    if (header.crit !== undefined) throw refuse("unsupported crit");
+    if (typeof header.kid !== "string" || header.kid.length === 0 || header.kid.length > 128) throw refuse("missing kid");
+    return header.kid;
+  }
 
+  async function verifyFully(token: string): Promise<{ principal: Principal; kid: string; key: VerificationKey; claims: JWTPayload }> {
+    if (token.length > MAX_TOKEN_BYTES) throw new TokenError("too large");
+    if (!COMPACT_JWS.test(token)) throw new TokenError("malformed");
+    // A payload that is not a JSON object makes the token "malformed" whatever else is wrong
+    // with it; it is decoded here only on the way to a refusal (jose decodes it after the signature).
+    const refuse = (reason: string) => new TokenError(payloadDecodes(token) ? reason : "malformed");
+    const kid = checkHeader(token, refuse);
+    let key: VerificationKey | undefined;
     const t = now();
+    let claims: JWTPayload;
+    try {
+      ({ payload: claims } = await jwtVerify(
+        token,
+        async () => {
+          key = await opts.keys.get(kid);
+          if (!key) throw refuse("unknown kid");
+          return key;
+        },
+        {
+          algorithms: [ACCESS_TOKEN_ALG],
+          typ: ACCESS_TOKEN_TYP,
+          issuer: opts.issuer,
+          requiredClaims: ["exp", "iat", "sub", "jti"],
+          // jose compares exp and nbf with whole seconds (now rounded down): one second
+          // more leaves the exact bounds to principalOf, as they were before jose.
+          clockTolerance: skew + 1,
+          currentDate: new Date(t * 1000),
+        },
+      ));
+    } catch (err) {
+      if (err instanceof TokenError) throw err;
+      // A claim jose refused (the signature was good): the first fault in our order names it.
+      if (err instanceof errors.JWTClaimValidationFailed || err instanceof errors.JWTExpired) principalOf(decodeJwt(token), t);
+      throw refuse(reasonOf(err));
+    }
+    return { principal: principalOf(claims, t), kid, key: key!, claims };
+  }
+
+  /** The claims checks, in order (jose's come first in another order); the principal they describe. */
+  function principalOf(claims: JWTPayload, t: number): Principal {
     if (claims.iss !== opts.issuer) throw new TokenError("wrong issuer");
     const aud = strings(claims.aud);
     if (!aud) throw new TokenError("wrong audience");
@@ -158,23 +221,21 @@ export function createVerifier(opts: VerifierOptions): TokenVerifier {
     if (typeof claims.sub !== "string" || !claims.sub) throw new TokenError("missing sub");
     if (typeof claims.jti !== "string" || !claims.jti) throw new TokenError("missing jti");
 
-    const kid = header.kid;
     if (typeof claims.client_id === "string") {
       if (!aud.some((a) => opts.serviceAudiences.includes(a))) throw new TokenError("wrong audience");
-      const principal: Principal = {
+      return {
         kind: "service",
         clientId: claims.client_id,
-        allowedRoutes: strings(claims.allowed_routes) ?? [],
+        scopes: typeof claims.scope === "string" ? claims.scope.split(" ").filter(Boolean) : [],
         rateLimit: typeof claims.rate_limit === "number" ? claims.rate_limit : 0,
         audience: aud,
         tokenId: claims.jti,
         expiresAt: claims.exp,
       };
-      return { principal, kid, key, claims };
     }
     if (!aud.includes(opts.userAudience)) throw new TokenError("wrong audience");
     if (typeof claims.sid !== "string" || !claims.sid) throw new TokenError("missing sid");
-    const principal: Principal = {
+    return {
       kind: "user",
       userId: claims.sub,
       sessionId: claims.sid,
@@ -182,6 +243,5 @@ export function createVerifier(opts: VerifierOptions): TokenVerifier {
       tokenId: claims.jti,
       expiresAt: claims.exp,
     };
-    return { principal, kid, key, claims };
   }
 }

@@ -14,11 +14,15 @@ import type { HttpHandler } from "../server.js";
 import { installLogContext } from "./context.js";
 import { healthHandler } from "./health.js";
 import { collectProcessMetrics, METRIC, metrics, metricsHandler, type MetricsRegistry } from "./metrics.js";
-import { serverObservability, traceHttp } from "./tracing.js";
-
+import { traceHttp } from "./http-server.js";
+import { serverObservability } from "./rpc-server.js";
 
 export { metrics, METRIC } from "./metrics.js";
-export { clientObservability, propagateContext, serverObservability, setHttpRoute, startEdgeSpan, traceHttp } from "./tracing.js";
+export { serverObservability } from "./rpc-server.js";
+export { clientObservability, propagateContext } from "./rpc-client.js";
+export { startEdgeSpan, traceHttp } from "./http-server.js";
+export { setHttpRoute } from "./edge-naming.js";
+export { REQUEST_ID_HEADER, requestIdFrom, currentRequestId } from "./request-id.js";
 export { tracedDialect } from "./kysely.js";
 
 export interface ObservabilityOptions {

@@ -1,9 +1,11 @@
 // The local profile: envoy/settings.yaml with loopback addresses and the
 // stack's ports in place of compose's service names, the descriptor set
-// and OpenAPI document read from this checkout, and the certificates the
+// and OpenAPI document read from this checkout (the /docs/ files from the
+// installed swagger-ui-dist), and the certificates the
 // stack made in its data dir. `npm run stack` renders it with
 // the same generator as envoy/envoy.yaml; nothing else differs.
 import { fileURLToPath } from "node:url";
+import { swaggerUiDir } from "../../edge/docs.js";
 import type { StackPorts } from "../stack/ports.js";
 import { loadSettings, type EdgeSettings } from "./settings.js";
 
@@ -24,6 +26,7 @@ export function localSettings(ports: StackPorts, base: EdgeSettings = loadSettin
     admin_port: ports.envoyAdmin,
     descriptor_set: `${root}gen/api.binpb`,
     openapi_document: `${root}gen/openapi.json`,
+    swagger_ui_dist: swaggerUiDir(),
     upstreams: { auth: at(ports.auth), user: at(ports.user), order: at(ports.order) },
     ratelimit: { ...base.ratelimit, ...at(ports.ratelimitGrpc) },
     tracing: { ...base.tracing, ...at(ports.otlpGrpc) },

@@ -1,8 +1,11 @@
 // The route table: one virtual host with the CORS policy and the rate-limit
 // descriptors, and routes matched on the gRPC path (the transcoder rewrites REST paths first).
+import { statSync } from "node:fs";
+import { join } from "node:path";
 import { corsPolicy } from "../../edge/cors.js";
 import { DEFAULT_CACHE_CONTROL } from "../../edge/headers.js";
 import { OPENAPI_PATH } from "../../edge/openapi.js";
+import { DOCS_FILES, DOCS_OWN_CACHE, DOCS_PATH, DOCS_PREFIX, docsHeaders, swaggerUiDir } from "../../edge/docs.js";
 import { note } from "./commented-yaml.js";
 import { accessName, clusterOf, httpRuleText, type EdgeContract } from "./contract.js";
 import { BUFFER, CONNECT_BRIDGE, JWT_FILTER, JWT_PAYLOAD, NO_UPSTREAM, setHeaders, T, TRANSCODER } from "./envoy-values.js";
@@ -78,6 +81,7 @@ function routes(s: EdgeSettings, { services, routable, routed }: EdgeContract): 
       },
     },
   ));
+  routes.push(...docsRoutes(s));
   for (const p of routed.filter((x) => x.rateLimit !== "default")) {
     routes.push(note(`${httpRuleText(p)} -> ${p.method.name}: ${accessName(p.access)}, rate class "${p.rateLimit}".`, {
       name: p.path.slice(1),
@@ -144,6 +148,66 @@ function routes(s: EdgeSettings, { services, routable, routed }: EdgeContract): 
   return routes;
 }
 
+/**
+ * The API reference at /docs/ (edge/docs.ts, as the embedded edge serves it): our page and
+ * initializer inline, swagger-ui-dist's files from s.swagger_ui_dist (docker-compose.yml mounts
+ * them from node_modules; the local profile reads the installed package). Public, without the
+ * transcoder and the Connect bridge, like /openapi.json.
+ */
+function docsRoutes(s: EdgeSettings): unknown[] {
+  const filters = {
+    [TRANSCODER]: { "@type": T("envoy.config.route.v3.FilterConfig"), disabled: true },
+    ...NO_CONNECT_BRIDGE,
+    [JWT_FILTER]: note("Public: no JWT (the page and the viewer's files).", {
+      "@type": T("envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"), disabled: true,
+    }),
+  };
+  const getOrHead = [{ name: ":method", string_match: { safe_regex: { regex: "GET|HEAD" } } }];
+  const localDir = swaggerUiDir();
+  const routes: unknown[] = [note(`GET ${DOCS_PATH}: 301 to ${DOCS_PREFIX}.`, {
+    name: "docs-redirect",
+    match: { path: DOCS_PATH, headers: getOrHead },
+    redirect: { path_redirect: DOCS_PREFIX, response_code: "MOVED_PERMANENTLY" },
+    response_headers_to_add: setHeaders({ "cache-control": DOCS_OWN_CACHE }),
+    typed_per_filter_config: filters,
+  })];
+  for (const f of DOCS_FILES) {
+    const inline = "inline" in f.source;
+    const size = "inline" in f.source ? Buffer.byteLength(f.source.inline) : statSync(join(localDir, f.source.packageFile)).size;
+    if (size > s.max_direct_response_body_bytes) {
+      throw new Error(`${DOCS_PREFIX}${f.name} is ${size} bytes, over max_direct_response_body_bytes ${s.max_direct_response_body_bytes} (envoy/settings.yaml): Envoy would refuse the config`);
+    }
+    routes.push(note(
+      `GET ${DOCS_PREFIX}${f.name}: ${inline ? "edge/docs.ts" : `swagger-ui-dist's ${f.name}, mounted in ${s.swagger_ui_dist}`} (${size} bytes).`,
+      {
+        name: `docs:${f.name || "index"}`,
+        match: { path: DOCS_PREFIX + f.name, headers: getOrHead },
+        direct_response: {
+          status: 200,
+          body: "inline" in f.source ? { inline_string: f.source.inline } : { filename: `${s.swagger_ui_dist}/${f.source.packageFile}` },
+        },
+        response_headers_to_add: setHeaders(docsHeaders(f)),
+        typed_per_filter_config: filters,
+      },
+    ));
+  }
+  const served = [DOCS_PATH, ...DOCS_FILES.map((f) => DOCS_PREFIX + f.name)].map((p) => p.replace(/[.]/g, "\\.")).join("|");
+  routes.push(note(`Other methods on those paths: 405 (the JSON error, as the embedded edge).`, {
+    name: "docs-method",
+    match: { safe_regex: { regex: `^(${served})$` } },
+    direct_response: { status: 405, body: { inline_string: `Method not allowed on ${DOCS_PREFIX}; allowed: GET, HEAD.` } },
+    response_headers_to_add: setHeaders({ allow: "GET, HEAD" }),
+    typed_per_filter_config: filters,
+  }));
+  routes.push(note(`Any other path under ${DOCS_PREFIX}: 404 (not a JWT refusal).`, {
+    name: "docs-unknown",
+    match: { prefix: DOCS_PREFIX },
+    direct_response: { status: 404 },
+    typed_per_filter_config: filters,
+  }));
+  return routes;
+}
+
 function cors(s: EdgeSettings) {
   const edgeCors = corsPolicy(s.cors.allowed_origins);
   return {
@@ -161,7 +225,7 @@ function cors(s: EdgeSettings) {
 export function routeConfig(s: EdgeSettings, contract: EdgeContract) {
   return {
     name: "edge",
-    max_direct_response_body_size_bytes: note(`Envoy's default is 4096; gen/openapi.json (${s.openapi_document}) is served as a direct response.`, s.max_direct_response_body_bytes),
+    max_direct_response_body_size_bytes: note(`Envoy's default is 4096; gen/openapi.json (${s.openapi_document}) and the /docs/ files (swagger-ui-bundle.js: ${statSync(join(swaggerUiDir(), "swagger-ui-bundle.js")).size} bytes) are served as direct responses.`, s.max_direct_response_body_bytes),
     virtual_hosts: [{
       name: "api",
       domains: ["*"],

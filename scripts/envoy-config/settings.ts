@@ -18,6 +18,8 @@ export interface EdgeSettings {
   admin_port: number;
   descriptor_set: string;
   openapi_document: string;
+  /** Where swagger-ui-dist's files served under /docs/ are (docker-compose.yml mounts them from node_modules). */
+  swagger_ui_dist: string;
   max_direct_response_body_bytes: number;
   /** Size of all request headers together (the embedded edge: Node's 16 KiB). */
   max_request_headers_kb: number;

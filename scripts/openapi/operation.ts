@@ -4,7 +4,7 @@ import { getOption, type DescField, type DescMessage, type DescMethod, type Desc
 import { Access, policy as policyExt } from "../../gen/acme/edge/v1/policy_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { BEARER, rateHeaderRefs } from "./components.js";
-import { parseTemplate } from "./path-template.js";
+import { openApiPath } from "./openapi-path.js";
 import { wellKnown, type Json, type Schema } from "./proto-json.js";
 import type { SchemaBuilder } from "./schema-builder.js";
 
@@ -70,7 +70,7 @@ export function operation(b: SchemaBuilder, service: DescService, method: DescMe
   } else {
     throw new Error(`${where}: http rule has no pattern`);
   }
-  const { path, vars } = parseTemplate(template);
+  const { path, vars } = openApiPath(template);
   const input = method.input;
   const parameters: Json[] = [];
   const bound = new Set<string>(); // proto field paths bound by the path

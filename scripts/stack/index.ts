@@ -10,6 +10,7 @@ import pg from "pg";
 import { localSettings } from "../envoy-config/local-profile.js";
 import type { EdgeSettings } from "../envoy-config/settings.js";
 import { loadSecrets } from "../../platform/secrets.js";
+import { SERVICE_NAMES } from "../../app/services.js";
 import { ROOT } from "../tools/index.js";
 import { ensureLocalCertificates } from "./certs.js";
 import { SERVICES, startEnvoy, startJaeger, startRatelimit, startService, type ServiceName } from "./components.js";
@@ -155,7 +156,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // The services share one data dir: its secrets (client secrets, key-encryption
     // key) are made once here, before three processes could race to make them.
     const dataDir = join(dir, "data");
-    loadSecrets(dataDir, {});
+    loadSecrets(dataDir, {}, SERVICE_NAMES);
     const serviceUrl = (n: ServiceName) => `http://127.0.0.1:${ports[n]}`;
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,

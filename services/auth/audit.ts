@@ -9,7 +9,7 @@ import { withDbRetry } from "../../platform/db.js";
 import type { Logger } from "../../platform/logger.js";
 import { clientIp, userAgent } from "../../platform/request.js";
 import type { Clock } from "./clock.js";
-import type { AuthDb } from "./store.js";
+import type { AuthDb } from "./tables.js";
 
 export type AuthEventType =
   | "register"

@@ -10,7 +10,7 @@ import type { Logger } from "../../platform/logger.js";
 import type { Clock } from "./clock.js";
 import type { AuthConfig } from "./config.js";
 import { sessionWindowSeconds } from "./revocations.js";
-import type { AuthDb } from "./store.js";
+import type { AuthDb } from "./tables.js";
 
 const BATCH = 500;
 /** Batches per table per run, so one run stays short; the next run continues. */

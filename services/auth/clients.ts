@@ -1,12 +1,11 @@
 // Service clients (OAuth client credentials): the built-in clients of the
-// three services, their allowed audiences and routes, stored with a SHA-256 of
-// the secret only and checked in constant time. Also the auth service's own
+// three services, their audiences and scopes (the terms the contract's
+// policy uses: each internal RPC names the scopes it needs), stored with a
+// SHA-256 of the secret only and checked in constant time. Also the auth service's own
 // TokenSource, which mints its service tokens directly instead of calling itself.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Kysely, Selectable } from "kysely";
 import type { TokenSource } from "../../platform/clients.js";
-import { audienceOf } from "../../platform/clients.js";
-import type { ServiceName } from "../../platform/config.js";
 import { withDbRetry } from "../../platform/db.js";
 import type { AuthDb, ServiceClientTable } from "./store.js";
 import type { TokenMinter } from "./tokens.js";
@@ -14,29 +13,31 @@ import type { TokenMinter } from "./tokens.js";
 export interface ClientDefinition {
   clientId: string;
   audiences: string[];
-  allowedRoutes: string[];
-  /** Requests per minute (the rate_limit claim). */
+  /** Scopes granted ((acme.edge.v1.policy).scopes of the internal RPCs this client calls). */
+  scopes: string[];
+  /** Requests per minute, per receiving instance (the rate_limit claim; platform/auth/client-limit.ts). */
   rateLimit: number;
 }
 
-export const BUILTIN_CLIENTS: Record<ServiceName, ClientDefinition> = {
+/** The built-in clients, by the name of the service that uses them. */
+export const BUILTIN_CLIENTS: Readonly<Record<string, ClientDefinition>> = {
   auth: {
     clientId: "auth-service",
     audiences: ["acme-user"],
-    allowedRoutes: ["/acme.user.v1.UserInternalService/*"],
-    rateLimit: 6000,
+    scopes: ["users.profiles.create", "users.check"],
+    rateLimit: 60_000,
   },
   user: {
     clientId: "user-service",
     audiences: ["acme-auth", "acme-order"],
-    allowedRoutes: ["/acme.auth.v1.AuthInternalService/*", "/acme.order.v1.OrderInternalService/*"],
-    rateLimit: 6000,
+    scopes: ["auth.sessions.revoke", "auth.accounts.delete", "orders.owner.mark"],
+    rateLimit: 60_000,
   },
   order: {
     clientId: "order-service",
     audiences: ["acme-user"],
-    allowedRoutes: ["/acme.user.v1.UserInternalService/CheckUser"],
-    rateLimit: 6000,
+    scopes: ["users.check"],
+    rateLimit: 60_000,
   },
 };
 
@@ -46,22 +47,17 @@ const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest();
 /** Compared against when the client is unknown, so both paths cost the same. */
 const NO_CLIENT = sha256("no such client");
 
-/** "/acme.user.v1.UserInternalService/*" -> "acme-user": the routes a token for `audience` may carry. */
-export function routesFor(routes: readonly string[], audience: string): string[] {
-  return routes.filter((r) => audienceOf(r.replace(/^\//, "").split("/")[0]) === audience);
-}
-
 export class ServiceClients {
   constructor(private readonly db: Kysely<AuthDb>) {}
 
   /** Upsert the built-in clients with the current secrets (idempotent; every instance may run it). */
-  async sync(secrets: Readonly<Record<ServiceName, string>>): Promise<void> {
-    for (const [name, def] of Object.entries(BUILTIN_CLIENTS) as [ServiceName, ClientDefinition][]) {
+  async sync(secrets: Readonly<Record<string, string>>): Promise<void> {
+    for (const [name, def] of Object.entries(BUILTIN_CLIENTS)) {
       const row = {
         client_id: def.clientId,
         secret_hash: sha256(secrets[name]),
         audiences: def.audiences,
-        allowed_routes: def.allowedRoutes,
+        scopes: def.scopes,
         rate_limit: def.rateLimit,
       };
       await withDbRetry(() =>
@@ -72,7 +68,7 @@ export class ServiceClients {
             oc.column("client_id").doUpdateSet({
               secret_hash: row.secret_hash,
               audiences: row.audiences,
-              allowed_routes: row.allowed_routes,
+              scopes: row.scopes,
               rate_limit: row.rate_limit,
               updated_at: new Date(),
             }),
@@ -107,10 +103,10 @@ export function localTokenSource(minter: TokenMinter, now: () => number, def: Cl
       const hit = cache.get(audience);
       if (hit && hit.until > now()) return hit.token;
       if (!def.audiences.includes(audience)) throw new Error(`${def.clientId} may not call ${audience}`);
-      const t = minter.serviceToken({
+      const t = await minter.serviceToken({
         clientId: def.clientId,
         audience,
-        allowedRoutes: routesFor(def.allowedRoutes, audience),
+        scopes: def.scopes,
         rateLimit: def.rateLimit,
       });
       cache.set(audience, { token: t.token, until: now() + t.expiresIn * 800 });

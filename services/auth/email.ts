@@ -8,6 +8,8 @@
 //    kana, with Han and Bopomofo, or with Han and Hangul). A Cyrillic "а" in a
 //    Latin address is refused. Whole-script look-alikes (an address written
 //    entirely in Cyrillic letters that resemble Latin ones) are not detected.
+//  - validate (emailProblem, on the normal form): at most 254 characters, no
+//    control or invisible characters, local@domain.tld, no mixed scripts.
 // Login normalises the same way but never refuses: an address stored before
 // this rule still signs in.
 
@@ -16,6 +18,20 @@ export function normalizeEmail(raw: string): string {
   let e = raw.trim().normalize("NFKC").toLowerCase().normalize("NFKC");
   if (e.includes("@") && e.endsWith(".")) e = e.slice(0, -1);
   return e;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+export const MAX_EMAIL_CHARS = 254;
+/** Control, format (zero-width), private-use and unassigned characters, and lone surrogates. */
+const INVISIBLE = /[\p{C}]/u;
+
+/** Problems of a normalised email (normalizeEmail first): shape, length, invisible characters, mixed scripts. */
+export function emailProblem(email: string): string | undefined {
+  if (!email) return "is required";
+  if (email.length > MAX_EMAIL_CHARS) return `must be at most ${MAX_EMAIL_CHARS} characters`;
+  if (INVISIBLE.test(email)) return "must not contain control or invisible characters";
+  if (!EMAIL.test(email)) return "must be an email address";
+  return mixedScriptProblem(email);
 }
 
 const SCRIPTS = [

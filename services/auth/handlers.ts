@@ -8,12 +8,12 @@ import { notFound, permissionDenied, unauthenticated } from "../../platform/erro
 import type { Accounts } from "./accounts.js";
 import { requestInfo, type Audit } from "./audit.js";
 import type { ServiceClients } from "./clients.js";
-import { routesFor } from "./clients.js";
+import { emailProblem, normalizeEmail } from "./email.js";
 import type { JwksPublisher } from "./jwks.js";
 import type { Sessions } from "./sessions.js";
 import type { TokenMinter } from "./tokens.js";
 import { withRetryAfter } from "./throttled.js";
-import { check, emailProblem, nameProblem, normalizeEmail, passwordProblem, UUID } from "./validate.js";
+import { check, nameProblem, passwordProblem, UUID } from "./validate.js";
 
 /** Register's one answer, for a new and for a taken email. */
 export const REGISTER_ACCEPTED = "accepted";
@@ -102,10 +102,10 @@ export function authHandlers(d: HandlerDeps): ServiceImpl<typeof AuthService> {
         await d.audit.record("token_refused", { clientId, reason: "audience_not_allowed" }, info);
         throw permissionDenied("audience not allowed for this client");
       }
-      const t = d.minter.serviceToken({
+      const t = await d.minter.serviceToken({
         clientId,
         audience: req.audience,
-        allowedRoutes: routesFor(client.allowed_routes, req.audience),
+        scopes: client.scopes,
         rateLimit: client.rate_limit,
       });
       await d.audit.record("token_issued", { clientId, reason: req.audience }, info);

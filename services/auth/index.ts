@@ -8,7 +8,7 @@ import { createClient } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import { AuthInternalService, AuthService } from "../../gen/acme/auth/v1/auth_pb.js";
 import { UserInternalService } from "../../gen/acme/user/v1/user_pb.js";
-import { serviceTokenInterceptor, type TokenSource } from "../../platform/clients.js";
+import type { TokenSource } from "../../platform/clients.js";
 import { int } from "../../platform/config.js";
 import type { Database } from "../../platform/db.js";
 import type { ServiceDefinition, ServiceModule } from "../../platform/service.js";
@@ -41,6 +41,8 @@ interface Prepared {
   keys: SigningKeys;
   clients: ServiceClients;
   revocations: RevocationCache;
+  minter: TokenMinter;
+  tokens: TokenSource;
 }
 
 /** What `prepare` built for a database, until `create` picks it up. */
@@ -87,14 +89,17 @@ export const authService: ServiceDefinition = {
     // reached now is retried every REVOCATION_SYNC_MS (verifiers answer UNAVAILABLE meanwhile).
     const revocations = new RevocationCache(kdb, kv, cfg, keys, clock, log, int(config.env, "REVOCATION_SYNC_MS", 1000, 50, 60_000));
     await revocations.rebuild().catch((err) => log.warn("revocation list could not be loaded at start; retrying", { err }));
-    prepared.set(db, { cfg, clock, keys, clients, revocations });
-    return { keySource: keys };
+    const minter = new TokenMinter(keys, cfg);
+    // Our own service tokens (for calls to services in other processes) are minted here, not fetched from ourselves.
+    const tokens = localTokenSource(minter, () => clock.now());
+    prepared.set(db, { cfg, clock, keys, clients, revocations, minter, tokens });
+    return { keySource: keys, tokens };
   },
 
   async create(ctx): Promise<AuthModule> {
     const p = prepared.get(ctx.db);
     if (!p) throw new Error("auth: create() before prepare()");
-    const { cfg, clock, keys, clients, revocations } = p;
+    const { cfg, clock, keys, clients, revocations, minter, tokens } = p;
     const kdb = ctx.db.db as Kysely<AuthDb>;
     const log = ctx.log;
 
@@ -102,13 +107,7 @@ export const authService: ServiceDefinition = {
     const hasher = new PasswordHasher({ cost: cfg.bcryptCost, concurrency: cfg.bcryptConcurrency, queue: cfg.bcryptQueue });
     const lockout = new Lockout(ctx.kv, cfg, clock);
     const audit = new Audit(kdb, log, clock);
-    const minter = new TokenMinter(keys, cfg);
-    // Our own service tokens are minted here, not fetched from ourselves.
-    const tokens = localTokenSource(minter, () => clock.now());
-    const userClient = createClient(
-      UserInternalService,
-      ctx.transportTo("user", [serviceTokenInterceptor(tokens)], USER_CALL_TIMEOUT_MS),
-    );
+    const userClient = createClient(UserInternalService, ctx.transportTo("user", [], USER_CALL_TIMEOUT_MS));
     const profiles = userServiceProfiles(userClient, log, USER_CALL_TIMEOUT_MS);
     const sessions = new Sessions(store, minter, ctx.kv, cfg, clock, audit, profiles);
     const accounts = new Accounts(store, hasher, lockout, sessions, profiles, audit, clock, log);

@@ -8,74 +8,23 @@
 // (docs/revocation.md). Schedule changes run
 // under a transaction-scoped advisory lock, so instances starting together
 // create one key, not several. Also the in-process KeySource for verifiers.
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
-import { sql, type Kysely, type Selectable } from "kysely";
+// The material of one key (generation, sealing, JWK) is key-material.ts.
+import type { KeyObject } from "node:crypto";
+import { sql, type Kysely } from "kysely";
 import type { Jwk, KeySource } from "../../platform/auth/keys.js";
 import { withDbRetry } from "../../platform/db.js";
 import type { Logger } from "../../platform/logger.js";
 import type { Clock } from "./clock.js";
 import { maxTokenTtlSeconds, type AuthConfig } from "./config.js";
-import type { AuthDb, SigningKeyTable } from "./store.js";
+import { newKeyRow, openKeyRow, withSchedule, type KeyRow, type SigningKey } from "./key-material.js";
+import type { AuthDb } from "./tables.js";
 
-export interface SigningKey {
-  readonly kid: string;
-  /** Undefined when the sealed key cannot be opened with this KEK (published, never used to sign). */
-  readonly privateKey?: KeyObject;
-  readonly publicKey: KeyObject;
-  readonly jwk: Jwk;
-  /** Epoch ms. */
-  readonly activatesAt: number;
-  readonly retiresAt?: number;
-  readonly expiresAt?: number;
-}
+export type { SigningKey } from "./key-material.js";
 
 /** Clock skew allowed by verifiers (platform/auth/verifier.ts uses 30 s). */
 const SKEW_MARGIN_MS = 60_000;
 /** Unknown kids reload from the database at most this often. */
 const MIN_RELOAD_MS = 2_000;
-
-// ---- sealing private keys at rest
-
-export function sealPrivateKey(kek: Buffer, kid: string, der: Buffer): Buffer {
-  const iv = randomBytes(12);
-  const c = createCipheriv("aes-256-gcm", kek, iv);
-  c.setAAD(Buffer.from(kid, "utf8"));
-  const ct = Buffer.concat([c.update(der), c.final()]);
-  return Buffer.concat([iv, c.getAuthTag(), ct]);
-}
-
-export function openPrivateKey(kek: Buffer, kid: string, sealed: Uint8Array): Buffer {
-  const b = Buffer.from(sealed);
-  const d = createDecipheriv("aes-256-gcm", kek, b.subarray(0, 12));
-  d.setAAD(Buffer.from(kid, "utf8"));
-  d.setAuthTag(b.subarray(12, 28));
-  return Buffer.concat([d.update(b.subarray(28)), d.final()]);
-}
-
-/** RFC 7638 thumbprint of a P-256 public key: the kid. */
-export function thumbprint(jwk: { crv?: string; x?: string; y?: string }): string {
-  const canonical = JSON.stringify({ crv: jwk.crv, kty: "EC", x: jwk.x, y: jwk.y });
-  return createHash("sha256").update(canonical).digest("base64url");
-}
-
-export function newKeyRow(kek: Buffer, activatesAt: Date) {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const pub = publicKey.export({ format: "jwk" }) as { crv: string; x: string; y: string };
-  const kid = thumbprint(pub);
-  const jwk = { kty: "EC", crv: pub.crv, x: pub.x, y: pub.y, kid, alg: "ES256", use: "sig" };
-  const der = privateKey.export({ format: "der", type: "pkcs8" }) as Buffer;
-  return {
-    kid,
-    alg: "ES256",
-    public_jwk: JSON.stringify(jwk),
-    private_key_enc: sealPrivateKey(kek, kid, der),
-    activates_at: activatesAt,
-    retires_at: null,
-    expires_at: null,
-  };
-}
-
-type KeyRow = Selectable<SigningKeyTable>;
 
 /** `revoke` of a kid that is not a published key. */
 export class UnknownKeyError extends Error {
@@ -223,9 +172,8 @@ export class SigningKeys implements KeySource {
             .orderBy("activates_at")
             .execute(),
         );
-        const next = new Map<string, SigningKey>();
-        for (const r of rows) next.set(r.kid, this.keys.get(r.kid) ? this.withSchedule(this.keys.get(r.kid)!, r) : this.parse(r));
-        this.keys = next;
+        const opened = await Promise.all(rows.map((r) => this.keys.get(r.kid) ?? openKeyRow(this.kek, r, this.log)));
+        this.keys = new Map(rows.map((r, i) => [r.kid, withSchedule(opened[i], r)]));
       } finally {
         this.lastLoad = this.clock.now();
         this.loading = undefined;
@@ -250,18 +198,6 @@ export class SigningKeys implements KeySource {
     return k.expiresAt === undefined || k.expiresAt > this.clock.now();
   }
 
-  private parse(r: KeyRow): SigningKey {
-    const jwk = (typeof r.public_jwk === "string" ? JSON.parse(r.public_jwk) : r.public_jwk) as Jwk;
-    const publicKey = createPublicKey({ key: jwk as never, format: "jwk" });
-    let privateKey: KeyObject | undefined;
-    try {
-      privateKey = createPrivateKey({ key: openPrivateKey(this.kek, r.kid, r.private_key_enc), format: "der", type: "pkcs8" });
-    } catch {
-      this.log.error("signing key cannot be decrypted with KEY_ENCRYPTION_KEY; it is published but never signs", { kid: r.kid });
-    }
-    return this.withSchedule({ kid: r.kid, privateKey, publicKey, jwk, activatesAt: 0 }, r);
-  }
-
   /** True when a key that can sign is active now (after load). */
   canSign(): boolean {
     try {
@@ -272,12 +208,8 @@ export class SigningKeys implements KeySource {
     }
   }
 
-  private withSchedule(k: SigningKey, r: KeyRow): SigningKey {
-    return { ...k, activatesAt: r.activates_at.getTime(), retiresAt: r.retires_at?.getTime(), expiresAt: r.expires_at?.getTime() };
-  }
-
   private async insert(trx: Kysely<AuthDb>, activatesAt: Date): Promise<string> {
-    const row = newKeyRow(this.kek, activatesAt);
+    const row = await newKeyRow(this.kek, activatesAt);
     await trx.insertInto("auth.signing_keys").values(row).execute();
     return row.kid;
   }

@@ -140,4 +140,12 @@ export const migrations: Record<string, Migration> = {
   },
   // Durable revocations (services/auth/revocations-schema.ts).
   "004_revocations": revocationsMigration,
+  "005_client_scopes": {
+    async up(db) {
+      // Clients are granted scopes, the terms the contract's policy uses ((acme.edge.v1.policy).scopes),
+      // instead of gRPC path patterns. The built-in clients get theirs at the next start (ServiceClients.sync).
+      await sql`alter table auth.service_clients add column scopes text[] not null default '{}'`.execute(db);
+      await sql`alter table auth.service_clients drop column allowed_routes`.execute(db);
+    },
+  },
 };

@@ -61,7 +61,7 @@ export class Sessions {
       refreshHash: hashToken(refresh),
       refreshExpiresAt: new Date(now + this.cfg.refreshIdleSeconds * 1000),
     });
-    return { tokens: this.tokens(userId, id, roles, refresh), sessionId: id };
+    return { tokens: await this.tokens(userId, id, roles, refresh), sessionId: id };
   }
 
   /** Spend a refresh token for a new pair; roles come fresh from the user service. */
@@ -84,7 +84,7 @@ export class Sessions {
     }
     // The pair is made before the spend so that, with a grace window, it is stored with it (sealed).
     const next = newRefreshToken();
-    const tokens = this.tokens(row.user_id, row.session_id, [profile.user.role], next);
+    const tokens = await this.tokens(row.user_id, row.session_id, [profile.user.role], next);
     const sealed =
       this.cfg.refreshReuseGraceSeconds > 0
         ? sealSuccessor(refreshToken, hash, { accessToken: tokens.accessToken, refreshToken: next, expiresIn: tokens.expiresIn })
@@ -150,8 +150,8 @@ export class Sessions {
     throw unauthenticated(INVALID_REFRESH);
   }
 
-  private tokens(userId: string, sessionId: string, roles: readonly string[], refreshToken: string): Tokens {
-    const access = this.minter.accessToken({ userId, sessionId, roles });
+  private async tokens(userId: string, sessionId: string, roles: readonly string[], refreshToken: string): Promise<Tokens> {
+    const access = await this.minter.accessToken({ userId, sessionId, roles });
     return create(TokensSchema, {
       accessToken: access.token,
       refreshToken,

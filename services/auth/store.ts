@@ -1,100 +1,26 @@
-// Data access for the auth service (schema "auth"): table types first, then
-// accounts, sessions and refresh tokens. Keys, service clients, audit events
-// and cleanup have their queries next to their logic (keys.ts, clients.ts,
-// audit.ts, cleanup.ts) on the same types. Every query is parameterised.
-import type { ColumnType, Generated, Insertable, Kysely, Selectable } from "kysely";
+// Data access for the auth service: accounts, sessions and refresh tokens.
+// The table types are tables.ts; keys, service clients, audit events and
+// cleanup have their queries next to their logic (keys.ts, clients.ts,
+// audit.ts, cleanup.ts). Every query is parameterised.
+import type { Insertable, Kysely } from "kysely";
 import { withDbRetry } from "../../platform/db.js";
 import { pgCode, PG_UNIQUE_VIOLATION } from "../../platform/errors.js";
+import type { Account, AccountTable, AuthDb, RefreshToken, Session } from "./tables.js";
 
-/** How an account came to be: self-registration, ADMIN_EMAIL at first start, or the admin command. */
-export type AccountOrigin = "register" | "bootstrap" | "admin-cli";
-
-export interface AccountTable {
-  id: string;
-  email: string;
-  password_hash: string;
-  created_by: Generated<AccountOrigin>;
-  created_at: ColumnType<Date, never, never>;
-  updated_at: ColumnType<Date, never, Date>;
-  password_changed_at: ColumnType<Date, never, Date>;
-}
-
-export interface SessionTable {
-  id: string;
-  user_id: string;
-  created_at: Date;
-  last_used_at: Date;
-  expires_at: Date;
-  revoked_at: Date | null;
-  revoke_reason: string | null;
-  user_agent: string;
-  ip: string;
-}
-
-export interface RefreshTokenTable {
-  /** SHA-256 of the token. pg returns Buffer, PGlite Uint8Array. */
-  token_hash: Uint8Array;
-  session_id: string;
-  user_id: string;
-  created_at: Date;
-  expires_at: Date;
-  consumed_at: Date | null;
-  revoked_at: Date | null;
-  /**
-   * Set when the token is spent and the reuse grace window is on: the pair it
-   * was exchanged for, encrypted under a key derived from this token (which
-   * is not stored), so only its holder can read it (successor.ts).
-   */
-  successor_enc: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
-}
-
-export interface SigningKeyTable {
-  kid: string;
-  alg: string;
-  public_jwk: ColumnType<Record<string, string>, string, string>;
-  private_key_enc: Uint8Array;
-  created_at: ColumnType<Date, never, never>;
-  activates_at: Date;
-  retires_at: Date | null;
-  expires_at: Date | null;
-}
-
-export interface ServiceClientTable {
-  client_id: string;
-  secret_hash: Uint8Array;
-  audiences: string[];
-  allowed_routes: string[];
-  rate_limit: number;
-  active: Generated<boolean>;
-  created_at: ColumnType<Date, never, never>;
-  updated_at: ColumnType<Date, never, Date>;
-}
-
-export interface AuthEventTable {
-  id: Generated<string>;
-  at: ColumnType<Date, Date | undefined, never>;
-  type: string;
-  user_id: string | null;
-  client_id: string | null;
-  session_id: string | null;
-  reason: string | null;
-  ip: string;
-  user_agent: string;
-  trace_id: string;
-}
-
-export interface AuthDb {
-  "auth.accounts": AccountTable;
-  "auth.sessions": SessionTable;
-  "auth.refresh_tokens": RefreshTokenTable;
-  "auth.signing_keys": SigningKeyTable;
-  "auth.service_clients": ServiceClientTable;
-  "auth.auth_events": AuthEventTable;
-}
-
-export type Account = Selectable<AccountTable>;
-export type Session = Selectable<SessionTable>;
-export type RefreshToken = Selectable<RefreshTokenTable>;
+// Importers outside the auth service (index.ts, scripts/admin.ts, tests) name the types here.
+export type {
+  Account,
+  AccountOrigin,
+  AccountTable,
+  AuthDb,
+  AuthEventTable,
+  RefreshToken,
+  RefreshTokenTable,
+  ServiceClientTable,
+  Session,
+  SessionTable,
+  SigningKeyTable,
+} from "./tables.js";
 
 export class EmailTakenError extends Error {
   constructor() {

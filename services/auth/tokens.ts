@@ -1,19 +1,17 @@
-// Token minting: ES256 JWTs signed with node:crypto (IEEE P1363 signatures,
-// as JWS requires), header kid + typ at+jwt, and opaque refresh tokens stored
-// only as SHA-256 hashes. Verification is platform/auth/verifier.ts.
-import { createHash, randomBytes, randomUUID, sign } from "node:crypto";
+// Token minting: ES256 JWTs signed with jose (SignJWT), header kid + typ
+// at+jwt, and opaque refresh tokens stored only as SHA-256 hashes.
+// Verification is platform/auth/verifier.ts.
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { SignJWT, type JWTHeaderParameters } from "jose";
 import { ACCESS_TOKEN_ALG, ACCESS_TOKEN_TYP } from "../../platform/auth/verifier.js";
 import type { AuthConfig } from "./config.js";
 import type { SigningKey, SigningKeys } from "./keys.js";
 
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v), "utf8").toString("base64url");
-
 /** Compact JWS of `claims` with `key`; `header` extras are for tests of refused tokens. */
-export function signJwt(key: SigningKey, claims: Record<string, unknown>, header: Record<string, unknown> = {}): string {
-  const input = `${b64({ alg: ACCESS_TOKEN_ALG, typ: ACCESS_TOKEN_TYP, kid: key.kid, ...header })}.${b64(claims)}`;
+export async function signJwt(key: SigningKey, claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
   if (!key.privateKey) throw new Error(`signing key ${key.kid} has no private key`);
-  const sig = sign("sha256", Buffer.from(input), { key: key.privateKey, dsaEncoding: "ieee-p1363" });
-  return `${input}.${sig.toString("base64url")}`;
+  const protectedHeader = { alg: ACCESS_TOKEN_ALG, typ: ACCESS_TOKEN_TYP, kid: key.kid, ...header } as JWTHeaderParameters;
+  return new SignJWT(claims).setProtectedHeader(protectedHeader).sign(key.privateKey);
 }
 
 /** A new refresh token: 256 random bits, base64url. */
@@ -37,7 +35,8 @@ export interface UserTokenInput {
 export interface ServiceTokenInput {
   clientId: string;
   audience: string;
-  allowedRoutes: readonly string[];
+  /** Granted scopes, sent as the space-separated "scope" claim (RFC 9068). */
+  scopes: readonly string[];
   rateLimit: number;
 }
 
@@ -48,9 +47,9 @@ export class TokenMinter {
   ) {}
 
   /** A user access token (aud = the API audience), valid accessTtlSeconds. */
-  accessToken(u: UserTokenInput): { token: string; expiresIn: number } {
+  async accessToken(u: UserTokenInput): Promise<{ token: string; expiresIn: number }> {
     const iat = Math.floor(Date.now() / 1000);
-    const token = signJwt(this.keys.current(), {
+    const token = await signJwt(this.keys.current(), {
       iss: this.cfg.issuer,
       aud: this.cfg.audience,
       sub: u.userId,
@@ -65,9 +64,9 @@ export class TokenMinter {
   }
 
   /** A service token (client credentials) for one audience. */
-  serviceToken(s: ServiceTokenInput): { token: string; expiresIn: number } {
+  async serviceToken(s: ServiceTokenInput): Promise<{ token: string; expiresIn: number }> {
     const iat = Math.floor(Date.now() / 1000);
-    const token = signJwt(this.keys.current(), {
+    const token = await signJwt(this.keys.current(), {
       iss: this.cfg.issuer,
       aud: s.audience,
       sub: s.clientId,
@@ -76,7 +75,7 @@ export class TokenMinter {
       nbf: iat,
       exp: iat + this.cfg.serviceTokenTtlSeconds,
       jti: randomUUID(),
-      allowed_routes: [...s.allowedRoutes],
+      scope: s.scopes.join(" "),
       rate_limit: s.rateLimit,
     });
     return { token, expiresIn: this.cfg.serviceTokenTtlSeconds };

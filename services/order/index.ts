@@ -4,7 +4,6 @@ import type { Kysely } from "kysely";
 import { OrderInternalService, OrderService } from "../../gen/acme/order/v1/order_pb.js";
 import { UserInternalService } from "../../gen/acme/user/v1/user_pb.js";
 import { CircuitBreaker, retryInterceptor, type BreakerState } from "../../platform/breaker.js";
-import { serviceTokenInterceptor } from "../../platform/clients.js";
 import { int } from "../../platform/config.js";
 import { migrate } from "../../platform/db.js";
 import { pageTokenKey, pageTokenSecret, PageTokens } from "../../platform/pagination.js";
@@ -69,7 +68,7 @@ export const orderService: ServiceDefinition = {
         // Breaker outermost: one call, retries included, counts once. CheckUser is read-only, so retrying is safe.
         ctx.transportTo(
           "user",
-          [breaker.interceptor(), retryInterceptor({ attempts: settings.userRetries }), serviceTokenInterceptor(ctx.tokens)],
+          [breaker.interceptor(), retryInterceptor({ attempts: settings.userRetries })],
           settings.userTimeoutMs,
         ),
       ));

@@ -1,5 +1,5 @@
-// Calls from the user service to the auth and order services (service
-// tokens, deadline, bounded retry on UNAVAILABLE; every call made here is
+// Calls from the user service to the auth and order services (the host
+// carries our identity; deadline, bounded retry on UNAVAILABLE; every call made here is
 // idempotent). Clients are built on first use: in the all-in-one process the
 // services' own URL is known only once the server listens.
 import type { DescService } from "@bufbuild/protobuf";
@@ -7,8 +7,6 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { AuthInternalService } from "../../gen/acme/auth/v1/auth_pb.js";
 import { OrderInternalService } from "../../gen/acme/order/v1/order_pb.js";
 import { retryInterceptor } from "../../platform/breaker.js";
-import { serviceTokenInterceptor } from "../../platform/clients.js";
-import type { ServiceName } from "../../platform/config.js";
 import type { Logger } from "../../platform/logger.js";
 import type { ServiceContext } from "../../platform/service.js";
 
@@ -18,9 +16,9 @@ export interface Downstream {
 }
 
 export function downstream(ctx: ServiceContext, timeoutMs = 3000): Downstream {
-  const lazy = <S extends DescService>(service: S, name: ServiceName) => {
+  const lazy = <S extends DescService>(service: S, name: string) => {
     let c: Client<S> | undefined;
-    return () => (c ??= createClient(service, ctx.transportTo(name, [retryInterceptor(), serviceTokenInterceptor(ctx.tokens)], timeoutMs)));
+    return () => (c ??= createClient(service, ctx.transportTo(name, [retryInterceptor()], timeoutMs)));
   };
   return {
     auth: lazy(AuthInternalService, "auth"),

@@ -3,7 +3,8 @@
 // Anyone who may not see a user gets the same NOT_FOUND as for a missing one.
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { UserService, type User } from "../../gen/acme/user/v1/user_pb.js";
-import { isAdmin, requireUser } from "../../platform/auth/principal.js";
+import { requireUser } from "../../platform/auth/principal.js";
+import { requireOwner } from "../../platform/policy.js";
 import { notFound } from "../../platform/errors.js";
 import type { Logger } from "../../platform/logger.js";
 import { nextPage, pageSize, type PageTokens } from "../../platform/pagination.js";
@@ -27,10 +28,9 @@ export interface UserHandlerDeps {
 export function userHandlers(deps: UserHandlerDeps): Partial<ServiceImpl<typeof UserService>> {
   const { store, pageTokens, downstream, log } = deps;
 
-  /** The profile the caller may see, or NOT_FOUND (also when it exists but is not theirs). */
+  /** The profile the caller may see (the contract's owner rule), or NOT_FOUND (also when it exists but is not theirs). */
   const visible = async (ctx: HandlerContext, id: string): Promise<Profile> => {
-    const me = requireUser(ctx);
-    if (id !== me.userId && !isAdmin(me)) throw notFound("user");
+    requireOwner(ctx, id);
     const p = await store.get(id);
     if (!p) throw notFound("user");
     return p;

@@ -4,8 +4,9 @@ import { strict as assert } from "node:assert";
 import type { Kysely } from "kysely";
 import { silentLogger } from "../../platform/logger.js";
 import { loadSecrets } from "../../platform/secrets.js";
+import { SERVICE_NAMES } from "../../app/services.js";
 import { Cleanup } from "../../services/auth/cleanup.js";
-import type { AuthDb } from "../../services/auth/store.js";
+import type { AuthDb } from "../../services/auth/tables.js";
 import type { TestSystem } from "../support/system.js";
 import { authFrom, authModule, decodeJwt, email, login, PASSWORD, query, register, startAuthSystem } from "./helpers.js";
 
@@ -40,7 +41,7 @@ describe("auth: audit log and cleanup", () => {
     await client().logout({ refreshToken: second.tokens!.refreshToken });
     const fourth = await client().login({ email: e, password: "second password" });
     await client(fourth.tokens!.accessToken).logoutAll({});
-    const secrets = loadSecrets(t.dataDir, t.env);
+    const secrets = loadSecrets(t.dataDir, t.env, SERVICE_NAMES);
     const svc = await client().issueServiceToken({ clientId: "user-service", clientSecret: secrets.clientSecrets.user, audience: "acme-auth" });
 
     const rows = await query<Record<string, unknown>>(t, "select * from auth.auth_events where ip = $1 order by id", [ip]);

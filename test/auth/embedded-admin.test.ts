@@ -10,7 +10,7 @@ import { bootstrapAdmin, checkAdminInput } from "../../services/auth/bootstrap.j
 import { Audit } from "../../services/auth/audit.js";
 import { silentLogger } from "../../platform/logger.js";
 import type { Kysely } from "kysely";
-import type { AuthDb } from "../../services/auth/store.js";
+import type { AuthDb } from "../../services/auth/tables.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { authModule, decodeJwt, email, login, PASSWORD, query, register, rejectsWith, startAuthSystem } from "./helpers.js";
 import { runAdmin } from "../support/admin-cli.js";

@@ -13,9 +13,11 @@ import { openDatabase } from "../../platform/db.js";
 import { silentLogger } from "../../platform/logger.js";
 import { memoryStore } from "../../platform/kv.js";
 import { loadSecrets } from "../../platform/secrets.js";
+import { SERVICE_NAMES } from "../../app/services.js";
 import { authService } from "../../services/auth/index.js";
-import { openPrivateKey, SigningKeys, thumbprint } from "../../services/auth/keys.js";
-import type { AuthDb } from "../../services/auth/store.js";
+import { openPrivateKey, thumbprint } from "../../services/auth/key-material.js";
+import { SigningKeys } from "../../services/auth/keys.js";
+import type { AuthDb } from "../../services/auth/tables.js";
 import { signJwt } from "../../services/auth/tokens.js";
 import { freshDatabaseUrl } from "../support/fresh.js";
 import type { TestSystem } from "../support/system.js";
@@ -60,7 +62,7 @@ describe("auth: signing keys and JWKS", () => {
     assert.equal(k.crv, "P-256");
     assert.equal(k.alg, "ES256");
     assert.equal(k.use, "sig");
-    assert.equal(k.kid, thumbprint(k), "kid is the RFC 7638 thumbprint");
+    assert.equal(k.kid, await thumbprint(k), "kid is the RFC 7638 thumbprint");
     const head = await http11(`${t.url}/.well-known/jwks.json`, "HEAD");
     assert.equal(head.status, 200);
     assert.equal(head.body, "");
@@ -77,10 +79,10 @@ describe("auth: signing keys and JWKS", () => {
     const [row] = await query<{ kid: string; private_key_enc: Buffer; public_jwk: unknown }>(t, "select kid, private_key_enc, public_jwk from auth.signing_keys");
     const sealed = Buffer.from(row.private_key_enc);
     assert.throws(() => createPrivateKey({ key: sealed, format: "der", type: "pkcs8" }));
-    const kek = loadSecrets(t.dataDir, t.env).keyEncryptionKey;
+    const kek = loadSecrets(t.dataDir, t.env, SERVICE_NAMES).keyEncryptionKey;
     const der = openPrivateKey(kek, row.kid, sealed);
     const pub = createPublicKey(createPrivateKey({ key: der, format: "der", type: "pkcs8" })).export({ format: "jwk" });
-    assert.equal(thumbprint(pub as { crv: string; x: string; y: string }), row.kid);
+    assert.equal(await thumbprint(pub as { crv: string; x: string; y: string }), row.kid);
     // Tampering, another kid (AAD) or another key-encryption key all fail.
     const flipped = Buffer.from(sealed);
     flipped[flipped.length - 1] ^= 1;
@@ -138,13 +140,13 @@ describe("auth: signing keys and JWKS", () => {
 
   it("the in-process KeySource loads a key another instance created on first sight of its kid, reloading at most every 2 s", async () => {
     const kdb = t.system.db.db as Kysely<AuthDb>;
-    const kek = loadSecrets(t.dataDir, t.env).keyEncryptionKey;
+    const kek = loadSecrets(t.dataDir, t.env, SERVICE_NAMES).keyEncryptionKey;
     const other = new SigningKeys(kdb, kek, internals().cfg, internals().clock, silentLogger);
     await other.rotate({ immediate: true }); // activates the pending key of the previous test
     await other.rotate({ immediate: true }); // a brand-new key, signing at once
     const mine = await register(t);
     const { claims } = decodeJwt(mine.access);
-    const fromOther = signJwt(other.current(), claims);
+    const fromOther = await signJwt(other.current(), claims);
     const kid = String(decodeJwt(fromOther).header.kid);
     assert.ok(!internals().keys.schedule().some((k) => k.kid === kid), "this instance has not seen the key yet");
     internals().clock.advance(3000);
@@ -163,7 +165,7 @@ describe("auth: signing keys and JWKS", () => {
     const url = await freshDatabaseUrl();
     const dataDir = mkdtempSync(join(tmpdir(), "acme-keys-"));
     const config = loadConfig({ DATABASE_URL: url, DATA_DIR: dataDir, BCRYPT_COST: "10", METRICS_PORT: "0" });
-    const secrets = loadSecrets(dataDir, {});
+    const secrets = loadSecrets(dataDir, {}, SERVICE_NAMES);
     const dbs = await Promise.all([1, 2, 3].map(() => openDatabase({ url, dataDir })));
     try {
       const prepared = await Promise.all(dbs.map((db) => authService.prepare({ db, config, secrets, log: silentLogger, kv: memoryStore() })));

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { loadSecrets } from "../../platform/secrets.js";
+import { SERVICE_NAMES } from "../../app/services.js";
 import { INVALID_CREDENTIALS } from "../../services/auth/accounts.js";
 import type { TestSystem } from "../support/system.js";
 import { authFrom, authModule, decodeJwt, freshIp, login, PASSWORD, query, register, rejectsWith, startAuthSystem, violations } from "./helpers.js";
@@ -17,7 +18,7 @@ describe("auth: sessions and revocation", () => {
 
   const alive = (access: string) => t.auth(access).listSessions({}).then(() => true, () => false);
   const userServiceToken = async () => {
-    const s = loadSecrets(t.dataDir, t.env);
+    const s = loadSecrets(t.dataDir, t.env, SERVICE_NAMES);
     return (await t.auth().issueServiceToken({ clientId: "user-service", clientSecret: s.clientSecrets.user, audience: "acme-auth" })).accessToken;
   };
   const sid = (access: string) => String(decodeJwt(access).claims.sid);

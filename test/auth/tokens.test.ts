@@ -4,6 +4,7 @@ import { createHash, createHmac, generateKeyPairSync, sign } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createVerifier, TokenError, type TokenVerifier } from "../../platform/auth/verifier.js";
 import { loadSecrets, type Secrets } from "../../platform/secrets.js";
+import { SERVICE_NAMES } from "../../app/services.js";
 import { signJwt } from "../../services/auth/tokens.js";
 import type { TestSystem } from "../support/system.js";
 import { authModule, decodeJwt, query, register, rejectsWith, startAuthSystem } from "./helpers.js";
@@ -16,7 +17,7 @@ describe("auth: tokens", () => {
   let verifier: TokenVerifier;
   before(async () => {
     t = await startAuthSystem();
-    secrets = loadSecrets(t.dataDir, t.env);
+    secrets = loadSecrets(t.dataDir, t.env, SERVICE_NAMES);
     verifier = createVerifier({
       issuer: "acme-auth",
       userAudience: "acme-api",
@@ -131,7 +132,7 @@ describe("auth: tokens", () => {
       await rejectsWith(t.authInternal(good).revokeUserSessions({ userId: String(claims.sub), reason: "x" }), Code.PermissionDenied);
       await rejectsWith(t.authInternal(good).deleteAccount({ userId: String(claims.sub) }), Code.PermissionDenied);
       // A forged "service" token needs our signature too.
-      const forged = `${b64({ alg: "ES256", typ: "at+jwt", kid })}.${b64({ ...claims, client_id: "user-service", aud: "acme-auth", allowed_routes: ["*"] })}.${good.split(".")[2]}`;
+      const forged = `${b64({ alg: "ES256", typ: "at+jwt", kid })}.${b64({ ...claims, client_id: "user-service", aud: "acme-auth", scope: "auth.sessions.revoke" })}.${good.split(".")[2]}`;
       await rejectsWith(t.authInternal(forged).revokeUserSessions({ userId: String(claims.sub) }), Code.Unauthenticated);
     });
 
@@ -142,7 +143,7 @@ describe("auth: tokens", () => {
   });
 
   describe("service tokens (IssueServiceToken)", () => {
-    it("issues ES256 tokens with client_id, audience, the routes for that audience and a rate limit", async () => {
+    it("issues ES256 tokens with client_id, audience, the client's scopes and a rate limit", async () => {
       const r = await t.auth().issueServiceToken({ clientId: "user-service", clientSecret: secrets.clientSecrets.user, audience: "acme-order" });
       assert.equal(r.tokenType, "Bearer");
       assert.equal(r.expiresIn, 600);
@@ -153,7 +154,7 @@ describe("auth: tokens", () => {
       assert.equal(claims.sub, "user-service");
       assert.equal(claims.aud, "acme-order");
       assert.equal(claims.iss, "acme-auth");
-      assert.deepEqual(claims.allowed_routes, ["/acme.order.v1.OrderInternalService/*"]);
+      assert.equal(claims.scope, "auth.sessions.revoke auth.accounts.delete orders.owner.mark");
       assert.equal(typeof claims.rate_limit, "number");
       assert.ok(Number(claims.rate_limit) > 0);
       assert.ok(!("sid" in claims) && !("roles" in claims));
@@ -175,7 +176,7 @@ describe("auth: tokens", () => {
         }
       }
       const order = decodeJwt(await serviceToken("order-service", secrets.clientSecrets.order, "acme-user")).claims;
-      assert.deepEqual(order.allowed_routes, ["/acme.user.v1.UserInternalService/CheckUser"]);
+      assert.equal(order.scope, "users.check");
     });
 
     it("refuses a wrong secret and an unknown client with the same UNAUTHENTICATED", async () => {
@@ -199,18 +200,18 @@ describe("auth: tokens", () => {
       for (const s of Object.values(byName)) assert.ok(!dump.includes(s));
     });
 
-    it("service tokens open exactly their routes: audience and route are checked by every service", async () => {
+    it("service tokens open exactly the RPCs whose policy names one of their scopes, at their audience", async () => {
       const r = await register(t);
       const userSvc = await serviceToken("user-service", secrets.clientSecrets.user, "acme-auth");
       assert.equal((await t.authInternal(userSvc).revokeUserSessions({ userId: r.user.id, reason: "test" })).revoked, 1);
-      // order-service may only call UserInternalService/CheckUser.
+      // order-service holds only users.check: CheckUser's scope.
       const orderSvc = await serviceToken("order-service", secrets.clientSecrets.order, "acme-user");
       assert.equal((await t.usersInternal(orderSvc).checkUser({ userId: r.user.id })).exists, true);
       await rejectsWith(t.usersInternal(orderSvc).createProfile({ userId: r.user.id, email: "x@y.z", name: "x" }), Code.PermissionDenied);
       await rejectsWith(t.authInternal(orderSvc).revokeUserSessions({ userId: r.user.id }), Code.PermissionDenied);
       // The auth service's own token (minted in process) may create profiles, and nothing in auth.
       const authSvc = await authModule(t).internals.tokens.token("acme-user");
-      assert.deepEqual(decodeJwt(authSvc).claims.allowed_routes, ["/acme.user.v1.UserInternalService/*"]);
+      assert.equal(decodeJwt(authSvc).claims.scope, "users.profiles.create users.check");
       assert.equal((await t.usersInternal(authSvc).checkUser({ userId: r.user.id })).exists, true);
       const err = await t.authInternal(authSvc).revokeUserSessions({ userId: r.user.id }).catch((e) => ConnectError.from(e));
       assert.ok(err instanceof ConnectError && err.code === Code.PermissionDenied);

@@ -3,7 +3,7 @@ import { strict as assert } from "node:assert";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { registry } from "../../platform/registry.js";
+import { registry } from "../../app/contract.js";
 import { grpcErrorReply, httpStatusFromGrpc, LOCAL_REPLIES, localReply, localReplyKind, statusJson } from "../../edge/errors.js";
 
 describe("edge errors", () => {

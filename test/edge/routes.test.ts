@@ -2,9 +2,10 @@
 import { strict as assert } from "node:assert";
 import { create } from "@bufbuild/protobuf";
 import { HttpRuleSchema } from "../../gen/google/api/http_pb.js";
-import { allPolicies, type MethodPolicy } from "../../platform/policy.js";
+import { type MethodPolicy } from "../../platform/policy.js";
+import { policies as productPolicies } from "../../app/contract.js";
 import { compileRoutes, RouteTable } from "../../edge/routes.js";
-import { parseTemplate } from "../../edge/template.js";
+import { parseTemplate } from "../../platform/http-template.js";
 import { normalisePath, parseQuery, unescape } from "../../edge/url.js";
 
 describe("edge routes: templates", () => {
@@ -109,8 +110,8 @@ describe("edge routes: URLs", () => {
 });
 
 describe("edge routes: the contract", () => {
-  const { table, routes } = compileRoutes();
-  const policies = [...allPolicies().values()];
+  const { table, routes } = compileRoutes(productPolicies.all());
+  const policies = [...productPolicies.all()];
 
   it("compiles every google.api.http rule of every public service, and none of internal services", () => {
     const expected = policies.filter((p) => !p.internal).reduce((n, p) => n + p.httpRules.length, 0);
@@ -151,7 +152,7 @@ describe("edge routes: the contract", () => {
   });
 
   it("refuses rules whose fields do not exist or do not fit", () => {
-    const base = allPolicies().get("/acme.user.v1.UserService/UpdateUser")!;
+    const base = productPolicies.get("/acme.user.v1.UserService/UpdateUser")!;
     const withRule = (rule: Parameters<typeof create<typeof HttpRuleSchema>>[1]): MethodPolicy => ({
       ...base,
       httpRules: [create(HttpRuleSchema, rule)],

@@ -20,7 +20,7 @@ import { loadConfig } from "../../platform/config.js";
 import { invalidArgument, notFound } from "../../platform/errors.js";
 import { memoryStore, type KeyValueStore } from "../../platform/kv.js";
 import { silentLogger } from "../../platform/logger.js";
-import { registry } from "../../platform/registry.js";
+import { policies, registry } from "../../app/contract.js";
 import { clientIp, contextValuesFor } from "../../platform/request.js";
 import { startServer, type RunningServer } from "../../platform/server.js";
 import { createEdge, type Edge } from "../../edge/index.js";
@@ -221,9 +221,9 @@ export async function startEdgeServer(opts: EdgeServerOptions = {}): Promise<Edg
   });
   const calls: RecordedCall[] = [];
   const services = fakeServices(calls);
-  const auth = authInterceptor({ verifier, serviceAudience: () => "none" });
+  const auth = authInterceptor({ verifier, policies });
   const local = createRouterTransport(services, { router: { interceptors: [auth] } });
-  const edge = await createEdge({ config, kv, log: silentLogger, verifier, transportFor: () => local, now: opts.now });
+  const edge = await createEdge({ config, kv, log: silentLogger, verifier, policies, registry, transportFor: () => local, now: opts.now });
   const server: RunningServer = await startServer({
     port: 0,
     host: "127.0.0.1",

@@ -8,7 +8,7 @@ import {
   file_google_protobuf_wrappers as wrappers,
   FileDescriptorProtoSchema,
 } from "@bufbuild/protobuf/wkt";
-import { registry as productRegistry } from "../../platform/registry.js";
+import { registry as productRegistry } from "../../app/contract.js";
 import { buildRequest, renderResponse, TranscodeError, type RequestShape } from "../../edge/transcode.js";
 import { parseQuery } from "../../edge/url.js";
 

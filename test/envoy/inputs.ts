@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { parse } from "yaml";
-import { allPolicies, type MethodPolicy } from "../../platform/policy.js";
+import { type MethodPolicy } from "../../platform/policy.js";
+import { policies } from "../../app/contract.js";
 import { loadSettings, type EdgeSettings } from "../../scripts/envoy-config.js";
 import { toolSpecs, type ToolName, type ToolSpec } from "../../scripts/tools/index.js";
 import { ROOT } from "./envoy-protos.js";
@@ -38,7 +39,7 @@ export function loadInputs(): Inputs {
     compose: parse(readRepo("docker-compose.yml"), { merge: true }),
     settings: loadSettings(),
     api,
-    policies: [...allPolicies().values()],
+    policies: [...policies.all()],
     ratelimitDir: readdirSync(join(ROOT, "envoy/ratelimit")).sort(),
     tools: toolSpecs(),
   };

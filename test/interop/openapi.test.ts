@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DescMessage } from "@bufbuild/protobuf";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
-import { Access, allPolicies } from "../../platform/policy.js";
+import { Access } from "../../platform/policy.js";
+import { policies } from "../../app/contract.js";
 import { openApiFromDescriptorSet, renderOpenApi } from "../../scripts/openapi.js";
 import { root } from "./support.js";
 
@@ -31,7 +32,7 @@ const deref = (o: Obj): Obj => {
   return parts.reduce((x: Obj, k) => x?.[k], doc);
 };
 const schemaRef = (m: DescMessage) => `#/components/schemas/${m.typeName}`;
-const routed = [...allPolicies().values()].filter((p) => !p.internal);
+const routed = [...policies.all()].filter((p) => !p.internal);
 
 describe("OpenAPI (gen/openapi.json)", () => {
   it("is OpenAPI 3.1 and is exactly what scripts/openapi.ts makes of gen/api.binpb (deterministic)", () => {
@@ -68,7 +69,7 @@ describe("OpenAPI (gen/openapi.json)", () => {
 
   it("leaves out internal services", () => {
     const rpcs = Object.values(doc.paths as Obj).flatMap((item) => Object.values(item as Obj).map((op) => op["x-acme-rpc"] as string));
-    for (const mp of allPolicies().values()) {
+    for (const mp of policies.all()) {
       if (mp.internal) assert.ok(!rpcs.includes(mp.path), `${mp.path} is internal`);
     }
     assert.ok(!JSON.stringify(doc).includes("InternalService"));

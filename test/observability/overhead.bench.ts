@@ -18,7 +18,8 @@ import { UserInternalService } from "../../gen/acme/user/v1/user_pb.js";
 import { createLogger } from "../../platform/logger.js";
 import { startServer } from "../../platform/server.js";
 import { installLogContext } from "../../platform/telemetry/context.js";
-import { clientObservability, serverObservability } from "../../platform/telemetry/tracing.js";
+import { clientObservability } from "../../platform/telemetry/rpc-client.js";
+import { serverObservability } from "../../platform/telemetry/rpc-server.js";
 
 const N = Number(process.argv[2] ?? 5000);
 let logged = 0;

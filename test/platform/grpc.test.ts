@@ -9,7 +9,7 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/h
 import { HealthState, registerHealth } from "../../platform/health.js";
 import { silentLogger } from "../../platform/logger.js";
 import { contextValuesFor, peerAddressKey } from "../../platform/request.js";
-import { localTransport } from "../../platform/rpc.js";
+import { localTransport } from "../../platform/local-transport.js";
 import { startServer, type RunningServer } from "../../platform/server.js";
 
 describe("platform: unary gRPC path and in-process transport", () => {

@@ -4,10 +4,10 @@
 // circuit answers at once until a probe finds the server back.
 import { strict as assert } from "node:assert";
 import net from "node:net";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { grpcErrorReply } from "../../edge/errors.js";
 import { openDatabase, sql } from "../../platform/db.js";
-import { registry } from "../../platform/registry.js";
+import { policies, registry } from "../../app/contract.js";
 import { DependencyCircuit, dependencyGate } from "../../platform/dependency.js";
 import { dbUnavailableReason, DependencyUnavailableError, kvUnavailableReason, POOL_BUSY, toConnectError } from "../../platform/errors.js";
 import { redisStore } from "../../platform/kv.js";
@@ -130,10 +130,11 @@ describe("outages: the dependency circuit", () => {
 describe("outages: the dependency gate", () => {
   it("refuses the product's RPCs at once while Postgres is known down; health and reflection pass", async () => {
     let up = false;
-    const gate = dependencyGate({ available: () => up });
+    const gate = dependencyGate({ available: () => up }, policies);
     let ran = 0;
     const next = (async () => (ran++, { ok: true })) as never;
-    const call = (typeName: string, method: string) => gate(next)({ service: { typeName }, method: { name: method } } as never);
+    const call = (typeName: string, method: string) =>
+      gate(next)({ service: { typeName }, method: { name: method }, contextValues: createContextValues() } as never);
     await assert.rejects(call("acme.auth.v1.AuthService", "Register"), (e: DependencyUnavailableError) => e.circuitOpen && e.dependency === "postgres");
     await assert.rejects(call("acme.order.v1.OrderService", "GetOrder"), DependencyUnavailableError);
     assert.equal(ran, 0, "handlers not run");

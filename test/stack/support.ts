@@ -6,6 +6,7 @@ import { loadConfig } from "../../platform/config.js";
 import { openDatabase } from "../../platform/db.js";
 import { silentLogger } from "../../platform/logger.js";
 import { loadSecrets } from "../../platform/secrets.js";
+import { SERVICE_NAMES } from "../../app/services.js";
 import { AdjustableClock } from "../../services/auth/clock.js";
 import { loadAuthConfig } from "../../services/auth/config.js";
 import { SigningKeys, type SigningKey } from "../../services/auth/keys.js";
@@ -20,7 +21,7 @@ export async function stackKeys(stack: Stack, env: Record<string, string> = {}):
   // The auth service's key settings (env), so a rotation here schedules as the service would.
   const config = loadConfig({ ...env, METRICS_PORT: "0", DATABASE_URL: stack.databaseUrl, DATA_DIR: dataDir });
   const db = await openDatabase({ url: config.databaseUrl, dataDir, max: 1 });
-  const keys = new SigningKeys(db.db as Kysely<AuthDb>, loadSecrets(dataDir, {}).keyEncryptionKey, loadAuthConfig(config), new AdjustableClock(), silentLogger);
+  const keys = new SigningKeys(db.db as Kysely<AuthDb>, loadSecrets(dataDir, {}, SERVICE_NAMES).keyEncryptionKey, loadAuthConfig(config), new AdjustableClock(), silentLogger);
   await keys.load();
   return { keys, current: () => keys.current(), close: () => db.close() };
 }

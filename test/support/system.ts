@@ -8,9 +8,10 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { AuthInternalService, AuthService } from "../../gen/acme/auth/v1/auth_pb.js";
 import { OrderInternalService, OrderService } from "../../gen/acme/order/v1/order_pb.js";
 import { UserInternalService, UserService } from "../../gen/acme/user/v1/user_pb.js";
-import { loadConfig, type ServiceName } from "../../platform/config.js";
+import type { ServiceName } from "../../app/services.js";
+import { loadConfig } from "../../platform/config.js";
 import { silentLogger, type Logger } from "../../platform/logger.js";
-import { startSystem, type System } from "../../services/system.js";
+import { startSystem, type System } from "../../app/system.js";
 import { freshDatabaseUrl, freshRedisUrl } from "./fresh.js";
 
 export interface TestSystemOptions {

@@ -2,7 +2,7 @@
 // one, or Envoy with EDGE_URL) answers, whatever the services do.
 import { strict as assert } from "node:assert";
 import { Access, isInternal } from "../../../platform/policy.js";
-import { productServices } from "../../../platform/registry.js";
+import { productServices } from "../../../app/contract.js";
 import { allowedOrigins, call, EDGE_KINDS, expectLocalReply, expectStatus, maxBodyBytes, ROUTES, routeKey, startTarget, type Target } from "./target.js";
 
 /** A concrete path for a route template ({var} and * become "x1"). */
@@ -54,7 +54,7 @@ for (const kind of EDGE_KINDS) {
       });
 
       it("has no REST route into internal services", () => {
-        const internal = productServices().filter(isInternal);
+        const internal = productServices.filter(isInternal);
         assert.ok(internal.length > 0);
         for (const r of ROUTES) assert.ok(!isInternal(r.service), `${routeKey(r)} routes into ${r.service.typeName}`);
       });
@@ -62,7 +62,7 @@ for (const kind of EDGE_KINDS) {
       it("does not route the gRPC paths of internal services for clients without a service token", async () => {
         // Envoy: 404 (direct_response). The embedded edge: the services of the all-in-one process
         // call each other through the port, so the path exists but needs a service token (401).
-        for (const s of productServices().filter(isInternal)) {
+        for (const s of productServices.filter(isInternal)) {
           const a = await call(t, "POST", `/${s.typeName}/${s.methods[0].name}`, { body: {}, headers: { "connect-protocol-version": "1" } });
           if (t.embedded) expectStatus(a, 401, s.typeName);
           else assert.ok([401, 404].includes(a.status), `${s.typeName}: got ${a.status} ${a.text}`);

@@ -18,6 +18,7 @@ import { parse } from "yaml";
 import { Code } from "@connectrpc/connect";
 import { LOCAL_REPLIES, localReplyKind } from "../../../edge/errors.js";
 import { loadRateLimitConfig, type RateLimitConfig } from "../../../edge/ratelimit.js";
+import { policies } from "../../../app/contract.js";
 import { compileRoutes, type Route } from "../../../edge/routes.js";
 import { sharedEdgeStack, type EdgeStack } from "../../support/edge-stack.js";
 import { rest } from "../../support/http.js";
@@ -31,7 +32,7 @@ export type EdgeKind = "embedded" | "envoy" | "url";
 export const EDGE_KINDS: readonly EdgeKind[] = EDGE_URL ? ["url"] : ["embedded", "envoy"];
 
 /** Every REST route of the contract (platform/policy.ts). */
-export const ROUTES: readonly Route[] = compileRoutes().routes;
+export const ROUTES: readonly Route[] = compileRoutes(policies.all()).routes;
 export const routeKey = (r: Pick<Route, "httpMethod" | "template">) => `${r.httpMethod} ${r.template}`;
 
 /** The CORS origins Envoy allows (envoy/settings.yaml); the embedded edge is started with the same. */

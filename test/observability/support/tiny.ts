@@ -14,7 +14,9 @@ import { errorInterceptor } from "../../../platform/errors.js";
 import type { Logger } from "../../../platform/logger.js";
 import { startServer, type RunningServer } from "../../../platform/server.js";
 import { metricsHandler } from "../../../platform/telemetry/metrics.js";
-import { propagateContext, serverObservability, traceHttp } from "../../../platform/telemetry/tracing.js";
+import { traceHttp } from "../../../platform/telemetry/http-server.js";
+import { propagateContext } from "../../../platform/telemetry/rpc-client.js";
+import { serverObservability } from "../../../platform/telemetry/rpc-server.js";
 
 export interface Tiny {
   readonly server: RunningServer;

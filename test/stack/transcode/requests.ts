@@ -2,6 +2,7 @@
 // routes, fixtures per edge, samples per field, the variants of each route.
 import { randomUUID } from "node:crypto";
 import { ScalarType, type DescEnum, type DescField, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
+import { policies } from "../../../app/contract.js";
 import { compileRoutes, type Route } from "../../../edge/routes.js";
 import { parseTemplate } from "../../../edge/template.js";
 import { Access } from "../../../platform/policy.js";
@@ -11,7 +12,7 @@ import { PASSWORD, type Answer, type Target, type User } from "../../edge/confor
 
 /** GET first, DELETE last (each route has its own fixtures; this only keeps the run readable). */
 export const METHOD_RANK: Record<string, number> = { GET: 0, POST: 1, PUT: 1, PATCH: 1, DELETE: 2 };
-export const COMPILED = compileRoutes();
+export const COMPILED = compileRoutes(policies.all());
 export const ROUTES: readonly Route[] = [...COMPILED.routes].sort((a, b) => (METHOD_RANK[a.httpMethod] ?? 1) - (METHOD_RANK[b.httpMethod] ?? 1));
 export const routeKey = (r: Route) => `${r.httpMethod} ${r.template}`;
 

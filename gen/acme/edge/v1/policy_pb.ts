@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acme/edge/v1/policy.proto.
  */
 export const file_acme_edge_v1_policy: GenFile = /*@__PURE__*/
-  fileDesc("ChlhY21lL2VkZ2UvdjEvcG9saWN5LnByb3RvEgxhY21lLmVkZ2UudjEiUQoGUG9saWN5EiQKBmFjY2VzcxgBIAEoDjIULmFjbWUuZWRnZS52MS5BY2Nlc3MSDQoFcm9sZXMYAiADKAkSEgoKcmF0ZV9saW1pdBgDIAEoCSphCgZBY2Nlc3MSFgoSQUNDRVNTX1VOU1BFQ0lGSUVEEAASEQoNQUNDRVNTX1BVQkxJQxABEhgKFEFDQ0VTU19BVVRIRU5USUNBVEVEEAISEgoOQUNDRVNTX1NFUlZJQ0UQAzpOCgZwb2xpY3kSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi1hwMgASgLMhQuYWNtZS5lZGdlLnYxLlBvbGljeVIGcG9saWN5Oj0KCGludGVybmFsEh8uZ29vZ2xlLnByb3RvYnVmLlNlcnZpY2VPcHRpb25zGLaHAyABKAhSCGludGVybmFsQl8KEGNvbS5hY21lLmVkZ2UudjFQAVo6Z2l0aHViLmNvbS9hY21lL2FjbWUtZWRnZS1zdGFjay9nZW4vZ28vYWNtZS9lZGdlL3YxO2VkZ2V2MaoCDEFjbWUuRWRnZS5WMWIGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("ChlhY21lL2VkZ2UvdjEvcG9saWN5LnByb3RvEgxhY21lLmVkZ2UudjEicAoGUG9saWN5EiQKBmFjY2VzcxgBIAEoDjIULmFjbWUuZWRnZS52MS5BY2Nlc3MSDQoFcm9sZXMYAiADKAkSEgoKcmF0ZV9saW1pdBgDIAEoCRIOCgZzY29wZXMYBCADKAkSDQoFb3duZXIYBSABKAkqYQoGQWNjZXNzEhYKEkFDQ0VTU19VTlNQRUNJRklFRBAAEhEKDUFDQ0VTU19QVUJMSUMQARIYChRBQ0NFU1NfQVVUSEVOVElDQVRFRBACEhIKDkFDQ0VTU19TRVJWSUNFEAM6TgoGcG9saWN5Eh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtYcDIAEoCzIULmFjbWUuZWRnZS52MS5Qb2xpY3lSBnBvbGljeTo9CghpbnRlcm5hbBIfLmdvb2dsZS5wcm90b2J1Zi5TZXJ2aWNlT3B0aW9ucxi2hwMgASgIUghpbnRlcm5hbEJfChBjb20uYWNtZS5lZGdlLnYxUAFaOmdpdGh1Yi5jb20vYWNtZS9hY21lLWVkZ2Utc3RhY2svZ2VuL2dvL2FjbWUvZWRnZS92MTtlZGdldjGqAgxBY21lLkVkZ2UuVjFiBnByb3RvMw", [file_google_protobuf_descriptor]);
 
 /**
  * Edge and service policy of one RPC.
@@ -39,6 +39,26 @@ export type Policy = Message<"acme.edge.v1.Policy"> & {
    * @generated from field: string rate_limit = 3;
    */
   rateLimit: string;
+
+  /**
+   * ACCESS_SERVICE: the service token must carry at least one of these
+   * scopes (its "scope" claim). The built-in clients are granted scopes in
+   * the same terms (services/auth/clients.ts); empty: no service may call.
+   *
+   * @generated from field: repeated string scopes = 4;
+   */
+  scopes: string[];
+
+  /**
+   * Owner-only (ACCESS_AUTHENTICATED): the request field holding the id of
+   * the user the RPC acts on. Only that user, or a caller with one of
+   * `roles`, passes; anyone else gets NOT_FOUND, as for a user that does not
+   * exist (no oracle). With `owner` set, `roles` are the roles that may act
+   * for someone else rather than roles needed to call at all.
+   *
+   * @generated from field: string owner = 5;
+   */
+  owner: string;
 };
 
 /**

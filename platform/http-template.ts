@@ -10,6 +10,8 @@
 // Parsed into flat segments (literals, "*" and "**") plus the segment range
 // each variable binds, the way grpc-httpjson-transcoding (Envoy's transcoder)
 // does: a variable after "**" gets a negative end, counted from the path's end.
+// The one parser of the tree: the embedded edge's route trie (edge/routes.ts) and
+// the OpenAPI generator (scripts/openapi/openapi-path.ts) both use it.
 
 export const SINGLE = "*";
 export const MULTI = "**";
@@ -30,6 +32,11 @@ export interface PathTemplate {
   readonly variables: readonly TemplateVariable[];
   /** Custom verb without the colon ("cancel"), or "". */
   readonly verb: string;
+}
+
+/** A variable's end as an index into `length` segments (resolves ends counted from the end). */
+export function variableEnd(v: TemplateVariable, length: number): number {
+  return v.end >= 0 ? v.end : length + v.end + 1;
 }
 
 export class TemplateError extends Error {

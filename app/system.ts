@@ -1,41 +1,34 @@
 // Composition root: builds the shared platform (db, kv, verifier), the
 // requested services and, in the all-in-one run, the embedded edge, and serves
-// them on one port. `services/main.ts` is the command line around it.
+// them on one port. app/main.ts is the command line around it.
 import type { DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter, Interceptor, Transport } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { createEdge, type Edge } from "../edge/index.js";
 import { authInterceptor } from "../platform/auth/interceptor.js";
 import { remoteJwks, type KeySource } from "../platform/auth/keys.js";
 import { createVerifier } from "../platform/auth/verifier.js";
-import { audienceOf, grpcTransport, lazyTransport, serviceTokens, withDefaultTimeout } from "../platform/clients.js";
-import type { Config, ServiceName } from "../platform/config.js";
+import { grpcTransport, type TokenSource } from "../platform/clients.js";
+import { serviceUrls, type Config } from "../platform/config.js";
 import { openDatabase, type Database } from "../platform/db.js";
 import { dependencyGate } from "../platform/dependency.js";
 import { errorInterceptor } from "../platform/errors.js";
 import { HealthState, registerHealth, ServingStatus } from "../platform/health.js";
 import { openStore, type KeyValueStore } from "../platform/kv.js";
+import { localTransport } from "../platform/local-transport.js";
 import { createLogger, type Logger } from "../platform/logger.js";
 import { registerReflection } from "../platform/reflection.js";
-import { registry } from "../platform/registry.js";
-import { localTransport } from "../platform/rpc.js";
-import { loadSecrets } from "../platform/secrets.js";
 import { contextValuesFor } from "../platform/request.js";
-import { observability, propagateContext } from "../platform/telemetry/index.js";
-import { probeIntervalMs, watchDependencies } from "../platform/telemetry/health.js";
-import { startMetricsServer } from "../platform/telemetry/metrics-server.js";
-import { clientObservability } from "../platform/telemetry/tracing.js";
+import { unaryMethods } from "../platform/rpc.js";
+import { loadSecrets } from "../platform/secrets.js";
 import { startServer, type HttpHandler, type RunningServer } from "../platform/server.js";
+import type { ServiceModule } from "../platform/service.js";
+import { probeIntervalMs, watchDependencies } from "../platform/telemetry/health.js";
+import { observability, propagateContext } from "../platform/telemetry/index.js";
+import { startMetricsServer } from "../platform/telemetry/metrics-server.js";
 import { loadTlsMaterial } from "../platform/tls.js";
-import type { ServiceDefinition, ServiceModule } from "../platform/service.js";
-import { authService } from "./auth/index.js";
-import { orderService } from "./order/index.js";
-import { userService } from "./user/index.js";
-
-export const definitions: Record<ServiceName, ServiceDefinition> = {
-  auth: authService,
-  user: userService,
-  order: orderService,
-};
+import { callsFrom } from "./calls.js";
+import { policies, registry } from "./contract.js";
+import { audienceOfService, definitions, SERVICE_NAMES, type ServiceName } from "./services.js";
 
 export interface SystemOptions {
   config: Config;
@@ -66,18 +59,21 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   const log = opts.log ?? createLogger({ service: opts.services.length === 1 ? opts.services[0] : "acme" }, { level: config.logLevel });
   const db = opts.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, env: config.env }));
   const kv = opts.kv ?? openStore(config.redisUrl, config.env);
-  const secrets = loadSecrets(config.dataDir, config.env);
+  const secrets = loadSecrets(config.dataDir, config.env, SERVICE_NAMES);
   const defs = opts.services.map((n) => definitions[n]);
 
   let keySource: KeySource | undefined;
+  const ownTokens: Partial<Record<ServiceName, TokenSource>> = {};
   for (const def of defs) {
     const prepared = await def.prepare({ db, config, secrets, log: log.child({ component: def.name }), kv });
     keySource ??= prepared.keySource;
+    if (prepared.tokens) ownTokens[def.name as ServiceName] = prepared.tokens;
   }
 
   // Until the server listens we do not know our own port (PORT=0 in tests).
   let selfUrl = "";
-  const urlOf = (name: ServiceName) => (opts.services.includes(name) ? selfUrl : config.serviceUrls[name]);
+  const remoteUrls = serviceUrls(config.env, SERVICE_NAMES);
+  const urlOf = (name: ServiceName) => (opts.services.includes(name) ? selfUrl : remoteUrls[name]);
   const urls = new Proxy({} as Record<ServiceName, string>, {
     get: (_t, name: ServiceName) => {
       const u = urlOf(name);
@@ -90,27 +86,20 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   const verifier = createVerifier({
     issuer: config.jwt.issuer,
     userAudience: config.jwt.audience,
-    serviceAudiences: opts.services.map((n) => audienceOf(`acme.${n}.v1`)),
+    serviceAudiences: opts.services.map(audienceOfService),
     keys,
     kv,
   });
 
-  // Calls between services hosted in this process stay in process (set once
-  // the modules exist, below); calls to the others go over gRPC.
-  let inProcess: ((interceptors: Interceptor[]) => Transport) | undefined;
-  const transportTo = (name: ServiceName, interceptors: Interceptor[] = [], timeoutMs?: number): Transport =>
-    lazyTransport(() =>
-      opts.services.includes(name) && inProcess
-        ? withDefaultTimeout(inProcess(interceptors), timeoutMs)
-        : grpcTransport(urls[name], interceptors, timeoutMs),
-    );
-
+  // Calls between services hosted here go through the one local transport (set below, once
+  // the modules exist); calls to the others go over gRPC with a service token.
+  let local: ReturnType<typeof localTransport> | undefined;
+  const calls = { hosted: opts.services, urls, clientSecrets: secrets.clientSecrets, ownTokens, local: () => local };
   const modules: ServiceModule[] = [];
   for (const def of defs) {
-    const tokens = serviceTokens(transportTo("auth"), {
-      clientId: `${def.name}-service`, clientSecret: secrets.clientSecrets[def.name],
-    });
-    modules.push(await def.create({ config, db, kv, log: log.child({ component: def.name }), secrets, verifier, urls, tokens, transportTo }));
+    const name = def.name as ServiceName;
+    const transportTo = callsFrom(name, calls);
+    modules.push(await def.create({ config, db, kv, log: log.child({ component: name }), secrets, verifier, urls, transportTo: transportTo as never }));
   }
 
   const health = new HealthState();
@@ -132,33 +121,28 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   });
   const serviceInterceptors: Interceptor[] = [
     errorInterceptor(log),
-    dependencyGate(db),
-    authInterceptor({ verifier, serviceAudience: audienceOf, onRejected: obs.onTokenRejected }),
+    dependencyGate(db, policies),
+    authInterceptor({ verifier, policies, onRejected: obs.onTokenRejected }),
   ];
   const routes = (router: ConnectRouter) => {
     registerHealth(router, health);
     registerReflection(router, registry, serviceNames);
     for (const m of modules) m.routes(router);
   };
+  // The unary method table, built once: the port's gRPC fast path and the local transport share it.
+  const methods = unaryMethods(routes);
 
-  // The edge reaches local services in process (handlers called directly, no
-  // serialisation: platform/rpc.ts) and remote ones over gRPC.
-  const local = localTransport((r) => modules.forEach((m) => m.routes(r)), {
+  // The edge and the services reach the services hosted here in process (handlers called
+  // directly, no serialisation: platform/local-transport.ts) and the others over gRPC.
+  local = localTransport(routes, {
+    methods,
     router: { interceptors: [obs.rpc, ...serviceInterceptors] },
     transport: { interceptors: [propagateContext()] },
   });
-  inProcess = (interceptors) =>
-    localTransport((r) => modules.forEach((m) => m.routes(r)), {
-      router: { interceptors: [obs.rpc, ...serviceInterceptors] },
-      transport: { interceptors: [...interceptors, clientObservability(), propagateContext()] },
-    });
   const hostedNames = new Set(hosted.map((s) => s.typeName));
-  const transportFor = (typeName: string): Transport => {
-    if (hostedNames.has(typeName)) return local;
-    const name = typeName.split(".")[1] as ServiceName;
-    return grpcTransport(urls[name]);
-  };
-  const edge: Edge | undefined = opts.edge ? await createEdge({ config, kv, log, verifier, transportFor }) : undefined;
+  const transportFor = (typeName: string) =>
+    hostedNames.has(typeName) ? local! : grpcTransport(urls[typeName.split(".")[1] as ServiceName]);
+  const edge: Edge | undefined = opts.edge ? await createEdge({ config, kv, log, verifier, policies, registry, transportFor }) : undefined;
 
   // /metrics is not served on this port: it has a listener of its own (config.metrics).
   const httpHandlers: HttpHandler[] = [
@@ -169,6 +153,7 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
     port: config.port,
     host: config.host,
     routes,
+    methods,
     interceptors: [obs.rpc, ...(edge?.rpcInterceptors ?? []), ...serviceInterceptors],
     httpHandlers,
     prelude: edge?.prelude,
