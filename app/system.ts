@@ -11,6 +11,7 @@ import { grpcTransport, type TokenSource } from "../platform/clients.js";
 import { serviceUrls, type Config } from "../platform/config.js";
 import { openDatabase, type Database } from "../platform/db.js";
 import { dependencyGate } from "../platform/dependency.js";
+import type { PolicyTable } from "../platform/policy.js";
 import { errorInterceptor } from "../platform/errors.js";
 import { HealthState, registerHealth, ServingStatus } from "../platform/health.js";
 import { openStore, type KeyValueStore } from "../platform/kv.js";
@@ -27,7 +28,7 @@ import { observability, propagateContext } from "../platform/telemetry/index.js"
 import { startMetricsServer } from "../platform/telemetry/metrics-server.js";
 import { loadTlsMaterial } from "../platform/tls.js";
 import { callsFrom } from "./calls.js";
-import { policies, registry } from "./contract.js";
+import { policies as productPolicies, registry } from "./contract.js";
 import { audienceOfService, definitions, SERVICE_NAMES, type ServiceName } from "./services.js";
 
 export interface SystemOptions {
@@ -37,6 +38,8 @@ export interface SystemOptions {
   /** Serve the embedded edge (REST, edge limits) in front. */
   edge: boolean;
   log?: Logger;
+  /** The contract's policy (default: app/contract.ts); tests pass a variant. */
+  policies?: PolicyTable;
   /** Use these instead of opening from config (tests). */
   db?: Database;
   kv?: KeyValueStore;
@@ -56,6 +59,7 @@ export interface System {
 
 export async function startSystem(opts: SystemOptions): Promise<System> {
   const { config } = opts;
+  const policies = opts.policies ?? productPolicies;
   const log = opts.log ?? createLogger({ service: opts.services.length === 1 ? opts.services[0] : "acme" }, { level: config.logLevel });
   const db = opts.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, env: config.env }));
   const kv = opts.kv ?? openStore(config.redisUrl, config.env);

@@ -2,7 +2,7 @@
 // agent, request id), independent of which edge (Envoy, embedded, none) sent it.
 import { createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect";
 import type { Socket } from "node:net";
-import { REQUEST_ID_HEADER, requestIdOf } from "./telemetry/request-id.js";
+import { currentRequestId, REQUEST_ID_HEADER } from "./telemetry/request-id.js";
 
 /** x-request-id: its rule and its carrying live in telemetry/request-id.ts. */
 export { REQUEST_ID_HEADER };
@@ -33,7 +33,11 @@ export function userAgent(ctx: HandlerContext): string {
   return (ctx.requestHeader.get("user-agent") ?? "").slice(0, 256);
 }
 
-/** The request's id, as decided where it entered this process ("" when no observability interceptor ran). */
-export function requestId(ctx: HandlerContext): string {
-  return requestIdOf(ctx);
+/**
+ * The request's id, as decided where it entered this process and carried in
+ * its context ("" outside a request the observability interceptor or the HTTP
+ * span started). `_ctx`: the handler's context, for call sites' symmetry with clientIp.
+ */
+export function requestId(_ctx?: HandlerContext): string {
+  return currentRequestId() ?? "";
 }

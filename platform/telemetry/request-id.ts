@@ -2,10 +2,9 @@
 // rule. It is decided once, where a request first enters the process (the
 // HTTP span in http-server.ts, or the RPC server interceptor when no request
 // of this process is in progress), kept in the request's context (context.ts
-// requestStore, and connect's context values for handlers), and written into
+// requestStore, which handlers run in), and written into
 // every outgoing call's headers so the next process keeps it.
 import { randomUUID } from "node:crypto";
-import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { requestStore } from "./context.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
@@ -18,17 +17,9 @@ export function requestIdFrom(received: string | readonly string[] | null | unde
   return v && SANE.test(v) ? v : randomUUID();
 }
 
-/** Where the RPC server interceptor leaves the decided id for handlers (requestId(ctx) in platform/request.ts). */
-export const requestIdKey = createContextKey<string>("", { description: "request id" });
-
 /** The id of the request in progress (decided at the first entry), if any. */
 export function currentRequestId(): string | undefined {
   return requestStore.getStore()?.requestId;
-}
-
-/** The request id a handler runs under: the one decided at the entry ("" outside the observability interceptor). */
-export function requestIdOf(ctx: HandlerContext): string {
-  return ctx.values.get(requestIdKey);
 }
 
 /** Write the current request's id into an outgoing call's headers, unless the caller set one. */

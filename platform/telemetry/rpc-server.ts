@@ -11,7 +11,7 @@ import { requestStore, type RequestInfo } from "./context.js";
 import { noteEdgeRpc } from "./edge-naming.js";
 import { metrics as defaultRegistry, type MetricsRegistry } from "./metrics.js";
 import { extractFromHeaders } from "./propagation.js";
-import { REQUEST_ID_HEADER, requestIdFrom, requestIdKey } from "./request-id.js";
+import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id.js";
 import { grpcTypeOf, rpcMetrics } from "./rpc-metrics.js";
 import { codeOf, finishSpan, QUIET, rpcSystem, tracer } from "./rpc-span.js";
 import { tracedStream } from "./traced-stream.js";
@@ -36,7 +36,6 @@ export function serverObservability(opts: ServerObservabilityOptions): Intercept
     // Inside a request of this process (an in-process call) its id stands; at the entry it is decided here.
     const requestId = outer?.requestId ?? requestIdFrom(req.header.get(REQUEST_ID_HEADER));
     const info: RequestInfo = { requestId, rpc };
-    req.contextValues.set(requestIdKey, requestId);
 
     const parent = extractFromHeaders(req.header);
     let ctx = parent;

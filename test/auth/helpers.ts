@@ -5,6 +5,7 @@ import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { decodeJwt as decodePayload, decodeProtectedHeader } from "jose";
 import { CompiledQuery } from "kysely";
 import { AuthService } from "../../gen/acme/auth/v1/auth_pb.js";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
@@ -65,8 +66,7 @@ export async function login(t: TestSystem, e: string, password = PASSWORD, ip = 
 }
 
 export function decodeJwt(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
-  const [h, p] = token.split(".");
-  return { header: JSON.parse(Buffer.from(h, "base64url").toString()), claims: JSON.parse(Buffer.from(p, "base64url").toString()) };
+  return { header: decodeProtectedHeader(token), claims: decodePayload(token) };
 }
 
 /** Awaits a rejection with `code` (and `message` when given); returns the error. */

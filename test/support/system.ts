@@ -10,6 +10,7 @@ import { OrderInternalService, OrderService } from "../../gen/acme/order/v1/orde
 import { UserInternalService, UserService } from "../../gen/acme/user/v1/user_pb.js";
 import type { ServiceName } from "../../app/services.js";
 import { loadConfig } from "../../platform/config.js";
+import type { PolicyTable } from "../../platform/policy.js";
 import { silentLogger, type Logger } from "../../platform/logger.js";
 import { startSystem, type System } from "../../app/system.js";
 import { freshDatabaseUrl, freshRedisUrl } from "./fresh.js";
@@ -24,6 +25,8 @@ export interface TestSystemOptions {
   /** "memory" uses the in-process store instead of the test Redis server. */
   store?: "redis" | "memory";
   log?: Logger;
+  /** A variant of the contract's policy (test/policy). */
+  policies?: PolicyTable;
 }
 
 export interface TestSystem {
@@ -65,6 +68,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     services: opts.services ?? ["auth", "user", "order"],
     edge: opts.edge ?? true,
     log: opts.log ?? silentLogger,
+    policies: opts.policies,
   });
   const base = `http://127.0.0.1:${system.server.port}`;
   const transport = (token?: string) => createGrpcTransport({ baseUrl: base, interceptors: bearer(token) });
