@@ -6,7 +6,6 @@
 //
 //   headers.ts      hygiene, client address, x-request-id, security headers
 //   cors.ts         CORS (preflights answered before any JWT check)
-//   template.ts     google.api.http path templates
 //   url.ts          path normalisation, percent-decoding, query parsing
 //   routes.ts       the REST routes of the contract, as a path trie
 //   transcode.ts    JSON/path/query <-> protobuf messages
@@ -14,6 +13,7 @@
 //   ratelimit.ts    envoyproxy/ratelimit's algorithm, keys and headers
 //   errors.ts       gRPC status -> HTTP (convert_grpc_status), local replies
 //   rest.ts         the REST request pipeline
+//   body.ts         request bodies (plain or gzip), bounded
 //   interceptor.ts  the same limits and hygiene for gRPC / gRPC-Web / Connect
 //   openapi.ts      GET /openapi.json (gen/openapi.json)
 //   docs.ts         GET /docs/: the API reference page (Swagger UI of /openapi.json)

@@ -21,6 +21,7 @@ import { invalidArgument, notFound } from "../../platform/errors.js";
 import { memoryStore, type KeyValueStore } from "../../platform/kv.js";
 import { silentLogger } from "../../platform/logger.js";
 import { policies, registry } from "../../app/contract.js";
+import { requireOwner } from "../../platform/policy.js";
 import { clientIp, contextValuesFor } from "../../platform/request.js";
 import { startServer, type RunningServer } from "../../platform/server.js";
 import { createEdge, type Edge } from "../../edge/index.js";
@@ -95,6 +96,7 @@ export function fakeServices(calls: RecordedCall[]) {
         record(calls, "GetUser", UserService.method.getUser.input, req, ctx);
         if (req.id === "missing") throw notFound("user");
         if (req.id === "invalid") throw invalidArgument([{ field: "id", description: "must be a UUID" }]);
+        requireOwner(ctx, req.id);
         return { user: { id: req.id, name: "Somebody" } };
       },
       listUsers(req, ctx) {
@@ -107,6 +109,7 @@ export function fakeServices(calls: RecordedCall[]) {
       },
       deleteUser(req, ctx) {
         record(calls, "DeleteUser", UserService.method.deleteUser.input, req, ctx);
+        requireOwner(ctx, req.id);
         return {};
       },
     });

@@ -2,11 +2,12 @@
 // active trace and span (from OpenTelemetry's context, when tracing is on) and
 // the request id and RPC (kept here, so they are there with tracing off too).
 import { AsyncLocalStorage } from "node:async_hooks";
+import { randomUUID } from "node:crypto";
 import { context, isSpanContextValid, trace, type Span } from "@opentelemetry/api";
 import { setLogContext, type Fields } from "../../logger.js";
 
 export interface RequestInfo {
-  /** x-request-id of the request, decided at its entry into the process (request-id.ts). */
+  /** x-request-id of the request (received or made up at the first hop). */
   readonly requestId: string;
   /** "package.Service/Method" of the innermost RPC being handled. */
   readonly rpc?: string;
@@ -22,6 +23,14 @@ export interface EdgeRecord {
 }
 
 export const requestStore = new AsyncLocalStorage<RequestInfo>();
+
+export const REQUEST_ID_HEADER = "x-request-id";
+
+/** A received request id if it looks sane (printable, short), else a new one. */
+export function requestIdFrom(received: string | null | undefined): string {
+  if (received && received.length <= 200 && /^[\x21-\x7e]+$/.test(received)) return received;
+  return randomUUID();
+}
 
 /** trace_id / span_id of the active span (when tracing is on) and the request's id and RPC. */
 export function logContext(): Fields {

@@ -69,7 +69,7 @@ const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 const sanitize = (name: string, re: RegExp) => (re.test(name) ? name : name.replace(/[^a-zA-Z0-9_]/g, "_").replace(/^([0-9])/, "_$1"));
 
-/** One series, resolved once (for hot paths: no label sorting or lookup per call). */
+/** One series, resolved once (for hot paths: no label hashing per call). */
 export interface SeriesHandle {
   inc(by?: number): void;
   add(by: number): void;
@@ -78,36 +78,18 @@ export interface SeriesHandle {
 }
 
 type Metric = client.Counter | client.Gauge | client.Histogram;
+type Child = { inc?(v?: number): void; dec?(v?: number): void; set?(v: number): void; observe?(v: number): void };
 
 interface Family {
   readonly name: string;
   readonly kind: MetricKind;
   readonly labelNames: readonly string[];
   readonly metric: Metric;
-  /** Its series, by label values (at most MAX_SERIES): prom-client's labelled children, kept. */
-  readonly series: Map<string, SeriesHandle>;
+  /** Label combinations seen (bounded by MAX_SERIES). */
+  readonly seen: Set<string>;
 }
 
-const nothing = () => {};
-const NOOP: SeriesHandle = { inc: nothing, add: nothing, set: nothing, observe: nothing };
-
-/** A handle on prom-client's child for one label set (the family itself when it has no labels). */
-function seriesOf(fam: Family, values: Record<string, string>): SeriesHandle {
-  const labelled = fam.labelNames.length > 0;
-  if (fam.kind === "counter") {
-    const c = labelled ? (fam.metric as client.Counter).labels(values) : (fam.metric as client.Counter);
-    const inc = (by = 1) => {
-      if (by >= 0) c.inc(by);
-    };
-    return { inc, add: inc, set: nothing, observe: nothing };
-  }
-  if (fam.kind === "gauge") {
-    const g = labelled ? (fam.metric as client.Gauge).labels(values) : (fam.metric as client.Gauge);
-    return { inc: (by = 1) => g.inc(by), add: (by) => g.inc(by), set: (v) => g.set(v), observe: nothing };
-  }
-  const h = labelled ? (fam.metric as client.Histogram).labels(values) : (fam.metric as client.Histogram);
-  return { inc: nothing, add: nothing, set: nothing, observe: (v) => h.observe(v) };
-}
+const NOOP: Child = {};
 
 export class MetricsRegistry {
   /** prom-client's registry: what GET /metrics renders. */
@@ -123,27 +105,33 @@ export class MetricsRegistry {
 
   /** Add `by` (default 1) to a counter. */
   counter(name: string, labels: Labels = {}, by = 1): void {
-    if (by >= 0) this.series(name, "counter", labels).inc(by);
+    if (by >= 0) this.child(name, "counter", labels).inc?.(by);
   }
 
   /** Set a gauge. */
   gauge(name: string, labels: Labels, value: number): void {
-    this.series(name, "gauge", labels).set(value);
+    this.child(name, "gauge", labels).set?.(value);
   }
 
   /** Add to a gauge (negative to subtract). */
   add(name: string, labels: Labels, by: number): void {
-    this.series(name, "gauge", labels).add(by);
+    this.child(name, "gauge", labels).inc?.(by);
   }
 
   /** Record one observation in a histogram. */
   observe(name: string, labels: Labels, value: number): void {
-    this.series(name, "histogram", labels).observe(value);
+    this.child(name, "histogram", labels).observe?.(value);
   }
 
   /** A handle on one series of a family, for code that records it on every request. */
   handle(name: string, kind: MetricKind, labels: Labels = {}): SeriesHandle {
-    return this.series(name, kind, labels);
+    const c = this.child(name, kind, labels);
+    return {
+      inc: (by = 1) => (by >= 0 ? c.inc?.(by) : undefined),
+      add: (by) => c.inc?.(by),
+      set: (v) => c.set?.(v),
+      observe: (v) => c.observe?.(v),
+    };
   }
 
   /** Run `fn` before every render (to set gauges from pools etc.). Returns an unregister function. */
@@ -182,7 +170,7 @@ export class MetricsRegistry {
   /** Forget every series (tests). Declarations and collectors stay. */
   reset(): void {
     this.prom.resetMetrics();
-    for (const f of this.families.values()) f.series.clear();
+    for (const f of this.families.values()) f.seen.clear();
   }
 
   private async samples(rawName: string): Promise<{ labels: Record<string, string | number>; value: number }[]> {
@@ -212,31 +200,29 @@ export class MetricsRegistry {
         : k === "gauge"
           ? new client.Gauge(config)
           : new client.Histogram({ ...config, buckets: [...((decl as { buckets?: number[] })?.buckets ?? LATENCY_BUCKETS)] });
-    fam = { name, kind: k, labelNames, metric, series: new Map() };
+    fam = { name, kind: k, labelNames, metric, seen: new Set() };
     this.families.set(name, fam);
     return fam;
   }
 
   /** The series for these labels, or a no-op past the family's series limit or with another label set. */
-  private series(name: string, kind: MetricKind, labels: Labels): SeriesHandle {
+  private child(name: string, kind: MetricKind, labels: Labels): Child {
     const unsorted = this.labelValues(labels);
     const names = Object.keys(unsorted).sort();
+    // Sorted, so every series of a family renders its labels in one order.
+    const values: Record<string, string> = {};
+    for (const n of names) values[n] = unsorted[n];
     const fam = this.family(name, kind, names);
     if (names.length !== fam.labelNames.length || names.some((n, i) => n !== fam.labelNames[i])) return this.dropped(fam);
-    const key = names.map((n) => unsorted[n]).join("\u0001");
-    let s = fam.series.get(key);
-    if (!s) {
-      if (fam.series.size >= MAX_SERIES) return this.dropped(fam);
-      // Sorted, so every series of a family renders its labels in one order.
-      const values: Record<string, string> = {};
-      for (const n of names) values[n] = unsorted[n];
-      s = seriesOf(fam, values);
-      fam.series.set(key, s);
+    const key = names.map((n) => values[n]).join("\u0001");
+    if (!fam.seen.has(key)) {
+      if (fam.seen.size >= MAX_SERIES) return this.dropped(fam);
+      fam.seen.add(key);
     }
-    return s;
+    return names.length === 0 ? (fam.metric as unknown as Child) : (fam.metric.labels(values) as Child);
   }
 
-  private dropped(fam: Family): SeriesHandle {
+  private dropped(fam: Family): Child {
     if (fam.name !== METRIC.droppedSeries) this.counter(METRIC.droppedSeries, { metric: fam.name });
     return NOOP;
   }

@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { ScalarType, type DescEnum, type DescField, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
 import { policies } from "../../../app/contract.js";
 import { compileRoutes, type Route } from "../../../edge/routes.js";
-import { parseTemplate } from "../../../edge/template.js";
+import { parseTemplate } from "../../../platform/http-template.js";
 import { Access } from "../../../platform/policy.js";
 import { PASSWORD, type Answer, type Target, type User } from "../../edge/conformance/target.js";
 // ---------------------------------------------------------------------------
