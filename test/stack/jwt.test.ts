@@ -70,7 +70,7 @@ describe("real edge: JWT at Envoy", function () {
     assert.equal(a.body.user.email, "jwt-owner@example.com");
   });
 
-  const matrix: { name: string; reason?: RegExp; status?: number; make: () => string }[] = [
+  const matrix: { name: string; reason?: RegExp; status?: number; make: () => string | Promise<string> }[] = [
     { name: "alg none, empty signature", make: () => `${b64({ alg: "none", typ: "at+jwt", kid: kidOf(good) })}.${b64(claims)}.` },
     { name: "alg none, some signature", make: () => `${b64({ alg: "none", typ: "at+jwt", kid: kidOf(good) })}.${b64(claims)}.AAAA` },
     {
@@ -108,18 +108,18 @@ describe("real edge: JWT at Envoy", function () {
   ];
 
   for (const c of matrix) {
-    it(`refuses at Envoy: ${c.name}`, async () => refusedByEnvoy(await me(c.make()), c.name, c.reason, c.status));
+    it(`refuses at Envoy: ${c.name}`, async () => refusedByEnvoy(await me(await c.make()), c.name, c.reason, c.status));
   }
 
   it("refuses an oversized token at Envoy (431: request headers over max_request_headers_kb)", async () => {
-    const token = signJwt(keys.current(), claims, { pad: "x".repeat(stack.settings.max_request_headers_kb * 1024) });
+    const token = await signJwt(keys.current(), claims, { pad: "x".repeat(stack.settings.max_request_headers_kb * 1024) });
     const a = await me(token);
     assert.equal(a.status, 431, a.text);
     assert.deepEqual(a.body, { code: 8, message: "request headers too large" });
   });
 
   it("passes a token Envoy accepts but the service refuses (typ JWT): the service's 401, zero trust", async () => {
-    const a = await me(signJwt(keys.current(), claims, { typ: "JWT" }));
+    const a = await me(await signJwt(keys.current(), claims, { typ: "JWT" }));
     assert.equal(a.status, 401, a.text);
     assert.equal(a.body.message, "invalid access token", "refused by the user service behind Envoy");
   });
@@ -143,7 +143,7 @@ describe("real edge: JWT at Envoy", function () {
     // publishing it, and after Envoy's next JWKS fetch a token signed with it is refused by Envoy.
     // A token of the old key that Envoy verifies (and so remembers: jwt_cache_config) before
     // the key goes.
-    const seenBefore = signJwt(oldKey, { ...claims, jti: "verified-before-retirement" });
+    const seenBefore = await signJwt(oldKey, { ...claims, jti: "verified-before-retirement" });
     assert.equal((await me(seenBefore)).status, 200);
     const db = new pg.Client(stack.databaseUrl);
     await db.connect();
@@ -159,7 +159,7 @@ describe("real edge: JWT at Envoy", function () {
     // Each try a token Envoy has not seen: refused by jwt_authn once its JWKS refresh dropped the key.
     let n = 0;
     const refused = await eventually(async () => {
-      const a = await me(signJwt(oldKey, { ...claims, jti: `after-retirement-${n++}` }));
+      const a = await me(await signJwt(oldKey, { ...claims, jti: `after-retirement-${n++}` }));
       return a.status === 401 && a.body?.message !== "invalid access token" ? a : undefined;
     }, "Envoy refuses the retired key after its JWKS refresh", 15_000);
     refusedByEnvoy(refused, "retired key", /Jwks doesn't have key to match kid or alg from Jwt/);
