@@ -8,6 +8,7 @@
 // jwt_authn's order (format, issuer, audience, time, key, signature) so that
 // both edges give the same answer.
 import { Code, ConnectError } from "@connectrpc/connect";
+import { decodeJwt, decodeProtectedHeader } from "jose";
 import { bearerToken } from "../platform/auth/interceptor.js";
 import type { Principal } from "../platform/auth/principal.js";
 import { TokenError, type TokenVerifier } from "../platform/auth/verifier.js";
@@ -49,10 +50,10 @@ export interface EdgeAuthnOptions {
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
-function decodePart(part: string): Record<string, unknown> | undefined {
+/** A JWT's header or payload (jose's decoders), or undefined when it is not a JSON object. */
+function decoded<T>(decode: () => T): T | undefined {
   try {
-    const v = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
-    return typeof v === "object" && v !== null && !Array.isArray(v) ? v : undefined;
+    return decode();
   } catch {
     return undefined;
   }
@@ -73,10 +74,10 @@ export function createEdgeAuthn(opts: EdgeAuthnOptions): EdgeAuthn {
       if (!token) return { ok: false, status: 401, reason: JWT_MISSING, missing: true };
       const parts = token.split(".");
       if (parts.length !== 3 || !parts.every((p) => B64URL.test(p))) return fail(JWT_BAD_FORMAT);
-      const header = decodePart(parts[0]);
+      const header = decoded(() => decodeProtectedHeader(token));
       if (!header) return fail(JWT_BAD_HEADER);
       if (typeof header.alg !== "string" || header.alg === "none") return fail(JWT_BAD_FORMAT);
-      const claims = decodePart(parts[1]);
+      const claims = decoded(() => decodeJwt(token));
       if (!claims) return fail(JWT_BAD_PAYLOAD);
       if (claims.iss !== opts.issuer) return fail(JWT_UNKNOWN_ISSUER);
       const aud = typeof claims.aud === "string" ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];

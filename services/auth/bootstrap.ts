@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "../../platform/logger.js";
 import { SYSTEM_REQUEST, type Audit } from "./audit.js";
 import type { AuthConfig } from "./config.js";
-import { emailProblem, normalizeEmail } from "./email.js";
+import { emailProblem, normalizeEmail } from "../../platform/email.js";
 import type { PasswordHasher } from "./passwords.js";
 import type { Profiles } from "./profiles.js";
 import type { Account, AccountOrigin, AuthStore } from "./store.js";

@@ -5,7 +5,7 @@
 // resolve; every other account is updated. Addresses that mix scripts are
 // normalised but not refused: their owners still sign in.
 import { sql, type Kysely } from "kysely";
-import { normalizeEmail } from "./email.js";
+import { normalizeEmail } from "../../platform/email.js";
 
 export async function normalizeStoredEmails(db: Kysely<any>): Promise<{ updated: number; collisions: number }> {
   const { rows } = await sql<{ id: string; email: string }>`select id, email from auth.accounts`.execute(db);

@@ -8,7 +8,7 @@ import { notFound, permissionDenied, unauthenticated } from "../../platform/erro
 import type { Accounts } from "./accounts.js";
 import { requestInfo, type Audit } from "./audit.js";
 import type { ServiceClients } from "./clients.js";
-import { emailProblem, normalizeEmail } from "./email.js";
+import { emailProblem, normalizeEmail } from "../../platform/email.js";
 import type { JwksPublisher } from "./jwks.js";
 import type { Sessions } from "./sessions.js";
 import type { TokenMinter } from "./tokens.js";

@@ -1,20 +1,20 @@
 // UserInternalService: called by other services with a service token.
 import type { ServiceImpl } from "@connectrpc/connect";
 import { UserInternalService } from "../../gen/acme/user/v1/user_pb.js";
+import { emailProblem } from "../../platform/email.js";
 import { alreadyExists, PG_UNIQUE_VIOLATION, pgCode } from "../../platform/errors.js";
 import { UUID_RE, Validator } from "../../platform/validate.js";
 import { toUser } from "./convert.js";
 import { NAME_MAX, ROLES, type Role, type UserStore } from "./store.js";
-
-/** RFC 5321 path limit. */
-const EMAIL_MAX = 254;
 
 export function internalHandlers(store: UserStore): Partial<ServiceImpl<typeof UserInternalService>> {
   return {
     async createProfile(req) {
       const v = new Validator();
       v.uuid("userId", req.userId);
-      v.text("email", req.email, { max: EMAIL_MAX, pattern: /^[^@\s]+@[^@\s]+$/, patternDescription: "must be an email address" });
+      // The one email rule (the auth service sends the normal form).
+      const emailIssue = emailProblem(req.email);
+      if (emailIssue) v.add("email", emailIssue);
       // The name may be empty at registration; UpdateMe requires one.
       v.text("name", req.name, { min: 0, max: NAME_MAX });
       if (req.role !== "") v.oneOf("role", req.role, ROLES);

@@ -4,7 +4,7 @@ import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
 import { openDatabase, type Database } from "../../platform/db.js";
-import { mixedScriptProblem, normalizeEmail } from "../../services/auth/email.js";
+import { mixedScriptProblem, normalizeEmail } from "../../platform/email.js";
 import { normalizeStoredEmails } from "../../services/auth/email-migration.js";
 import { migrateAuth } from "../../services/auth/migrations.js";
 import { freshDatabaseUrl } from "../support/fresh.js";
