@@ -65,7 +65,7 @@ export async function waitHealthy(port: number, timeoutMs = 60_000): Promise<num
  * given port; startMs is the time from spawning node to the first answer (a
  * gRPC health check).
  */
-export async function startSystem(port: number, env: Record<string, string>, cores = SERVER_CORE): Promise<Proc & { startMs: number; metricsUrl: string }> {
+export async function startSystem(port: number, env: Record<string, string>, cores = SERVER_CORE, cwd = root): Promise<Proc & { startMs: number; metricsUrl: string }> {
   const metricsPort = await freePort();
   // BENCH_VIA_TSX=1: run the sources through tsx instead (as the tests and the Docker image do).
   const entry = process.env.BENCH_VIA_TSX ? ["--import", "tsx", "--import", "./platform/telemetry/register.ts", "services/main.ts"] : ["scripts/start.mjs"];
@@ -73,7 +73,7 @@ export async function startSystem(port: number, env: Record<string, string>, cor
   const t0 = performance.now();
   // BENCH_SERVER_LOG=<file>: the product's stdout (e.g. with BENCH_NODE_FLAGS=--trace-gc) goes there.
   const out = process.env.BENCH_SERVER_LOG ? openSync(process.env.BENCH_SERVER_LOG, "a") : "ignore";
-  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env, PORT: String(port), METRICS_PORT: String(metricsPort) }, stdio: ["ignore", out, "inherit"] });
+  const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env, PORT: String(port), METRICS_PORT: String(metricsPort) }, stdio: ["ignore", out, "inherit"] });
   if (typeof out === "number") closeSync(out);
   let onExit: (code: number | null) => void = () => {};
   const exited = new Promise<never>((_, reject) => {
