@@ -9,7 +9,7 @@
 //   credential endpoints cache-control: no-store whatever the service says, and
 //   every other answer no-store unless the service set its own cache-control
 //   (the JWKS is the one that does): personal data is never cached by default.
-import { randomUUID } from "node:crypto";
+import { REQUEST_ID_HEADER, requestIdFrom } from "../platform/telemetry/request-id.js";
 import type { MethodPolicy } from "../platform/policy.js";
 import { EXTERNAL_ADDRESS_HEADER, normaliseIp } from "../platform/request.js";
 import type { RequestPrelude } from "../platform/server.js";
@@ -53,13 +53,9 @@ export function headerValue(req: { headers: Record<string, string | string[] | u
   return Array.isArray(v) ? v.join(", ") : v;
 }
 
-export const REQUEST_ID_HEADER = "x-request-id";
-const SANE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
-
-export function requestIdFrom(value: string | string[] | undefined | null): string {
-  const v = Array.isArray(value) ? value[0] : value;
-  return v && SANE_REQUEST_ID.test(v) ? v : randomUUID();
-}
+// The request id is decided here, first thing for every request on the port, by the one rule
+// (platform/telemetry/request-id.ts); everything after reads the header this sets.
+export { REQUEST_ID_HEADER } from "../platform/telemetry/request-id.js";
 
 export function clientIpOf(req: Parameters<RequestPrelude>[0]): string {
   return normaliseIp(req.socket?.remoteAddress ?? "") || "unknown";

@@ -34,7 +34,7 @@ import type { PolicyTable } from "../platform/policy.js";
 import type { HttpHandler, RequestPrelude } from "../platform/server.js";
 import { createEdgeAuthn } from "./authn.js";
 import { applyCors, corsPolicy } from "./cors.js";
-import { clientIpOf, prepareRequest, REQUEST_ID_HEADER, requestIdFrom } from "./headers.js";
+import { clientIpOf, prepareRequest, REQUEST_ID_HEADER } from "./headers.js";
 import { edgeInterceptor } from "./interceptor.js";
 import { createRateLimiter, loadRateLimitConfig } from "./ratelimit.js";
 import { openApiHandler } from "./openapi.js";
@@ -109,7 +109,7 @@ export async function createEdge(deps: EdgeDeps): Promise<Edge> {
   };
   const handler: HttpHandler = async (req, res) => {
     // The prelude ran first (platform/server.ts): the request id is decided.
-    const ctx = { requestId: requestIdFrom(req.headers[REQUEST_ID_HEADER]), clientIp: clientIpOf(req) };
+    const ctx = { requestId: String(req.headers[REQUEST_ID_HEADER]), clientIp: clientIpOf(req) };
     if (applyCors(cors, req, res)) return true;
     if (await openApi(req, res)) return true;
     if (await docs(req, res)) return true;

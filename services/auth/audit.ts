@@ -2,6 +2,7 @@
 // TRUNCATE). Records what happened, to whom, from where and in which trace;
 // never passwords, tokens or hashes. A failed write is logged, not fatal:
 // signing in must not depend on the audit table being writable.
+import { callerTraceId } from "../../platform/telemetry/propagation.js";
 import { isSpanContextValid, trace } from "@opentelemetry/api";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
@@ -50,18 +51,10 @@ export interface RequestInfo {
   traceId: string;
 }
 
-const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
-
-/** The trace id of a W3C traceparent header, or "" when absent or malformed. */
-export function traceIdOf(traceparent: string | null | undefined): string {
-  const m = TRACEPARENT.exec((traceparent ?? "").trim().toLowerCase());
-  return m && !/^0+$/.test(m[1]) ? m[1] : "";
-}
-
 export function requestInfo(ctx: HandlerContext): RequestInfo {
   // The active span's trace (the one this request is recorded under), else the caller's traceparent.
   const active = trace.getActiveSpan()?.spanContext();
-  const traceId = active && isSpanContextValid(active) ? active.traceId : traceIdOf(ctx.requestHeader.get("traceparent"));
+  const traceId = active && isSpanContextValid(active) ? active.traceId : callerTraceId(ctx.requestHeader);
   return { ip: clientIp(ctx), userAgent: userAgent(ctx), traceId };
 }
 
