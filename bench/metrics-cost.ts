@@ -11,7 +11,7 @@
 // One process, one thread, no I/O: microseconds of CPU per recorded RPC.
 //
 //   node --import tsx bench/metrics-cost.ts          (table)
-//   node --import tsx bench/metrics-cost.ts --json   (JSON, for bench/run.ts)
+//   node --import tsx bench/metrics-cost.ts --json   (JSON, for bench/lib/scenarios-product.ts)
 import client from "prom-client";
 import { LATENCY_BUCKETS, METRIC, MetricsRegistry } from "../platform/telemetry/metrics.js";
 import { rpcMetrics } from "../platform/telemetry/rpc-metrics.js";

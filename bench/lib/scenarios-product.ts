@@ -44,7 +44,7 @@ function benchRateLimits(): string {
 /** The product's rows, and the rate "GetMe at half load" offered (0 if it never ran). */
 export async function productScenarios({ grpcJs, httpJson, bcrypt }: Baselines): Promise<{ rows: Row[]; halfRate: number }> {
   const rows: Row[] = [];
-  log("system: Postgres + Redis + npm start (services/main.ts)");
+  log("system: Postgres + Redis + npm start (app/main.ts)");
   const [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
   const dataDir = mkdtempSync(join(tmpdir(), "bench-data-"));
   const rlConfig = join(dataDir, "ratelimit.yaml");
@@ -140,6 +140,10 @@ export async function productScenarios({ grpcJs, httpJson, bcrypt }: Baselines):
     log("pieces of an authenticated read, each alone (bench/micro.ts)");
     const pieces = JSON.parse(await runPinned("bench/micro.ts", [pg.url, redis.url])) as { piece: string; usPerOp: number; opsPerSec: number }[];
     for (const p of pieces) rows.push({ scenario: `  piece: ${p.piece}`, rps: p.opsPerSec, cpuUs: p.usPerOp });
+    // The metrics of one RPC under each library considered (bench/metrics-cost.ts): why prom-client.
+    log("metrics per RPC: prom-client vs OpenTelemetry's SDK (bench/metrics-cost.ts)");
+    const metricCosts = JSON.parse(await runPinned("bench/metrics-cost.ts", ["--json"])) as { option: string; usPerRpc: number }[];
+    for (const m of metricCosts) rows.push({ scenario: `  metrics per RPC: ${m.option}`, cpuUs: m.usPerRpc });
   } finally {
     await sys.stop();
     await Promise.all([pg.stop(), redis.stop()]);
