@@ -1,5 +1,5 @@
 # One image for the three services (docker-compose.yml runs it three times):
-#   node --import tsx services/main.ts <auth|user|order>
+#   node --import tsx app/main.ts <auth|user|order>
 # Each serves gRPC (h2c) and HTTP/1.1 on $PORT. gen/ is committed, so no build step.
 FROM node:20-bookworm-slim
 
@@ -25,4 +25,4 @@ RUN mkdir -p /data /run/acme-secrets /run/acme-tls && chown node:node /data /run
 USER node
 
 EXPOSE 50051 50052 50053
-CMD ["node", "--import", "tsx", "--import", "./platform/telemetry/register.ts", "services/main.ts"]
+CMD ["node", "--import", "tsx", "--import", "./platform/telemetry/register.ts", "app/main.ts"]

@@ -23,7 +23,7 @@
 // starts with their first segment: /health, /metrics, gRPC paths) fall
 // through to the next handlers and the RPC router, with CORS applied.
 // GET /health (aggregated health) is not built here: platform/telemetry
-// serves it (and /metrics) in services/system.ts, ahead of these handlers.
+// serves it (and /metrics) in app/system.ts, ahead of these handlers.
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import type { TokenVerifier } from "../platform/auth/verifier.js";
 import type { Config } from "../platform/config.js";

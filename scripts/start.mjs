@@ -1,10 +1,10 @@
 // `npm start` (and `node scripts/start.mjs auth|user|order`): bundle the
 // TypeScript sources with esbuild into .build/ (about 0.5 s; again only when
 // a source changed; `--build-only`, run by npm ci, stops there), then run
-// them on plain node: the telemetry preload first, then services/main.
+// them on plain node: the telemetry preload first, then app/main.
 // Chunk names carry a content hash, so processes started from one checkout
 // at once never load each other's half-written output. The code run is the same as
-// `node --import tsx --import ./platform/telemetry/register.ts services/main.ts`
+// `node --import tsx --import ./platform/telemetry/register.ts app/main.ts`
 // (tests and the Docker image run that), without tsx's loader: its hooks
 // answer every module import from a separate thread, which cost ~1.4 s of the
 // embedded start on this project's 2-core machines (kysely alone is 279
@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileS
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-// A signal before services/main takes signals over (it does first thing, and
+// A signal before app/main takes signals over (it does first thing, and
 // sets this flag) means nothing has started yet: exit at once, a clean stop.
 // This listener stays registered: removing a signal's last listener would
 // drop a signal already received but not yet delivered.
@@ -28,7 +28,7 @@ process.on("SIGTERM", early);
 process.on("SIGINT", early);
 const root = new URL("..", import.meta.url).pathname;
 const out = join(root, ".build");
-const ENTRIES = ["services/main", "platform/telemetry/register", "platform/config", "platform/pglite"];
+const ENTRIES = ["app/main", "platform/telemetry/register", "platform/config", "platform/pglite"];
 
 const OPTIONS = {
   // Each entry point bundled with what it imports (our sources and the
@@ -93,15 +93,15 @@ const config = (() => {
   try {
     return loadConfig();
   } catch {
-    return undefined; // services/main reports configuration errors
+    return undefined; // app/main reports configuration errors
   }
 })();
 if (config && !config.databaseUrl && process.argv.length <= 2) {
   const { seedFromTemplate } = await import(pathToFileURL(join(out, "platform/pglite.js")).href);
   seedFromTemplate(join(config.dataDir, "pglite")).catch(() => {}); // openDatabase awaits the same copy and sees its error
 }
-// What services/main.ts and the telemetry preload see as the script.
-const main = join(out, "services/main.js");
+// What app/main.ts and the telemetry preload see as the script.
+const main = join(out, "app/main.js");
 process.argv[1] = main;
 await import(pathToFileURL(join(out, "platform/telemetry/register.js")).href);
 await import(pathToFileURL(main).href);

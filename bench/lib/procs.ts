@@ -61,14 +61,14 @@ export async function waitHealthy(port: number, timeoutMs = 60_000): Promise<num
 
 /**
  * The product as `npm start` runs it (scripts/start.mjs: compile, then the
- * telemetry preload and services/main: all services + embedded edge) on a
+ * telemetry preload and app/main: all services + embedded edge) on a
  * given port; startMs is the time from spawning node to the first answer (a
  * gRPC health check).
  */
 export async function startSystem(port: number, env: Record<string, string>, cores = SERVER_CORE, cwd = root): Promise<Proc & { startMs: number; metricsUrl: string }> {
   const metricsPort = await freePort();
   // BENCH_VIA_TSX=1: run the sources through tsx instead (as the tests and the Docker image do).
-  const entry = process.env.BENCH_VIA_TSX ? ["--import", "tsx", "--import", "./platform/telemetry/register.ts", "services/main.ts"] : ["scripts/start.mjs"];
+  const entry = process.env.BENCH_VIA_TSX ? ["--import", "tsx", "--import", "./platform/telemetry/register.ts", "app/main.ts"] : ["scripts/start.mjs"];
   const [cmd, args] = ["taskset", ["-c", cores, process.execPath, ...NODE_FLAGS, ...entry]];
   const t0 = performance.now();
   // BENCH_SERVER_LOG=<file>: the product's stdout (e.g. with BENCH_NODE_FLAGS=--trace-gc) goes there.
@@ -77,7 +77,7 @@ export async function startSystem(port: number, env: Record<string, string>, cor
   if (typeof out === "number") closeSync(out);
   let onExit: (code: number | null) => void = () => {};
   const exited = new Promise<never>((_, reject) => {
-    onExit = (c) => reject(new Error(`services/main.ts exited ${c} before answering`));
+    onExit = (c) => reject(new Error(`app/main.ts exited ${c} before answering`));
     child.once("exit", onExit);
   });
   try {

@@ -1,5 +1,5 @@
 // Observability of one serving process, assembled for the composition root
-// (services/system.ts): the RPC interceptor (spans, RED metrics, access log),
+// (app/system.ts): the RPC interceptor (spans, RED metrics, access log),
 // /metrics and /health, the HTTP span around the edge's REST handlers, pool
 // gauges and trace ids in every log line.
 //

@@ -9,7 +9,7 @@
 // Off (nothing loaded, no hooks, no log lines) otherwise, or with OTEL_SDK_DISABLED=true
 // or OTEL_TRACES_EXPORTER=none.
 // Also read, by the SDK: OTEL_SERVICE_NAME (default: acme, or acme-<service> for
-// `services/main.ts <service>`), OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG),
+// `app/main.ts <service>`), OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG),
 // OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL (http/protobuf default, grpc, http/json),
 // OTEL_EXPORTER_OTLP_HEADERS, OTEL_PROPAGATORS (tracecontext,baggage), OTEL_BSP_*,
 // OTEL_LOG_LEVEL (the SDK's own diagnostics, silent unless set).
@@ -42,12 +42,12 @@ export function telemetryEnabled(env: Env = process.env): boolean {
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
-/** Default service.name: from the command line of services/main.ts when OTEL_SERVICE_NAME is unset. */
+/** Default service.name: from the command line of app/main.ts when OTEL_SERVICE_NAME is unset. */
 export function defaultServiceName(env: Env = process.env, argv: string[] = process.argv): string | undefined {
   if (env.OTEL_SERVICE_NAME) return undefined;
   if (/(^|,)\s*service\.name\s*=/.test(env.OTEL_RESOURCE_ATTRIBUTES ?? "")) return undefined;
   const script = argv[1] ?? "";
-  if (!/services[\\/]main\.[cm]?[tj]s$/.test(script)) return undefined;
+  if (!/app[\\/]main\.[cm]?[tj]s$/.test(script)) return undefined;
   const names = argv.slice(2).filter((a) => !a.startsWith("-"));
   return names.length ? `acme-${names.join("-")}` : "acme";
 }

@@ -1,5 +1,5 @@
 // The tracing entry points, for importers outside platform/telemetry (the
-// edge, platform/clients.ts, services/system.ts). Each lives in a module of
+// edge, platform/clients.ts, app/system.ts). Each lives in a module of
 // its own:
 //   rpc-server.ts   serverObservability: SERVER span, request id, RED metrics, access log per RPC
 //   rpc-client.ts   clientObservability (CLIENT span, grpc_client_*), propagateContext (in-process)

@@ -153,7 +153,7 @@ export function checkCompose(i: Inputs): string[] {
     const env = envOf(s);
     need(s.build === "." && s.image === services["secrets-init"]?.image, `${name}: must be built from the one Dockerfile`);
     const c: string[] = s.command ?? [];
-    need(c[0] === "node" && c.includes("--import") && c.at(-2) === "services/main.ts" && c.at(-1) === name, `${name}: command must be node --import tsx services/main.ts ${name}`);
+    need(c[0] === "node" && c.includes("--import") && c.at(-2) === "app/main.ts" && c.at(-1) === name, `${name}: command must be node --import tsx app/main.ts ${name}`);
     need(env.PORT === String(up.port), `${name}: PORT ${env.PORT} != ${up.port} (envoy/settings.yaml)`);
     for (const [other, o] of Object.entries(i.settings.upstreams)) {
       need(env[`${other.toUpperCase()}_URL`] === `http://${o.host}:${o.port}`, `${name}: ${other.toUpperCase()}_URL must be http://${o.host}:${o.port}`);

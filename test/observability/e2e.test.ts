@@ -1,4 +1,4 @@
-// Issue 6, end to end, as production runs it: `services/main.ts` (all
+// Issue 6, end to end, as production runs it: `app/main.ts` (all
 // services + embedded edge, real Postgres and Redis) in a child process with
 // the telemetry preload, exporting OTLP/HTTP protobuf to a receiver in this
 // process. Register and create an order through the edge's REST API, then

@@ -15,7 +15,7 @@ describe("observability: SDK configuration from the environment", () => {
   });
 
   it("names the service after the command line unless OTEL_SERVICE_NAME or service.name is set", () => {
-    const argv = (...a: string[]) => ["/usr/bin/node", "/app/services/main.ts", ...a];
+    const argv = (...a: string[]) => ["/usr/bin/node", "/app/app/main.ts", ...a];
     assert.equal(defaultServiceName({}, argv()), "acme");
     assert.equal(defaultServiceName({}, argv("order")), "acme-order");
     assert.equal(defaultServiceName({ OTEL_SERVICE_NAME: "order" }, argv("order")), undefined);

@@ -1,4 +1,4 @@
-// Decompression bombs against the real process (services/main.ts, all services
+// Decompression bombs against the real process (app/main.ts, all services
 // and the embedded edge, on the test Postgres and Redis): about 1 MB of gzip
 // that inflates to 1 GiB, sent over gRPC (h2c), Connect, gRPC-Web and REST.
 // Each is refused (RESOURCE_EXHAUSTED / 413 with the JSON error body) and the

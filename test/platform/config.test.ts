@@ -39,7 +39,7 @@ describe("config from the environment", () => {
   it("stops `npm start` with one line naming the variable", async () => {
     const { execFile } = await import("node:child_process");
     const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, ["--import", "tsx", "services/main.ts"], { env: { ...process.env, PORT: "x" } }, (err, _o, stderr) =>
+      const child = execFile(process.execPath, ["--import", "tsx", "app/main.ts"], { env: { ...process.env, PORT: "x" } }, (err, _o, stderr) =>
         resolve({ code: child.exitCode ?? (err as { code?: number })?.code ?? null, stderr }),
       );
     });

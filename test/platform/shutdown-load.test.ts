@@ -1,4 +1,4 @@
-// SIGTERM to the real process (services/main.ts) while 50 clients are still
+// SIGTERM to the real process (app/main.ts) while 50 clients are still
 // connecting and sending: 25 over HTTP/1.1 (REST login, a new connection per
 // request) and 25 over HTTP/2 (gRPC Login on one session each, a new session
 // when the server sends GOAWAY). Every request the server took is answered; the

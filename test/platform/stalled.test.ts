@@ -1,4 +1,4 @@
-// 3,000 idle or stalled connections against the real process (services/main.ts,
+// 3,000 idle or stalled connections against the real process (app/main.ts,
 // short timeouts from the SERVER_* variables): 1,000 that send nothing, 1,000
 // that send half an HTTP/1.1 request's headers, 1,000 that send the HTTP/2
 // preface and no frame. Another client keeps getting answers within 1 s the

@@ -53,10 +53,10 @@ export interface RunningProduct {
   stop(): Promise<number | null>;
 }
 
-/** `services/main.ts [args]` with the preload, on a random port; resolves once it listens. */
+/** `app/main.ts [args]` with the preload, on a random port; resolves once it listens. */
 export function startProduct(args: string[], env: Record<string, string>, timeoutMs = 90_000): Promise<RunningProduct> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...PRELOAD, "services/main.ts", ...args], {
+    const child = spawn(process.execPath, [...PRELOAD, "app/main.ts", ...args], {
       cwd: ROOT,
       env: childEnv({ PORT: "0", HOST: "127.0.0.1", ...env }),
       stdio: ["ignore", "pipe", "pipe"],
@@ -68,7 +68,7 @@ export function startProduct(args: string[], env: Record<string, string>, timeou
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`services/main.ts did not listen in ${timeoutMs} ms\n${lines.join("\n")}\n${stderr}`));
+      reject(new Error(`app/main.ts did not listen in ${timeoutMs} ms\n${lines.join("\n")}\n${stderr}`));
     }, timeoutMs);
     child.stderr.on("data", (c) => (stderr += c));
     child.stdout.on("data", (c: Buffer) => {
@@ -112,7 +112,7 @@ export function startProduct(args: string[], env: Record<string, string>, timeou
     child.once("exit", (code) => {
       if (!started) {
         clearTimeout(timer);
-        reject(new Error(`services/main.ts exited with ${code} before listening\n${lines.join("\n")}\n${stderr}`));
+        reject(new Error(`app/main.ts exited with ${code} before listening\n${lines.join("\n")}\n${stderr}`));
       }
     });
   });

@@ -1,11 +1,11 @@
 // Entry point.
 //   npm start                         all services + embedded edge on one port (PORT, default 8080)
-//   node --import tsx --import ./platform/telemetry/register.ts services/main.ts auth|user|order
+//   node --import tsx --import ./platform/telemetry/register.ts app/main.ts auth|user|order
 //                                     one service (compose, behind Envoy); the preload starts OpenTelemetry
 import { loadConfig, ConfigError, } from "../platform/config.js";
-import type { ServiceName } from "../app/services.js";
+import type { ServiceName } from "./services.js";
 import { shutdownTelemetry } from "../platform/telemetry/sdk.js";
-import { startSystem } from "../app/system.js";
+import { startSystem } from "./system.js";
 
 const NAMES: ServiceName[] = ["auth", "user", "order"];
 
