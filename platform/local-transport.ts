@@ -1,12 +1,13 @@
 // Calls to handlers in this process: one transport (no serialisation,
 // platform/rpc.ts runs the interceptors and the handler on the very request
 // message) shared by every caller, each caller's own interceptors in front.
-import { type DescMessage, type MessageShape, create } from "@bufbuild/protobuf";
+import { type DescMessage, type DescMethodUnary, type MessageShape, create } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
   createContextValues,
   createRouterTransport,
+  type ContextValues,
   type Interceptor,
   type StreamRequest,
   type StreamResponse,
@@ -64,7 +65,7 @@ export function localTransport(routes: Routes, opts: LocalTransportOptions = {})
       if (!spec) {
         return ((streams ??= createRouterTransport(routes, opts)).unary as Transport["unary"])(method, signal, timeoutMs, header, input, contextValues) as never;
       }
-      let call = async (req: UnaryRequest | StreamRequest): Promise<UnaryResponse | StreamResponse> => {
+      const call = async (req: UnaryRequest | StreamRequest): Promise<UnaryResponse | StreamResponse> => {
         const h = new Headers(req.header);
         // What a Connect client sends: the services see the same request as through a router transport.
         h.set("content-type", "application/proto");
@@ -96,18 +97,7 @@ export function localTransport(routes: Routes, opts: LocalTransportOptions = {})
           endCall(ctx);
         }
       };
-      for (let i = clientInterceptors.length - 1; i >= 0; i--) call = clientInterceptors[i](call);
-      const res = await call({
-        stream: false,
-        service: method.parent,
-        method,
-        requestMethod: "POST",
-        url: `https://in-memory/${method.parent.typeName}/${method.name}`,
-        signal: signal ?? new AbortController().signal,
-        header: new Headers(header),
-        contextValues: contextValues ?? createContextValues(),
-        message: create(method.input, input as never),
-      });
+      const res = await intercepted(clientInterceptors, call)(unaryRequest(method, signal, header, create(method.input, input as never), contextValues));
       return res as never;
     },
     stream(...args) {
@@ -125,21 +115,40 @@ export function withInterceptors(transport: Transport, interceptors: readonly In
   if (!interceptors.length) return transport;
   return {
     unary(method, signal, timeoutMs, header, input, contextValues) {
-      let call = async (req: UnaryRequest | StreamRequest): Promise<UnaryResponse | StreamResponse> =>
+      const call = async (req: UnaryRequest | StreamRequest): Promise<UnaryResponse | StreamResponse> =>
         transport.unary(method, req.signal, timeoutMs, req.header, (req as UnaryRequest).message as never, req.contextValues);
-      for (let i = interceptors.length - 1; i >= 0; i--) call = interceptors[i](call);
-      return call({
-        stream: false,
-        service: method.parent,
-        method,
-        requestMethod: "POST",
-        url: `https://in-memory/${method.parent.typeName}/${method.name}`,
-        signal: signal ?? new AbortController().signal,
-        header: new Headers(header),
-        contextValues: contextValues ?? createContextValues(),
-        message: input,
-      } as UnaryRequest) as never;
+      return intercepted(interceptors, call)(unaryRequest(method, signal, header, input, contextValues)) as never;
     },
     stream: (...args) => transport.stream(...args),
   };
+}
+
+type Call = (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>;
+
+/** `call` behind `interceptors`, the first one outermost (as connect orders them). */
+function intercepted(interceptors: readonly Interceptor[], call: Call): Call {
+  let c = call;
+  for (let i = interceptors.length - 1; i >= 0; i--) c = interceptors[i](c);
+  return c;
+}
+
+/** The request a client interceptor sees for a unary call in this process. */
+function unaryRequest(
+  method: DescMethodUnary,
+  signal: AbortSignal | undefined,
+  header: HeadersInit | undefined,
+  message: unknown,
+  contextValues: ContextValues | undefined,
+): UnaryRequest {
+  return {
+    stream: false,
+    service: method.parent,
+    method,
+    requestMethod: "POST",
+    url: `https://in-memory/${method.parent.typeName}/${method.name}`,
+    signal: signal ?? new AbortController().signal,
+    header: new Headers(header),
+    contextValues: contextValues ?? createContextValues(),
+    message,
+  } as UnaryRequest;
 }
