@@ -4,7 +4,7 @@
 // and its migrations (see services/*/migrations.ts).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationProvider } from "kysely";
+import { type ColumnType, Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationProvider } from "kysely";
 import pg from "pg";
 import { int } from "./config.js";
 import { DependencyCircuit } from "./dependency.js";
@@ -190,4 +190,10 @@ export async function withDbRetry<T>(fn: () => Promise<T>, attempts = 3, baseDel
       await new Promise((r) => setTimeout(r, baseDelayMs * 2 ** (i - 1)));
     }
   }
+}
+
+/** created_at and updated_at as the services' tables keep them: set by the database, updated_at by updates. */
+export interface Timestamps {
+  created_at: ColumnType<Date, never, never>;
+  updated_at: ColumnType<Date, never, Date>;
 }

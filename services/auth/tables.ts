@@ -2,18 +2,17 @@
 // creates the tables), the kysely database type over them, and the row types.
 // The queries are in store.ts (accounts, sessions, refresh tokens) and next to
 // their logic (keys.ts, clients.ts, audit.ts, cleanup.ts).
+import type { Timestamps } from "../../platform/db.js";
 import type { ColumnType, Generated, Selectable } from "kysely";
 
 /** How an account came to be: self-registration, ADMIN_EMAIL at first start, or the admin command. */
 export type AccountOrigin = "register" | "bootstrap" | "admin-cli";
 
-export interface AccountTable {
+export interface AccountTable extends Timestamps {
   id: string;
   email: string;
   password_hash: string;
   created_by: Generated<AccountOrigin>;
-  created_at: ColumnType<Date, never, never>;
-  updated_at: ColumnType<Date, never, Date>;
   password_changed_at: ColumnType<Date, never, Date>;
 }
 
@@ -57,7 +56,7 @@ export interface SigningKeyTable {
   expires_at: Date | null;
 }
 
-export interface ServiceClientTable {
+export interface ServiceClientTable extends Timestamps {
   client_id: string;
   secret_hash: Uint8Array;
   audiences: string[];
@@ -65,8 +64,6 @@ export interface ServiceClientTable {
   scopes: string[];
   rate_limit: number;
   active: Generated<boolean>;
-  created_at: ColumnType<Date, never, never>;
-  updated_at: ColumnType<Date, never, Date>;
 }
 
 export interface AuthEventTable {

@@ -1,6 +1,7 @@
 // Data access for the order service (schema "orders"). Types first, SQL visible.
 // Money is integer cents in bigint columns; drivers return bigint as a string
 // (pg) or a number (PGlite), so rows are normalised with BigInt() in convert.ts.
+import type { Timestamps } from "../../platform/db.js";
 import { randomUUID } from "node:crypto";
 import { sql, type ColumnType, type Generated, type Kysely, type Selectable } from "kysely";
 import { cursorTs, keysetWhere, type Keyset } from "../../platform/pagination.js";
@@ -11,7 +12,7 @@ export type Status = (typeof STATUSES)[number];
 
 type Int8 = ColumnType<string | number | bigint, string, string>;
 
-export interface OrderTable {
+export interface OrderTable extends Timestamps {
   id: string;
   user_id: string;
   product: string;
@@ -21,8 +22,6 @@ export interface OrderTable {
   status: ColumnType<Status, Status | undefined, Status>;
   request_id: string;
   owner_deleted: Generated<boolean>;
-  created_at: ColumnType<Date, never, never>;
-  updated_at: ColumnType<Date, never, Date>;
 }
 
 export interface OrderDb {

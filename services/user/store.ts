@@ -1,4 +1,5 @@
 // Data access for the user service (schema "users"). Types first, SQL visible.
+import type { Timestamps } from "../../platform/db.js";
 import { sql, type ColumnType, type Generated, type Kysely, type Selectable } from "kysely";
 import { cursorTs, keysetWhere, type Keyset } from "../../platform/pagination.js";
 import { prepared, type Prepared } from "../../platform/prepared.js";
@@ -8,14 +9,12 @@ export const ROLES: readonly Role[] = ["user", "admin"];
 /** Names are at most 100 characters (UpdateMe also requires one). */
 export const NAME_MAX = 100;
 
-export interface ProfileTable {
+export interface ProfileTable extends Timestamps {
   id: string;
   email: string;
   name: string;
   role: Role;
   active: Generated<boolean>;
-  created_at: ColumnType<Date, never, never>;
-  updated_at: ColumnType<Date, never, Date>;
 }
 
 export interface UserDb {
