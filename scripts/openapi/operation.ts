@@ -152,7 +152,9 @@ export function operation(b: SchemaBuilder, service: DescService, method: DescMe
 
   const comment = b.describe({}, where).description as string | undefined;
   const notes = [
-    p.roles.length ? `Requires role: ${p.roles.join(" or ")}.` : "",
+    p.owner
+      ? `Only the user named by \`${p.owner}\`${p.roles.length ? `, or a caller with role ${p.roles.join(" or ")},` : ""} may call it; anyone else gets 404, as for a user that does not exist.`
+      : p.roles.length ? `Requires role: ${p.roles.join(" or ")}.` : "",
     isPublic ? "Public: no token needed." : "",
   ].filter(Boolean);
   const summary = comment?.split("\n")[0];
@@ -167,7 +169,7 @@ export function operation(b: SchemaBuilder, service: DescService, method: DescMe
     responses,
     security: isPublic ? [] : [{ [BEARER]: [] }],
     "x-acme-rpc": `/${service.typeName}/${method.name}`,
-    "x-acme-policy": { access: accessName(access), roles: [...p.roles], rateLimit: p.rateLimit || "default" },
+    "x-acme-policy": { access: accessName(access), roles: [...p.roles], ...(p.owner ? { owner: p.owner } : {}), rateLimit: p.rateLimit || "default" },
   };
   if (method.deprecated) op.deprecated = true;
   return { verb, path, op };

@@ -60,6 +60,7 @@ describe("OpenAPI (gen/openapi.json)", () => {
         }
         assert.deepEqual(op["x-acme-policy"].roles, [...mp.roles]);
         assert.equal(op["x-acme-policy"].rateLimit, mp.rateLimit);
+        assert.equal(op["x-acme-policy"].owner, mp.owner?.name);
       }
     }
     const ops = Object.values(doc.paths as Obj).flatMap((item) => Object.keys(item).filter((k) => VERBS.includes(k)));
