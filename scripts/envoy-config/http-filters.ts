@@ -1,6 +1,7 @@
 // The HTTP filter chain, in the order a request goes through it: header strip
 // (lua), CORS, gRPC-Web, transcoder, JWT, local backstop, global rate limit, router.
 import { ACCEPTED_BODY_TYPES, HSTS, HSTS_HEADER } from "../../edge/headers.js";
+import { DOCS_PATH, DOCS_PREFIX } from "../../edge/docs.js";
 import { OPENAPI_PATH } from "../../edge/openapi.js";
 import { DEFAULT_RETRY_AFTER_SECONDS } from "../../platform/errors.js";
 import { Access } from "../../platform/policy.js";
@@ -155,6 +156,8 @@ function jwtAuthn(s: EdgeSettings, { routed }: EdgeContract) {
     rules: [
       ...publicRpcs.map((p) => note(`${httpRuleText(p)} -> ${p.method.name}: ACCESS_PUBLIC, no JWT needed.`, { match: { path: p.path } })),
       note(`GET ${OPENAPI_PATH}: the OpenAPI document, public.`, { match: { path: OPENAPI_PATH } }),
+      note(`GET ${DOCS_PATH} and ${DOCS_PREFIX}*: the API reference page and its files, public.`, { match: { path: DOCS_PATH } }),
+      { match: { prefix: DOCS_PREFIX } },
       note("Everything else REQUIRES a valid JWT (jwt_authn lets through requests that match no rule).", {
         match: { prefix: "/" }, requirement_name: REQUIREMENT,
       }),

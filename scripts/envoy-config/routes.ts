@@ -158,9 +158,6 @@ function docsRoutes(s: EdgeSettings): unknown[] {
   const filters = {
     [TRANSCODER]: { "@type": T("envoy.config.route.v3.FilterConfig"), disabled: true },
     ...NO_CONNECT_BRIDGE,
-    [JWT_FILTER]: note("Public: no JWT (the page and the viewer's files).", {
-      "@type": T("envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"), disabled: true,
-    }),
   };
   const getOrHead = [{ name: ":method", string_match: { safe_regex: { regex: "GET|HEAD" } } }];
   const localDir = swaggerUiDir();
