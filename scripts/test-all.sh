@@ -2,7 +2,7 @@
 # The test command (README, and what .ci/run calls): on a fresh Debian bookworm
 # machine with Node 20, Go and Python 3, install whatever is missing, then run
 # every test. A missing tool fails the run; nothing is skipped.
-#   1. Debian packages: PostgreSQL and Redis servers (integration tests, npm run stack),
+#   1. Debian packages: PostgreSQL, Redis and RabbitMQ servers (integration tests, npm run stack),
 #      jq (the README's examples, run by the tests), h2load and wrk (npm run bench),
 #      python3-venv (the tools' venvs), openssl (the stack's local CA and certificate),
 #      chromium (headless, driven by playwright-core: the /docs/ page tests, test/docs).
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(redis-server postgresql jq nghttp2-client wrk python3-venv openssl chromium)
+packages=(redis-server postgresql rabbitmq-server jq nghttp2-client wrk python3-venv openssl chromium)
 need=()
 for p in "${packages[@]}"; do
   case "$p" in

@@ -1,4 +1,4 @@
-// The real topology on one machine, without Docker: Postgres, Redis, Jaeger,
+// The real topology on one machine, without Docker: Postgres, Redis, RabbitMQ, Jaeger,
 // envoyproxy/ratelimit, auth, user and order as their own processes, and
 // Envoy in front with the config the generator renders for the local profile.
 // `npm run stack` (scripts/stack.ts) and the Envoy tests (test/support/edge-stack.ts)
@@ -16,7 +16,7 @@ import { ensureLocalCertificates } from "./certs.js";
 import { SERVICES, startEnvoy, startJaeger, startRatelimit, startService, type ServiceName } from "./components.js";
 import type { StackPorts } from "./ports.js";
 import { tcpOpen, type Managed } from "./process.js";
-import { startPostgres, startRedis, type Running } from "./servers.js";
+import { startPostgres, startRabbitmq, startRedis, type Running } from "./servers.js";
 
 export interface StackOptions {
   /** Logs, generated config, the services' data dir and (when started here) the Postgres cluster. */
@@ -26,6 +26,8 @@ export interface StackOptions {
   databaseUrl?: string;
   /** An existing Redis (redis://host:port/db); default: a redis-server started here. */
   redisUrl?: string;
+  /** An existing RabbitMQ (amqp://user:pass@host:port); default: a rabbitmq-server started here, data under dir. */
+  amqpUrl?: string;
   /** Extra environment for the services (BCRYPT_COST, ADMIN_EMAIL, ...). */
   env?: Record<string, string>;
   /** envoyproxy/ratelimit config (default envoy/ratelimit/config.yaml). */
@@ -38,7 +40,7 @@ export interface StackOptions {
   onExit?: (name: ComponentName, code: string) => void;
 }
 
-export type ComponentName = "postgres" | "redis" | "jaeger" | "ratelimit" | ServiceName | "envoy";
+export type ComponentName = "postgres" | "redis" | "rabbitmq" | "jaeger" | "ratelimit" | ServiceName | "envoy";
 
 export interface Stack {
   readonly ports: StackPorts;
@@ -53,6 +55,7 @@ export interface Stack {
   readonly jaegerUrl: string;
   readonly databaseUrl: string;
   readonly redisUrl: string;
+  readonly amqpUrl: string;
   /** The Envoy settings the config was rendered from. */
   readonly settings: EdgeSettings;
   /** Base URL of each service (gRPC h2c and HTTP/1.1 on one port). */
@@ -115,7 +118,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   // Every port this stack will listen on must be free: a program left over from an
   // earlier run would otherwise answer the readiness checks in place of the new one.
   const mine = (Object.keys(ports) as (keyof StackPorts)[]).filter(
-    (k) => !(k === "postgres" && opts.databaseUrl) && !(k === "redis" && opts.redisUrl),
+    (k) => !(k === "postgres" && opts.databaseUrl) && !(k === "redis" && opts.redisUrl) && !(k.startsWith("rabbitmq") && opts.amqpUrl),
   );
   const busy = (await Promise.all(mine.map(async (k) => ((await tcpOpen(ports[k])) ? `${k} ${ports[k]}` : undefined)))).filter(Boolean);
   if (busy.length) throw new Error(`ports already in use: ${busy.join(", ")} (another stack, npm start or docker compose still running?)`);
@@ -145,6 +148,23 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       redisUrl = `${r.url}/1`;
     }
     const redisHostPort = new URL(redisUrl).host;
+    let amqpUrl = opts.amqpUrl;
+    if (!amqpUrl) {
+      say(`  starting rabbitmq  127.0.0.1:${ports.rabbitmq} (management http://127.0.0.1:${ports.rabbitmqManagement}), data in ${join(dir, "rabbitmq")}`);
+      // stop("rabbitmq") then start("rabbitmq"): an outage; the same node comes back with its data (durable queues, persistent messages).
+      const startBroker = async () => {
+        const r = await startRabbitmq({
+          dir: join(dir, "rabbitmq"), port: ports.rabbitmq, logFile: join(logs, "rabbitmq.log"),
+          plugins: ["rabbitmq_management"], managementPort: ports.rabbitmqManagement,
+        });
+        servers.push(r);
+        return r;
+      };
+      const r = await startBroker();
+      procs.set("rabbitmq", r.process!);
+      restarters.set("rabbitmq", async () => (await startBroker()).process!);
+      amqpUrl = r.url;
+    }
 
     await launch("jaeger", () => startJaeger(logs, ports), `OTLP 127.0.0.1:${ports.otlpGrpc} (gRPC) / ${ports.otlpHttp} (HTTP), UI :${ports.jaegerQuery}`);
     // The config's text is kept, so a restart does not depend on the file still being there.
@@ -203,6 +223,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       jaegerUrl: `http://127.0.0.1:${ports.jaegerQuery}`,
       databaseUrl,
       redisUrl,
+      amqpUrl,
       settings,
       serviceUrl,
       stop: (name, signal) => get(name).stop(signal),

@@ -18,6 +18,9 @@ export interface StackPorts {
   orderMetrics: number;
   postgres: number;
   redis: number;
+  /** RabbitMQ: AMQP, and the management UI and HTTP API. */
+  rabbitmq: number;
+  rabbitmqManagement: number;
   ratelimitGrpc: number;
   ratelimitHttp: number;
   ratelimitDebug: number;
@@ -41,6 +44,8 @@ export const DEFAULT_PORTS: StackPorts = {
   orderMetrics: 9466,
   postgres: 5433,
   redis: 6380,
+  rabbitmq: 5673,
+  rabbitmqManagement: 15673,
   ratelimitGrpc: 8081,
   ratelimitHttp: 8082,
   ratelimitDebug: 6070,

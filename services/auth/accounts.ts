@@ -11,6 +11,7 @@ import type { Logger } from "../../platform/logger.js";
 import type { Audit, LoginFailureReason, RequestInfo } from "./audit.js";
 import { metrics, METRIC } from "../../platform/telemetry/metrics.js";
 import type { Clock } from "./clock.js";
+import { userRegistered } from "./events.js";
 import type { Lockout, Refusal } from "./lockout.js";
 import { CreationPace } from "./pacing.js";
 import { MAX_PASSWORD_BYTES, type PasswordHasher } from "./passwords.js";
@@ -56,8 +57,10 @@ export class Accounts {
     if (existing) return this.registerExisting(existing.id, req);
     const started = performance.now();
     const id = randomUUID();
+    // UserRegistered is committed with the account; removed with it if the profile cannot be created.
+    const event = userRegistered(id, email);
     try {
-      await this.store.createAccount({ id, email, password_hash: hash, created_by: "register" });
+      await this.store.createAccount({ id, email, password_hash: hash, created_by: "register" }, event);
     } catch (err) {
       // Lost a race for the email: the same answer as any taken email.
       if (err instanceof EmailTakenError) return this.registerExisting((await this.store.findAccountByEmail(email))?.id, req);
@@ -67,9 +70,10 @@ export class Accounts {
       await this.profiles.create({ userId: id, email, name, role: "user" });
     } catch (err) {
       // No account without a profile: undo, then report.
-      await this.store.deleteAccount(id).catch((e) => this.log.error("could not remove account after failed profile creation", { userId: id, err: e }));
+      await this.store.removeNewAccount(id, event.id).catch((e) => this.log.error("could not remove account after failed profile creation", { userId: id, err: e }));
       throw err;
     }
+    this.store.outboxCommitted();
     this.pace.observe(performance.now() - started);
     await this.audit.record("register", { userId: id }, req);
   }

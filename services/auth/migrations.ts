@@ -3,6 +3,7 @@
 // has an index (named after the query it serves).
 import { sql, type Kysely, type Migration } from "kysely";
 import { migrate } from "../../platform/db.js";
+import { outboxMigration } from "../../platform/outbox.js";
 import { normalizeStoredEmails } from "./email-migration.js";
 import { revocationsMigration } from "./revocations-schema.js";
 
@@ -148,4 +149,6 @@ export const migrations: Record<string, Migration> = {
       await sql`alter table auth.service_clients drop column allowed_routes`.execute(db);
     },
   },
+  // Events written with the change they describe, relayed to the bus (platform/outbox.ts, ./events.ts).
+  "006_outbox": outboxMigration(SCHEMA),
 };

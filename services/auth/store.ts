@@ -2,9 +2,11 @@
 // The table types are tables.ts; keys, service clients, audit events and
 // cleanup have their queries next to their logic (keys.ts, clients.ts,
 // audit.ts, cleanup.ts). Every query is parameterised.
-import type { Insertable, Kysely } from "kysely";
+import { sql, type Insertable, type Kysely } from "kysely";
 import { withDbRetry } from "../../platform/db.js";
 import { pgCode, PG_UNIQUE_VIOLATION } from "../../platform/errors.js";
+import { enqueue, notifyRelays, type OutboxEvent } from "../../platform/outbox.js";
+import { SCHEMA } from "./migrations.js";
 import type { Account, AccountTable, AuthDb, RefreshToken, Session } from "./tables.js";
 
 // Importers outside the auth service (index.ts, scripts/admin.ts, tests) name the types here.
@@ -60,10 +62,19 @@ export class AuthStore {
     return withDbRetry(() => this.db.selectFrom("auth.accounts").selectAll().where("id", "=", id).executeTakeFirst());
   }
 
-  /** Insert an account; EmailTakenError on a duplicate email (never retried). */
-  async createAccount(a: Insertable<AccountTable>): Promise<Account> {
+  /**
+   * Insert an account, and `event` into the outbox in the same transaction;
+   * EmailTakenError on a duplicate email (never retried).
+   */
+  async createAccount(a: Insertable<AccountTable>, event?: OutboxEvent): Promise<Account> {
     try {
-      return await withDbRetry(() => this.db.insertInto("auth.accounts").values(a).returningAll().executeTakeFirstOrThrow());
+      return await withDbRetry(() =>
+        this.db.transaction().execute(async (trx) => {
+          const account = await trx.insertInto("auth.accounts").values(a).returningAll().executeTakeFirstOrThrow();
+          if (event) await enqueue(trx, SCHEMA, event);
+          return account;
+        }),
+      );
     } catch (err) {
       if (pgCode(err) === PG_UNIQUE_VIOLATION) throw new EmailTakenError();
       throw err;
@@ -79,6 +90,24 @@ export class AuthStore {
     const existing = await this.findAccountByEmail(a.email);
     if (!existing) throw new Error("account insert conflicted but no account exists");
     return { account: existing, created: false };
+  }
+
+  /**
+   * Undo createAccount (the profile could not be created): remove the account
+   * and, in the same transaction, its event if the relay has not sent it yet.
+   */
+  async removeNewAccount(id: string, eventId: string): Promise<void> {
+    await withDbRetry(() =>
+      this.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom("auth.accounts").where("id", "=", id).execute();
+        await sql`delete from auth.outbox where event_id = ${eventId} and sent_at is null`.execute(trx);
+      }),
+    );
+  }
+
+  /** Wake this process's relay of the auth outbox (after an enqueue was committed). */
+  outboxCommitted(): void {
+    notifyRelays(this.db, SCHEMA);
   }
 
   async deleteAccount(id: string): Promise<boolean> {

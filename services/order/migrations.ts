@@ -2,6 +2,7 @@
 // user_id refers to a profile in the user service's schema; there is no
 // foreign key across schemas (the owner may be deleted, the order stays).
 import { sql, type Migration } from "kysely";
+import { outboxMigration } from "../../platform/outbox.js";
 
 export const SCHEMA = "orders";
 
@@ -32,4 +33,6 @@ export const migrations: Record<string, Migration> = {
       await sql`create index orders_pending_created on orders.orders (created_at) where status = 'PENDING'`.execute(db);
     },
   },
+  // Events written with the change they describe, relayed to the bus (platform/outbox.ts, ./events.ts).
+  "002_outbox": outboxMigration(SCHEMA),
 };

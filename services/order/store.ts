@@ -4,8 +4,11 @@
 import type { Timestamps } from "../../platform/db.js";
 import { randomUUID } from "node:crypto";
 import { sql, type ColumnType, type Generated, type Kysely, type Selectable } from "kysely";
+import { enqueue, notifyRelays } from "../../platform/outbox.js";
 import { cursorTs, keysetWhere, type Keyset } from "../../platform/pagination.js";
 import { prepared, type Prepared } from "../../platform/prepared.js";
+import { orderCreated } from "./events.js";
+import { SCHEMA } from "./migrations.js";
 
 export const STATUSES = ["PENDING", "CONFIRMED", "SHIPPED", "CANCELLED"] as const;
 export type Status = (typeof STATUSES)[number];
@@ -61,23 +64,31 @@ export class OrderStore {
   /**
    * Create an order once per (user_id, request_id): concurrent calls with the
    * same key insert one row (the unique index decides) and all get that row.
+   * A new order's OrderCreated goes into the outbox in the same transaction.
    */
   async create(o: NewOrder): Promise<{ order: OrderRow; created: boolean }> {
-    const inserted = await this.db
-      .insertInto("orders.orders")
-      .values({
-        id: randomUUID(),
-        user_id: o.userId,
-        product: o.product,
-        quantity: o.quantity,
-        unit_price_cents: o.unitPriceCents.toString(),
-        total_cents: (o.unitPriceCents * BigInt(o.quantity)).toString(),
-        request_id: o.requestId,
-      })
-      .onConflict((oc) => oc.columns(["user_id", "request_id"]).doNothing())
-      .returningAll()
-      .executeTakeFirst();
-    if (inserted) return { order: inserted, created: true };
+    const inserted = await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .insertInto("orders.orders")
+        .values({
+          id: randomUUID(),
+          user_id: o.userId,
+          product: o.product,
+          quantity: o.quantity,
+          unit_price_cents: o.unitPriceCents.toString(),
+          total_cents: (o.unitPriceCents * BigInt(o.quantity)).toString(),
+          request_id: o.requestId,
+        })
+        .onConflict((oc) => oc.columns(["user_id", "request_id"]).doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      if (row) await enqueue(trx, SCHEMA, orderCreated(row));
+      return row;
+    });
+    if (inserted) {
+      notifyRelays(this.db, SCHEMA);
+      return { order: inserted, created: true };
+    }
     // The conflicting row is committed (the insert waited for it): read it.
     const existing = await this.byRequest(o.userId, o.requestId);
     if (!existing) throw new Error("order insert conflicted but no order exists");

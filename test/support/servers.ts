@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { freePort } from "../../scripts/stack/process.js";
 import { startPostgres, startRedis, type Running } from "../../scripts/stack/servers.js";
 
-export { startPostgres, startRedis, type Running } from "../../scripts/stack/servers.js";
+export { startPostgres, startRabbitmq, startRedis, type Running } from "../../scripts/stack/servers.js";
 export { freePort } from "../../scripts/stack/process.js";
 
 /** A server of a test's own that it may stop and start again, on the same port (and, for Postgres, the same data). */

@@ -1,0 +1,344 @@
+// The Bus (platform/bus/bus.ts) on RabbitMQ, over amqplib: one connection, a confirm
+// channel for publishing, a channel per consumer. Reconnects with backoff when the
+// broker goes away; meanwhile publish rejects (after at most publishTimeoutMs) and
+// the consumers resume once it is back. Topology, declared by consume():
+//   exchange (topic, durable) --bindings--> <queue>          the consumer's queue
+//   <queue>.retry.<n>  (n = 1 .. maxAttempts-1) each message waits its own `expiration`
+//                      = backoffMs(n), then is dead-lettered back to <queue> through the
+//                      default exchange. One queue per retry number, so a long wait at the
+//                      head never holds back a short one (RabbitMQ expires only at the head).
+//   <queue>.dlq        failed messages, with x-failure-reason, x-attempts, x-failed-at.
+// A failed message is republished (confirmed) to its retry queue or the DLQ before the
+// original is acked, so it is never lost (at worst delivered twice).
+import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Message, type Options } from "amqplib";
+import type { Logger } from "../logger.js";
+import { backoffWithJitter, PoisonMessage, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type MessageHandler } from "./bus.js";
+
+export const retryQueue = (queue: string, retry: number) => `${queue}.retry.${retry}`;
+export const deadLetterQueue = (queue: string) => `${queue}.dlq`;
+
+/**
+ * The bus's own headers (never shown to handlers): x-attempt, the number of the next delivery
+ * (absent: 1); the original routing key and exchange (retries and replays travel through the
+ * default exchange); on dead letters, the failure.
+ */
+export const HEADER = { attempt: "x-attempt", routingKey: "x-routing-key", exchange: "x-exchange", reason: "x-failure-reason", attempts: "x-attempts", failedAt: "x-failed-at" } as const;
+const OURS = new Set<string>(Object.values(HEADER));
+const REASON_MAX = 500;
+
+const headerString = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString("utf8") : String(v));
+/** Run f, ignoring a throw (an ack or nack on a channel that is gone: the broker redelivers). */
+const quietly = (f: () => void) => {
+  try {
+    f();
+  } catch {
+    /* nothing to do */
+  }
+};
+
+/** The producer's headers of a message (without the bus's and the broker's own). */
+export function producerHeaders(headers: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    if (OURS.has(k) || /^x-(death|first-death|last-death)/.test(k) || v === undefined || v === null) continue;
+    out[k] = headerString(v);
+  }
+  return out;
+}
+
+export function toBusMessage(msg: Message): BusMessage {
+  const h = msg.properties.headers ?? {};
+  return {
+    id: String(msg.properties.messageId ?? ""),
+    type: String(msg.properties.type ?? ""),
+    routingKey: h[HEADER.routingKey] !== undefined ? headerString(h[HEADER.routingKey]) : msg.fields.routingKey,
+    body: new Uint8Array(msg.content.buffer, msg.content.byteOffset, msg.content.byteLength),
+    headers: producerHeaders(h),
+  };
+}
+
+/** Publish options for a message, with extra (bus) headers. */
+export function publishOptions(m: Pick<BusMessage, "id" | "type" | "headers">, extra: Record<string, unknown> = {}): Options.Publish {
+  return { persistent: true, messageId: m.id, type: m.type, contentType: "application/x-protobuf", headers: { ...m.headers, ...extra } };
+}
+
+/** Publish on a confirm channel; resolves on the broker's ack, rejects on nack, close or timeout. */
+export function confirmPublish(ch: ConfirmChannel, exchange: string, key: string, body: Uint8Array, opts: Options.Publish, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bus: no confirm from the broker within ${timeoutMs} ms`)), timeoutMs);
+    const content = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const done = (err?: unknown) => {
+      clearTimeout(timer);
+      if (err) reject(err instanceof Error ? err : new Error(`bus: the broker refused the message (${String(err)})`));
+      else resolve();
+    };
+    try {
+      ch.publish(exchange, key, content, opts, done);
+    } catch (err) {
+      done(err);
+    }
+  });
+}
+
+export interface AmqpBusOptions {
+  /** Publish (connection wait included) rejects after this long. Default 5000. */
+  publishTimeoutMs?: number;
+  /** Unacked messages per consumer. Default 16. */
+  prefetch?: number;
+  /** Reconnect delays: exponential with jitter between these. Default 200 .. 5000 ms. */
+  reconnectBaseMs?: number;
+  reconnectMaxMs?: number;
+  /** consume() waits this long for a connection. Default 30000. */
+  connectTimeoutMs?: number;
+  log?: Logger;
+}
+
+interface Live {
+  conn: ChannelModel;
+  pub?: Promise<ConfirmChannel>;
+  exchanges: Set<string>;
+}
+
+interface Active {
+  spec: ConsumerSpec;
+  handler: MessageHandler;
+  ch?: Channel;
+  tag?: string;
+  inFlight: Set<Promise<void>>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`bus: ${what} timed out after ${ms} ms`)), ms);
+    p.then(resolve, reject).finally(() => clearTimeout(t));
+  });
+
+/** A Bus on the RabbitMQ at url (amqp://user:pass@host:port/vhost); connects in the background. */
+export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
+  const publishTimeoutMs = opts.publishTimeoutMs ?? 5000;
+  const prefetch = opts.prefetch ?? 16;
+  const reconnectDelay = backoffWithJitter(opts.reconnectBaseMs ?? 200, opts.reconnectMaxMs ?? 5000);
+  const log = opts.log;
+  const consumers = new Set<Active>();
+  let live: Live | undefined;
+  let closed = false;
+  let failures = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let waiters: Array<() => void> = [];
+
+  /** The live connection, waiting for one up to ms; undefined when none came. */
+  const connection = async (ms: number): Promise<Live | undefined> => {
+    if (live || closed) return live;
+    let wake = () => {};
+    const woken = new Promise<void>((r) => (wake = r));
+    waiters.push(wake);
+    const t = setTimeout(wake, ms);
+    await woken;
+    clearTimeout(t);
+    waiters = waiters.filter((w) => w !== wake);
+    return live;
+  };
+
+  const scheduleReconnect = () => {
+    if (closed || timer) return;
+    const delay = reconnectDelay(++failures);
+    timer = setTimeout(() => {
+      timer = undefined;
+      const stopConsumer = async (c: Active) => {
+    const ch = c.ch;
+    c.ch = undefined;
+    if (ch && c.tag) await ch.cancel(c.tag).catch(() => {});
+    await Promise.allSettled([...c.inFlight]);
+    await ch?.close().catch(() => {});
+  };
+
+  void open();
+    }, delay);
+  };
+
+  const open = async () => {
+    let conn: ChannelModel | undefined;
+    try {
+      conn = await connect(url, { timeout: Math.min(publishTimeoutMs, 10_000) });
+    } catch (err) {
+      log?.warn("bus: cannot connect to the broker", { err, attempt: failures + 1 });
+      return scheduleReconnect();
+    }
+    if (closed) return void conn.close().catch(() => {});
+    const l: Live = { conn, exchanges: new Set() };
+    conn.on("error", (err) => log?.warn("bus: connection error", { err }));
+    conn.on("close", () => {
+      if (live !== l) return;
+      live = undefined;
+      for (const c of consumers) c.ch = undefined;
+      if (!closed) log?.warn("bus: connection to the broker lost; reconnecting");
+      scheduleReconnect();
+    });
+    live = l;
+    failures = 0;
+    for (const w of waiters) w();
+    for (const c of consumers) resume(c, l, 0);
+  };
+
+  /** Start a consumer again on connection l (after a reconnect, or its channel closed by the broker), until it is. */
+  const resume = (c: Active, l: Live, delayMs: number) =>
+    setTimeout(() => {
+      if (!consumers.has(c) || live !== l || c.ch) return;
+      start(c).catch((err) => {
+        log?.error("bus: cannot resume a consumer; trying again", { err, queue: c.spec.queue });
+        resume(c, l, 1000);
+      });
+    }, delayMs);
+
+  /** The publishing channel of the live connection (created again when the broker closed it). */
+  const publisher = (l: Live): Promise<ConfirmChannel> => {
+    if (!l.pub) {
+      const p = l.conn.createConfirmChannel().then((ch) => {
+        ch.on("error", (err) => log?.warn("bus: publish channel error", { err }));
+        ch.on("close", () => {
+          if (l.pub === p) l.pub = undefined;
+          l.exchanges.clear();
+        });
+        return ch;
+      });
+      p.catch(() => l.pub === p && (l.pub = undefined));
+      l.pub = p;
+    }
+    return l.pub;
+  };
+
+  /** Publish through the live connection: exchange "" is the default (to a queue by name). */
+  const send = async (exchange: string, key: string, body: Uint8Array, options: Options.Publish): Promise<void> => {
+    const until = Date.now() + publishTimeoutMs;
+    const l = await connection(publishTimeoutMs);
+    if (!l) throw new Error(closed ? "bus: closed" : "bus: not connected to the broker");
+    const ch = await withTimeout(publisher(l), Math.max(1, until - Date.now()), "opening the publish channel");
+    if (exchange && !l.exchanges.has(exchange)) {
+      await withTimeout(ch.assertExchange(exchange, "topic", { durable: true }), Math.max(1, until - Date.now()), "declaring the exchange");
+      l.exchanges.add(exchange);
+    }
+    await confirmPublish(ch, exchange, key, body, options, Math.max(1, until - Date.now()));
+  };
+
+  const handle = async (c: Active, ch: Channel, msg: ConsumeMessage) => {
+    const spec = c.spec;
+    const attempt = Math.max(1, Number(msg.properties.headers?.[HEADER.attempt] ?? 1) || 1);
+    const message = toBusMessage(msg);
+    const ack = () => quietly(() => ch.ack(msg));
+    try {
+      await c.handler({ message, attempt });
+      return ack();
+    } catch (err) {
+      const poison = err instanceof PoisonMessage;
+      const exchange = msg.fields.exchange || headerString(msg.properties.headers?.[HEADER.exchange] ?? "");
+      const keep = { [HEADER.routingKey]: message.routingKey, [HEADER.exchange]: exchange };
+      try {
+        if (!poison && attempt < spec.maxAttempts) {
+          const delay = Math.max(0, Math.round(spec.backoffMs(attempt)));
+          const options = { ...publishOptions(message, { ...keep, [HEADER.attempt]: attempt + 1 }), expiration: String(delay) };
+          await send("", retryQueue(spec.queue, attempt), message.body, options);
+          log?.warn("bus: handler failed; retrying", { queue: spec.queue, id: message.id, attempt, delayMs: delay, err });
+        } else {
+          const reason = (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, REASON_MAX);
+          const failure = { ...keep, [HEADER.reason]: reason, [HEADER.attempts]: attempt, [HEADER.failedAt]: new Date().toISOString() };
+          await send("", deadLetterQueue(spec.queue), message.body, publishOptions(message, failure));
+          log?.error("bus: message dead-lettered", { queue: spec.queue, id: message.id, attempt, poison, err });
+        }
+        ack();
+      } catch (sendErr) {
+        // Not moved: give it back to the queue (after a pause, not to spin while the broker is away).
+        log?.warn("bus: cannot move a failed message; requeueing it", { queue: spec.queue, id: message.id, err: sendErr });
+        await sleep(500);
+        quietly(() => ch.nack(msg, false, true));
+      }
+    }
+  };
+
+  /** Declare the consumer's topology on the live connection and consume. */
+  const start = async (c: Active) => {
+    const l = live;
+    if (!l) throw new Error("bus: not connected to the broker");
+    const { spec } = c;
+    const ch = await l.conn.createChannel();
+    try {
+      await ch.assertExchange(spec.exchange, "topic", { durable: true });
+      await ch.assertQueue(spec.queue, { durable: true });
+      for (const pattern of spec.bindings) await ch.bindQueue(spec.queue, spec.exchange, pattern);
+      for (let n = 1; n < spec.maxAttempts; n++) {
+        await ch.assertQueue(retryQueue(spec.queue, n), { durable: true, arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": spec.queue } });
+      }
+      await ch.assertQueue(deadLetterQueue(spec.queue), { durable: true });
+      await ch.prefetch(prefetch);
+      ch.on("error", (err) => log?.warn("bus: consumer channel error", { err, queue: spec.queue }));
+      ch.on("close", () => {
+        if (c.ch !== ch) return;
+        c.ch = undefined;
+        resume(c, l, 1000); // closed by the broker on a live connection (not by stop(), not a reconnect)
+      });
+      c.ch = ch;
+      const ok = await ch.consume(spec.queue, (msg) => {
+        if (!msg) return void ch.close().catch(() => {}); // cancelled by the broker (queue deleted): see "close"
+        const p = handle(c, ch, msg).finally(() => c.inFlight.delete(p));
+        c.inFlight.add(p);
+      });
+      c.tag = ok.consumerTag;
+    } catch (err) {
+      c.ch = undefined;
+      await ch.close().catch(() => {});
+      throw err;
+    }
+  };
+
+  const stopConsumer = async (c: Active) => {
+    const ch = c.ch;
+    c.ch = undefined;
+    if (ch && c.tag) await ch.cancel(c.tag).catch(() => {});
+    await Promise.allSettled([...c.inFlight]);
+    await ch?.close().catch(() => {});
+  };
+
+  void open();
+
+  return {
+    publish: (exchange, message) => send(exchange, message.routingKey, message.body, publishOptions(message)),
+
+    async consume(spec, handler): Promise<Consumer> {
+      if (spec.maxAttempts < 1) throw new Error("bus: maxAttempts must be at least 1");
+      const c: Active = { spec, handler, inFlight: new Set() };
+      if (!(await connection(opts.connectTimeoutMs ?? 30_000))) throw new Error("bus: not connected to the broker");
+      consumers.add(c);
+      try {
+        await start(c);
+      } catch (err) {
+        consumers.delete(c);
+        throw err;
+      }
+      return { stop: async () => void (consumers.delete(c) && (await stopConsumer(c))) };
+    },
+
+    async healthy() {
+      const l = live;
+      if (!l) return false;
+      try {
+        const ch = await withTimeout(publisher(l), 2000, "health");
+        await withTimeout(ch.checkExchange("amq.topic"), 2000, "health");
+        return true;
+      } catch {
+        return false;
+      }
+    },
+
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      for (const w of waiters) w();
+      const all = [...consumers];
+      consumers.clear();
+      await Promise.allSettled(all.map(stopConsumer));
+      const l = live;
+      live = undefined;
+      await l?.conn.close().catch(() => {});
+    },
+  };
+}
