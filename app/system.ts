@@ -8,7 +8,7 @@ import { authInterceptor } from "../platform/auth/interceptor.js";
 import { remoteJwks, type KeySource } from "../platform/auth/keys.js";
 import { createVerifier } from "../platform/auth/verifier.js";
 import { grpcTransport, type TokenSource } from "../platform/clients.js";
-import { serviceUrls, type Config } from "../platform/config.js";
+import { int, serviceUrls, type Config } from "../platform/config.js";
 import { openDatabase, type Database } from "../platform/db.js";
 import { dependencyGate } from "../platform/dependency.js";
 import type { PolicyTable } from "../platform/policy.js";
@@ -27,6 +27,10 @@ import { probeIntervalMs, watchDependencies } from "../platform/telemetry/health
 import { observability, propagateContext } from "../platform/telemetry/index.js";
 import { startMetricsServer } from "../platform/telemetry/metrics-server.js";
 import { loadTlsMaterial } from "../platform/tls.js";
+import { amqpBus } from "../platform/bus/amqp.js";
+import type { Bus } from "../platform/bus/bus.js";
+import { memoryBus } from "../platform/bus/memory.js";
+import { startRelay } from "../platform/outbox.js";
 import { callsFrom } from "./calls.js";
 import { policies as productPolicies, registry } from "./contract.js";
 import { audienceOfService, definitions, SERVICE_NAMES, type ServiceName } from "./services.js";
@@ -41,6 +45,7 @@ export interface SystemOptions {
   /** The contract's policy (default: app/contract.ts); tests pass a variant. */
   policies?: PolicyTable;
   /** Use these instead of opening from config (tests). */
+  bus?: Bus;
   db?: Database;
   kv?: KeyValueStore;
 }
@@ -54,6 +59,7 @@ export interface System {
   readonly health: HealthState;
   readonly db: Database;
   readonly kv: KeyValueStore;
+  readonly bus: Bus;
   stop(): Promise<void>;
 }
 
@@ -64,6 +70,8 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   const db = opts.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, env: config.env }));
   const kv = opts.kv ?? openStore(config.redisUrl, config.env);
   const secrets = loadSecrets(config.dataDir, config.env, SERVICE_NAMES);
+  // The message bus: RabbitMQ when AMQP_URL is set, else the in-process stand-in (platform/bus/).
+  const bus = opts.bus ?? (config.env.AMQP_URL ? amqpBus(config.env.AMQP_URL, { log: log.child({ component: "bus" }) }) : memoryBus());
   const defs = opts.services.map((n) => definitions[n]);
 
   let keySource: KeySource | undefined;
@@ -168,6 +176,17 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   });
   selfUrl = `${config.tls ? "https" : "http"}://127.0.0.1:${server.port}`;
   const metricsServer = config.metrics ? await startMetricsServer({ ...config.metrics, handler: obs.metrics, log }) : undefined;
+  // Events: each hosted service's outbox relayed to the bus (platform/outbox.ts).
+  const relays = modules.flatMap((m) =>
+    m.outbox
+      ? [startRelay({
+          db: db.db, schema: m.outbox.schema, exchange: m.outbox.exchange, bus, log: log.child({ component: "outbox", service: m.name }),
+          // OUTBOX_POLL_MS: pause between polls (commits wake the relay at once); OUTBOX_MAX_BACKOFF_MS: longest pause while the bus is down.
+          intervalMs: int(config.env, "OUTBOX_POLL_MS", 1000, 10, 60_000),
+          maxBackoffMs: int(config.env, "OUTBOX_MAX_BACKOFF_MS", 30_000, 10, 600_000),
+        })]
+      : [],
+  );
   for (const m of modules) await m.start?.();
 
   let stopped: Promise<void> | undefined;
@@ -178,10 +197,12 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
       await server.close(config.shutdownGraceMs);
       await metricsServer?.close();
       for (const m of modules) await m.stop?.();
+      await Promise.all(relays.map((r) => r.stop()));
+      await bus.close();
       await edge?.close?.();
       if (!opts.kv) await kv.close();
       if (!opts.db) await db.close();
       obs.close();
     })());
-  return { server, url: server.url, metricsUrl: metricsServer?.url, modules, health, db, kv, stop };
+  return { server, url: server.url, metricsUrl: metricsServer?.url, modules, health, db, kv, bus, stop };
 }

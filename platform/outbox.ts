@@ -125,7 +125,7 @@ export interface RelayOptions {
   bus: Publisher;
   exchange: string;
   log: Logger;
-  /** Rows per transaction (100); pause between polls (1000 ms); longest pause after failures (30 s, from intervalMs up). */
+  /** Rows per transaction (100); pause between polls (1000 ms); longest pause after failed publishes (30 s; the first retry waits min(intervalMs, 200 ms)). */
   batchSize?: number;
   intervalMs?: number;
   maxBackoffMs?: number;
@@ -163,7 +163,9 @@ export function startRelay(opts: RelayOptions): Relay {
   const batchSize = opts.batchSize ?? 100;
   const intervalMs = opts.intervalMs ?? 1000;
   const cleanupAfterMs = opts.cleanupAfterMs ?? 7 * 86_400_000;
-  const backoff = backoffWithJitter(intervalMs, Math.max(intervalMs, opts.maxBackoffMs ?? 30_000));
+  // Retries after a failed publish start small (not at the poll interval) and grow to maxBackoffMs.
+  const maxBackoffMs = opts.maxBackoffMs ?? 30_000;
+  const backoff = backoffWithJitter(Math.min(intervalMs, 200, maxBackoffMs), maxBackoffMs);
   const odb = (db as unknown as Kysely<OutboxDb>).withSchema(schema);
   const lockKey = `outbox:${schema}`;
 

@@ -43,6 +43,8 @@ export interface ServiceModule {
   readonly httpHandlers?: readonly HttpHandler[];
   /** The auth service's key store, so verifiers in the same process skip HTTP. */
   readonly keySource?: KeySource;
+  /** The outbox this service writes its events to (platform/outbox.ts); the host runs its relay. */
+  readonly outbox?: { readonly schema: string; readonly exchange: string };
   /** Start background jobs. */
   start?(): void | Promise<void>;
   /** Stop background jobs and release resources (the db/kv are closed by the host). */

@@ -26,22 +26,21 @@ export const HEADER = { attempt: "x-attempt", routingKey: "x-routing-key", excha
 const OURS = new Set<string>(Object.values(HEADER));
 const REASON_MAX = 500;
 
-const headerString = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString("utf8") : String(v));
-/** Run f, ignoring a throw (an ack or nack on a channel that is gone: the broker redelivers). */
-const quietly = (f: () => void) => {
-  try {
-    f();
-  } catch {
-    /* nothing to do */
-  }
-};
+export const headerString = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString("utf8") : String(v));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Ack or nack, ignoring a channel that is gone (the broker redelivers what it had sent on it). */
+const quietly = (f: () => void) => void Promise.resolve().then(f).catch(() => {});
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`bus: ${what} timed out after ${ms} ms`)), ms);
+    p.then(resolve, reject).finally(() => clearTimeout(t));
+  });
 
 /** The producer's headers of a message (without the bus's and the broker's own). */
 export function producerHeaders(headers: Record<string, unknown> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers ?? {})) {
-    if (OURS.has(k) || /^x-(death|first-death|last-death)/.test(k) || v === undefined || v === null) continue;
-    out[k] = headerString(v);
+    if (!OURS.has(k) && !/^x-(death|first-death|last-death)/.test(k) && v !== undefined && v !== null) out[k] = headerString(v);
   }
   return out;
 }
@@ -64,20 +63,11 @@ export function publishOptions(m: Pick<BusMessage, "id" | "type" | "headers">, e
 
 /** Publish on a confirm channel; resolves on the broker's ack, rejects on nack, close or timeout. */
 export function confirmPublish(ch: ConfirmChannel, exchange: string, key: string, body: Uint8Array, opts: Options.Publish, timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bus: no confirm from the broker within ${timeoutMs} ms`)), timeoutMs);
+  const confirmed = new Promise<void>((resolve, reject) => {
     const content = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    const done = (err?: unknown) => {
-      clearTimeout(timer);
-      if (err) reject(err instanceof Error ? err : new Error(`bus: the broker refused the message (${String(err)})`));
-      else resolve();
-    };
-    try {
-      ch.publish(exchange, key, content, opts, done);
-    } catch (err) {
-      done(err);
-    }
+    ch.publish(exchange, key, content, opts, (err) => (err ? reject(err instanceof Error ? err : new Error(`bus: the broker refused the message (${err})`)) : resolve()));
   });
+  return withTimeout(confirmed, timeoutMs, "the broker's confirm");
 }
 
 export interface AmqpBusOptions {
@@ -93,31 +83,14 @@ export interface AmqpBusOptions {
   log?: Logger;
 }
 
-interface Live {
-  conn: ChannelModel;
-  pub?: Promise<ConfirmChannel>;
-  exchanges: Set<string>;
-}
-
-interface Active {
-  spec: ConsumerSpec;
-  handler: MessageHandler;
-  ch?: Channel;
-  tag?: string;
-  inFlight: Set<Promise<void>>;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
-  new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`bus: ${what} timed out after ${ms} ms`)), ms);
-    p.then(resolve, reject).finally(() => clearTimeout(t));
-  });
+/** The connection, its publishing channel and the exchanges declared on it. */
+type Live = { conn: ChannelModel; pub?: Promise<ConfirmChannel>; exchanges: Set<string> };
+/** A consumer, its channel and consumer tag while it consumes, the handlers running. */
+type Active = { spec: ConsumerSpec; handler: MessageHandler; ch?: Channel; tag?: string; inFlight: Set<Promise<void>> };
 
 /** A Bus on the RabbitMQ at url (amqp://user:pass@host:port/vhost); connects in the background. */
 export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
   const publishTimeoutMs = opts.publishTimeoutMs ?? 5000;
-  const prefetch = opts.prefetch ?? 16;
   const reconnectDelay = backoffWithJitter(opts.reconnectBaseMs ?? 200, opts.reconnectMaxMs ?? 5000);
   const log = opts.log;
   const consumers = new Set<Active>();
@@ -127,7 +100,7 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
   let timer: NodeJS.Timeout | undefined;
   let waiters: Array<() => void> = [];
 
-  /** The live connection, waiting for one up to ms; undefined when none came. */
+  /** The live connection, waiting up to ms for one; undefined when none came. */
   const connection = async (ms: number): Promise<Live | undefined> => {
     if (live || closed) return live;
     let wake = () => {};
@@ -140,30 +113,15 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
     return live;
   };
 
-  const scheduleReconnect = () => {
-    if (closed || timer) return;
-    const delay = reconnectDelay(++failures);
-    timer = setTimeout(() => {
-      timer = undefined;
-      const stopConsumer = async (c: Active) => {
-    const ch = c.ch;
-    c.ch = undefined;
-    if (ch && c.tag) await ch.cancel(c.tag).catch(() => {});
-    await Promise.allSettled([...c.inFlight]);
-    await ch?.close().catch(() => {});
-  };
-
-  void open();
-    }, delay);
-  };
-
   const open = async () => {
-    let conn: ChannelModel | undefined;
+    timer = undefined;
+    let conn: ChannelModel;
     try {
       conn = await connect(url, { timeout: Math.min(publishTimeoutMs, 10_000) });
     } catch (err) {
       log?.warn("bus: cannot connect to the broker", { err, attempt: failures + 1 });
-      return scheduleReconnect();
+      if (!closed) timer = setTimeout(open, reconnectDelay(++failures));
+      return;
     }
     if (closed) return void conn.close().catch(() => {});
     const l: Live = { conn, exchanges: new Set() };
@@ -172,8 +130,9 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
       if (live !== l) return;
       live = undefined;
       for (const c of consumers) c.ch = undefined;
-      if (!closed) log?.warn("bus: connection to the broker lost; reconnecting");
-      scheduleReconnect();
+      if (closed) return;
+      log?.warn("bus: connection to the broker lost; reconnecting");
+      timer = setTimeout(open, reconnectDelay(++failures));
     });
     live = l;
     failures = 0;
@@ -181,7 +140,7 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
     for (const c of consumers) resume(c, l, 0);
   };
 
-  /** Start a consumer again on connection l (after a reconnect, or its channel closed by the broker), until it is. */
+  /** Start consumer c again on connection l (after a reconnect, or its channel closed by the broker), until it is. */
   const resume = (c: Active, l: Live, delayMs: number) =>
     setTimeout(() => {
       if (!consumers.has(c) || live !== l || c.ch) return;
@@ -191,52 +150,50 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
       });
     }, delayMs);
 
-  /** The publishing channel of the live connection (created again when the broker closed it). */
+  /** The publishing channel of connection l (made again when the broker closed it). */
   const publisher = (l: Live): Promise<ConfirmChannel> => {
-    if (!l.pub) {
-      const p = l.conn.createConfirmChannel().then((ch) => {
-        ch.on("error", (err) => log?.warn("bus: publish channel error", { err }));
-        ch.on("close", () => {
-          if (l.pub === p) l.pub = undefined;
-          l.exchanges.clear();
-        });
-        return ch;
+    if (l.pub) return l.pub;
+    const p = l.conn.createConfirmChannel().then((ch) => {
+      ch.on("error", (err) => log?.warn("bus: publish channel error", { err }));
+      ch.on("close", () => {
+        if (l.pub === p) l.pub = undefined;
+        l.exchanges.clear();
       });
-      p.catch(() => l.pub === p && (l.pub = undefined));
-      l.pub = p;
-    }
-    return l.pub;
+      return ch;
+    });
+    p.catch(() => l.pub === p && (l.pub = undefined));
+    return (l.pub = p);
   };
 
-  /** Publish through the live connection: exchange "" is the default (to a queue by name). */
+  /** Publish, confirmed, within publishTimeoutMs; exchange "" is the default one (key = a queue). */
   const send = async (exchange: string, key: string, body: Uint8Array, options: Options.Publish): Promise<void> => {
     const until = Date.now() + publishTimeoutMs;
+    const left = () => Math.max(1, until - Date.now());
     const l = await connection(publishTimeoutMs);
     if (!l) throw new Error(closed ? "bus: closed" : "bus: not connected to the broker");
-    const ch = await withTimeout(publisher(l), Math.max(1, until - Date.now()), "opening the publish channel");
+    const ch = await withTimeout(publisher(l), left(), "opening the publish channel");
     if (exchange && !l.exchanges.has(exchange)) {
-      await withTimeout(ch.assertExchange(exchange, "topic", { durable: true }), Math.max(1, until - Date.now()), "declaring the exchange");
+      await withTimeout(ch.assertExchange(exchange, "topic", { durable: true }), left(), "declaring the exchange");
       l.exchanges.add(exchange);
     }
-    await confirmPublish(ch, exchange, key, body, options, Math.max(1, until - Date.now()));
+    await confirmPublish(ch, exchange, key, body, options, left());
   };
 
   const handle = async (c: Active, ch: Channel, msg: ConsumeMessage) => {
     const spec = c.spec;
     const attempt = Math.max(1, Number(msg.properties.headers?.[HEADER.attempt] ?? 1) || 1);
     const message = toBusMessage(msg);
-    const ack = () => quietly(() => ch.ack(msg));
     try {
       await c.handler({ message, attempt });
-      return ack();
+      return quietly(() => ch.ack(msg));
     } catch (err) {
       const poison = err instanceof PoisonMessage;
       const exchange = msg.fields.exchange || headerString(msg.properties.headers?.[HEADER.exchange] ?? "");
       const keep = { [HEADER.routingKey]: message.routingKey, [HEADER.exchange]: exchange };
       try {
-        if (!poison && attempt < spec.maxAttempts) {
+        if (attempt <= spec.maxAttempts) {
           const delay = Math.max(0, Math.round(spec.backoffMs(attempt)));
-          const options = { ...publishOptions(message, { ...keep, [HEADER.attempt]: attempt + 1 }), expiration: String(delay) };
+          const options = { ...publishOptions(message, { ...keep, [HEADER.attempt]: attempt + 1 }), expiration: "0" };
           await send("", retryQueue(spec.queue, attempt), message.body, options);
           log?.warn("bus: handler failed; retrying", { queue: spec.queue, id: message.id, attempt, delayMs: delay, err });
         } else {
@@ -245,7 +202,7 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
           await send("", deadLetterQueue(spec.queue), message.body, publishOptions(message, failure));
           log?.error("bus: message dead-lettered", { queue: spec.queue, id: message.id, attempt, poison, err });
         }
-        ack();
+        quietly(() => ch.ack(msg));
       } catch (sendErr) {
         // Not moved: give it back to the queue (after a pause, not to spin while the broker is away).
         log?.warn("bus: cannot move a failed message; requeueing it", { queue: spec.queue, id: message.id, err: sendErr });
@@ -259,25 +216,24 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
   const start = async (c: Active) => {
     const l = live;
     if (!l) throw new Error("bus: not connected to the broker");
-    const { spec } = c;
+    const { queue, exchange, bindings, maxAttempts } = c.spec;
     const ch = await l.conn.createChannel();
     try {
-      await ch.assertExchange(spec.exchange, "topic", { durable: true });
-      await ch.assertQueue(spec.queue, { durable: true });
-      for (const pattern of spec.bindings) await ch.bindQueue(spec.queue, spec.exchange, pattern);
-      for (let n = 1; n < spec.maxAttempts; n++) {
-        await ch.assertQueue(retryQueue(spec.queue, n), { durable: true, arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": spec.queue } });
-      }
-      await ch.assertQueue(deadLetterQueue(spec.queue), { durable: true });
-      await ch.prefetch(prefetch);
-      ch.on("error", (err) => log?.warn("bus: consumer channel error", { err, queue: spec.queue }));
+      await ch.assertExchange(exchange, "topic", { durable: true });
+      await ch.assertQueue(queue, { durable: true });
+      for (const pattern of bindings) await ch.bindQueue(queue, exchange, pattern);
+      const backToQueue = { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue };
+      for (let n = 1; n < maxAttempts; n++) await ch.assertQueue(retryQueue(queue, n), { durable: true, arguments: backToQueue });
+      await ch.assertQueue(deadLetterQueue(queue), { durable: true });
+      await ch.prefetch(opts.prefetch ?? 16);
+      ch.on("error", (err) => log?.warn("bus: consumer channel error", { err, queue }));
       ch.on("close", () => {
         if (c.ch !== ch) return;
         c.ch = undefined;
         resume(c, l, 1000); // closed by the broker on a live connection (not by stop(), not a reconnect)
       });
       c.ch = ch;
-      const ok = await ch.consume(spec.queue, (msg) => {
+      const ok = await ch.consume(queue, (msg) => {
         if (!msg) return void ch.close().catch(() => {}); // cancelled by the broker (queue deleted): see "close"
         const p = handle(c, ch, msg).finally(() => c.inFlight.delete(p));
         c.inFlight.add(p);
@@ -290,6 +246,7 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
     }
   };
 
+  /** Cancel, let the handlers running finish (and ack), close the channel. */
   const stopConsumer = async (c: Active) => {
     const ch = c.ch;
     c.ch = undefined;
@@ -305,8 +262,8 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
 
     async consume(spec, handler): Promise<Consumer> {
       if (spec.maxAttempts < 1) throw new Error("bus: maxAttempts must be at least 1");
-      const c: Active = { spec, handler, inFlight: new Set() };
       if (!(await connection(opts.connectTimeoutMs ?? 30_000))) throw new Error("bus: not connected to the broker");
+      const c: Active = { spec, handler, inFlight: new Set() };
       consumers.add(c);
       try {
         await start(c);
@@ -317,17 +274,9 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
       return { stop: async () => void (consumers.delete(c) && (await stopConsumer(c))) };
     },
 
-    async healthy() {
-      const l = live;
-      if (!l) return false;
-      try {
-        const ch = await withTimeout(publisher(l), 2000, "health");
-        await withTimeout(ch.checkExchange("amq.topic"), 2000, "health");
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    // A round trip on the publishing channel (amq.topic always exists).
+    healthy: async () =>
+      live !== undefined && withTimeout(publisher(live).then((ch) => ch.checkExchange("amq.topic")), 2000, "the health check").then(() => true, () => false),
 
     async close() {
       closed = true;

@@ -7,7 +7,7 @@
 // closed, which puts every unacked one back (in its place). Nothing else consumes a DLQ.
 import type { ChannelModel, GetMessage } from "amqplib";
 import type { BusMessage } from "./bus.js";
-import { confirmPublish, deadLetterQueue, HEADER, publishOptions, toBusMessage } from "./amqp.js";
+import { confirmPublish, deadLetterQueue, HEADER, headerString, publishOptions, toBusMessage } from "./amqp.js";
 
 export interface DeadLetter {
   readonly message: BusMessage;
@@ -20,7 +20,7 @@ export interface DeadLetter {
 
 function deadLetter(msg: GetMessage): DeadLetter {
   const h = msg.properties.headers ?? {};
-  const str = (k: string) => (h[k] === undefined ? "" : Buffer.isBuffer(h[k]) ? h[k].toString("utf8") : String(h[k]));
+  const str = (k: string) => (h[k] === undefined ? "" : headerString(h[k]));
   return { message: toBusMessage(msg), exchange: str(HEADER.exchange), reason: str(HEADER.reason), attempts: Number(h[HEADER.attempts] ?? 0), failedAt: str(HEADER.failedAt) };
 }
 

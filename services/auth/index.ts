@@ -31,6 +31,7 @@ import { Sessions } from "./sessions.js";
 import { RevocationCache } from "./revocations.js";
 import { AuthStore, type AuthDb } from "./store.js";
 import { TokenMinter } from "./tokens.js";
+import { OUTBOX } from "./events.js";
 
 /** Deadline of calls to the user service. */
 const USER_CALL_TIMEOUT_MS = 3000;
@@ -125,6 +126,7 @@ export const authService: ServiceDefinition = {
         router.service(AuthInternalService, internalHandlers(accounts, sessions));
       },
       httpHandlers: [jwks.httpHandler()],
+      outbox: OUTBOX,
       keySource: keys,
       async start() {
         keys.start();

@@ -8,6 +8,7 @@ import { int } from "../../platform/config.js";
 import { migrate } from "../../platform/db.js";
 import { pageTokenKey, pageTokenSecret, PageTokens } from "../../platform/pagination.js";
 import type { ServiceDefinition, ServiceModule } from "../../platform/service.js";
+import { OUTBOX } from "./events.js";
 import { orderHandlers } from "./handlers.js";
 import { internalHandlers } from "./internal.js";
 import { migrations, SCHEMA } from "./migrations.js";
@@ -87,6 +88,7 @@ export const orderService: ServiceDefinition = {
         router.service(OrderService, handlers);
         router.service(OrderInternalService, internalHandlers(store));
       },
+      outbox: OUTBOX,
       start: () => sweeper.start(),
       stop: () => sweeper.stop(),
       sweepNow: () => sweeper.sweep(),

@@ -11,6 +11,7 @@ import { UserInternalService, UserService } from "../../gen/acme/user/v1/user_pb
 import type { ServiceName } from "../../app/services.js";
 import { loadConfig } from "../../platform/config.js";
 import type { PolicyTable } from "../../platform/policy.js";
+import type { Bus } from "../../platform/bus/bus.js";
 import { silentLogger, type Logger } from "../../platform/logger.js";
 import { startSystem, type System } from "../../app/system.js";
 import { freshDatabaseUrl, freshRedisUrl } from "./fresh.js";
@@ -27,6 +28,8 @@ export interface TestSystemOptions {
   log?: Logger;
   /** A variant of the contract's policy (test/policy). */
   policies?: PolicyTable;
+  /** The bus the outbox relays publish to (default: the system's own in-process bus). */
+  bus?: Bus;
 }
 
 export interface TestSystem {
@@ -69,6 +72,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     edge: opts.edge ?? true,
     log: opts.log ?? silentLogger,
     policies: opts.policies,
+    bus: opts.bus,
   });
   const base = `http://127.0.0.1:${system.server.port}`;
   const transport = (token?: string) => createGrpcTransport({ baseUrl: base, interceptors: bearer(token) });
