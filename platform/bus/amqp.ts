@@ -191,9 +191,9 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
       const exchange = msg.fields.exchange || headerString(msg.properties.headers?.[HEADER.exchange] ?? "");
       const keep = { [HEADER.routingKey]: message.routingKey, [HEADER.exchange]: exchange };
       try {
-        if (attempt <= spec.maxAttempts) {
+        if (!poison && attempt < spec.maxAttempts) {
           const delay = Math.max(0, Math.round(spec.backoffMs(attempt)));
-          const options = { ...publishOptions(message, { ...keep, [HEADER.attempt]: attempt + 1 }), expiration: "0" };
+          const options = { ...publishOptions(message, { ...keep, [HEADER.attempt]: attempt + 1 }), expiration: String(delay) };
           await send("", retryQueue(spec.queue, attempt), message.body, options);
           log?.warn("bus: handler failed; retrying", { queue: spec.queue, id: message.id, attempt, delayMs: delay, err });
         } else {
