@@ -64,6 +64,7 @@ acme stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   services (direct)       auth ${stack.serviceUrl("auth")}, user ${stack.serviceUrl("user")}, order ${stack.serviceUrl("order")}
   Postgres                ${stack.databaseUrl}
   Redis                   ${stack.redisUrl}
+  RabbitMQ                ${stack.amqpUrl}   (events from the services' outboxes; management UI http://127.0.0.1:${p.rabbitmqManagement})
   logs                    ${dir}/logs/*.log
   an admin account:       DATABASE_URL=${stack.databaseUrl} DATA_DIR=${dir}/data npm run admin -- create --email you@example.com
 Ctrl-C stops everything.`);

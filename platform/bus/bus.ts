@@ -42,7 +42,7 @@ export interface ConsumerSpec {
   readonly bindings: readonly string[];
   /** Deliveries before dead-lettering, the first included. */
   readonly maxAttempts: number;
-  /** Delay before retry `attempt` (1 = the first retry), before jitter. */
+  /** Delay before retry `attempt` (1 = the first retry), jitter included (backoffWithJitter gives one). */
   backoffMs(attempt: number): number;
 }
 

@@ -185,6 +185,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       DATA_DIR: dataDir,
       DATABASE_URL: databaseUrl,
       REDIS_URL: redisUrl,
+      // Events: each service's outbox relays to RabbitMQ (platform/bus/amqp.ts).
+      AMQP_URL: amqpUrl,
       AUTH_URL: serviceUrl("auth"),
       USER_URL: serviceUrl("user"),
       ORDER_URL: serviceUrl("order"),
