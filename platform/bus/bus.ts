@@ -57,6 +57,18 @@ export type MessageHandler = (delivery: Delivery) => Promise<void>;
 /** Thrown by a handler for a message it can never process: dead-lettered at once. */
 export class PoisonMessage extends Error {}
 
+/** A message that failed for good, as its dead-letter queue keeps it. */
+export interface DeadLetter {
+  readonly message: BusMessage;
+  readonly exchange: string;
+  /** The handler's error (truncated). */
+  readonly reason: string;
+  /** Deliveries made, the first included. */
+  readonly attempts: number;
+  /** ISO time. */
+  readonly failedAt: string;
+}
+
 export interface Consumer {
   stop(): Promise<void>;
 }

@@ -6,17 +6,8 @@
 // Browsing: messages are fetched with basic.get without acking, then the channel is
 // closed, which puts every unacked one back (in its place). Nothing else consumes a DLQ.
 import type { ChannelModel, GetMessage } from "amqplib";
-import type { BusMessage } from "./bus.js";
+import type { BusMessage, DeadLetter } from "./bus.js";
 import { confirmPublish, deadLetterQueue, HEADER, headerString, publishOptions, toBusMessage } from "./amqp.js";
-
-export interface DeadLetter {
-  readonly message: BusMessage;
-  readonly exchange: string;
-  /** The failure: the handler's error (truncated), deliveries made, when. */
-  readonly reason: string;
-  readonly attempts: number;
-  readonly failedAt: string;
-}
 
 function deadLetter(msg: GetMessage): DeadLetter {
   const h = msg.properties.headers ?? {};

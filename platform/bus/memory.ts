@@ -7,19 +7,7 @@
 // PoisonMessage is dead-lettered at once. Deliveries of one queue run one at
 // a time; a message waiting for its retry does not hold the queue.
 // down(true) simulates an outage: publish rejects, nothing is delivered.
-import { PoisonMessage, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type MessageHandler } from "./bus.js";
-
-/** As platform/bus/dead-letters.ts lists them from RabbitMQ. */
-export interface DeadLetter {
-  readonly message: BusMessage;
-  readonly exchange: string;
-  /** The handler's error. */
-  readonly reason: string;
-  /** Deliveries made, the first included. */
-  readonly attempts: number;
-  /** ISO time. */
-  readonly failedAt: string;
-}
+import { PoisonMessage, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type DeadLetter, type MessageHandler } from "./bus.js";
 
 export interface MemoryBus extends Bus {
   /** Simulate an outage (true) or its end (false). */
