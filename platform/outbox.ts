@@ -4,22 +4,18 @@
 // once the broker confirmed it. A change is never committed without its event,
 // nor an event published for a change that was rolled back. Delivery is
 // at-least-once (a crash between confirm and mark publishes again); consumers
-// dedupe by event id. Generic: the schema, exchange and events are the caller's.
+// dedupe by event id. Generic: the schema, exchange and events are the caller's
+// (the services build theirs with services/envelope.ts).
 //
 // Order: one relay per schema works at a time (a transaction-level advisory
 // lock), reading unsent rows in seq order and stopping a batch at the first
 // failed publish, so rows of one aggregate leave in the order they were
 // written as long as its writers serialise on the aggregate's row (as an
 // update or a unique insert does).
-import { randomUUID } from "node:crypto";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { context, type Context } from "@opentelemetry/api";
+import { METRIC, metrics } from "./telemetry/metrics.js";
 import { sql, type ColumnType, type Generated, type Kysely, type Migration, type Transaction } from "kysely";
-import { EnvelopeSchema, type Envelope } from "../gen/acme/events/v1/events_pb.js";
 import { backoffWithJitter, type BusMessage, type Publisher } from "./bus/bus.js";
 import type { Logger } from "./logger.js";
-import { injectIntoHeaders } from "./telemetry/propagation.js";
 
 interface OutboxDb {
   outbox: {
@@ -90,32 +86,6 @@ export async function enqueue(trx: Transaction<any>, schema: string, event: Outb
     .execute();
 }
 
-// ---- envelopes (acme.events.v1)
-
-/** An event message of the envelope's oneof, e.g. {case: "userRegistered", value: create(UserRegisteredSchema, ...)}. */
-export type DomainEvent = Exclude<Envelope["event"], { case: undefined }>;
-
-/**
- * The W3C trace context of `ctx` (default: the active one) as headers: only
- * traceparent and tracestate (never baggage); empty when tracing is off.
- */
-export function traceHeaders(ctx: Context = context.active()): Record<string, string> {
-  const h = new Headers();
-  injectIntoHeaders(h, ctx);
-  return Object.fromEntries(["traceparent", "tracestate"].flatMap((name) => (h.get(name) ? [[name, h.get(name)!]] : [])));
-}
-
-/** An outbox event: `event` in an Envelope with a new id, the time and the current trace context. */
-export function envelopeEvent(e: { routingKey: string; aggregateId: string; event: DomainEvent; occurredAt?: Date; ctx?: Context }): OutboxEvent {
-  const id = randomUUID();
-  const type = e.event.value.$typeName;
-  const headers = traceHeaders(e.ctx);
-  const occurredAt = timestampFromDate(e.occurredAt ?? new Date());
-  const { traceparent = "", tracestate = "" } = headers;
-  const envelope = create(EnvelopeSchema, { eventId: id, type, aggregateId: e.aggregateId, occurredAt, schemaVersion: 1, traceparent, tracestate, event: e.event });
-  return { id, type, routingKey: e.routingKey, aggregateId: e.aggregateId, body: toBinary(EnvelopeSchema, envelope), headers };
-}
-
 // ---- the relay
 
 export interface RelayOptions {
@@ -147,6 +117,9 @@ export interface Relay {
 }
 
 /** Relays running in this process, by root handle and schema (notifyRelays). */
+/** How often a relay refreshes its lag gauge. */
+const LAG_EVERY_MS = 5000;
+
 const running = new WeakMap<object, Map<string, Set<Relay>>>();
 
 /** Wake this process's relays of `schema` on `db`: call after committing an enqueue. */
@@ -203,12 +176,16 @@ export function startRelay(opts: RelayOptions): Relay {
           await bus.publish(exchange, message);
         } catch (err) {
           failed = true;
+          metrics.counter(METRIC.eventsPublishFailures, { exchange });
           if (failures === 0) log.warn("outbox: publish failed; keeping the row and retrying", { schema, exchange, eventId: row.event_id, type: row.type, err });
           break;
         }
         sent.push(String(row.seq));
       }
-      if (sent.length > 0) await t.updateTable("outbox").set({ sent_at: sql<Date>`now()` }).where("seq", "in", sent).execute();
+      if (sent.length > 0) {
+        await t.updateTable("outbox").set({ sent_at: sql<Date>`now()` }).where("seq", "in", sent).execute();
+        metrics.counter(METRIC.eventsPublished, { exchange }, sent.length);
+      }
       return { published: sent.length, locked: true, failed };
     });
 
@@ -229,6 +206,18 @@ export function startRelay(opts: RelayOptions): Relay {
     timer = setTimeout(tick, ms).unref();
   };
 
+  async function lagMs(): Promise<number> {
+    const row = await odb
+      .selectFrom("outbox")
+      .select(sql<number>`extract(epoch from (now() - created_at)) * 1000`.as("lag"))
+      .where("sent_at", "is", null)
+      .orderBy("seq")
+      .limit(1)
+      .executeTakeFirst();
+    return row ? Math.max(0, Number(row.lag)) : 0;
+  }
+  let lagMeasuredAt = 0;
+
   async function tick(): Promise<void> {
     if (stopped || busy) return void (wanted = true);
     busy = true;
@@ -243,6 +232,11 @@ export function startRelay(opts: RelayOptions): Relay {
       failures++;
     } finally {
       busy = false;
+    }
+    // The lag gauge (age of the oldest unsent event), at most every LAG_EVERY_MS: not a query per event.
+    if (Date.now() - lagMeasuredAt >= LAG_EVERY_MS) {
+      lagMeasuredAt = Date.now();
+      await lagMs().then((ms) => metrics.gauge(METRIC.outboxLag, { schema }, ms / 1000), () => {});
     }
     schedule(failures > 0 ? backoff(failures) : wanted ? 0 : intervalMs);
   }
@@ -269,16 +263,7 @@ export function startRelay(opts: RelayOptions): Relay {
     },
     flush,
     cleanup,
-    async lagMs() {
-      const row = await odb
-        .selectFrom("outbox")
-        .select(sql<number>`extract(epoch from (now() - created_at)) * 1000`.as("lag"))
-        .where("sent_at", "is", null)
-        .orderBy("seq")
-        .limit(1)
-        .executeTakeFirst();
-      return row ? Math.max(0, Number(row.lag)) : 0;
-    },
+    lagMs,
     async stop() {
       stopped = true;
       clearTimeout(timer);

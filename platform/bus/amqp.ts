@@ -12,7 +12,7 @@
 // original is acked, so it is never lost (at worst delivered twice).
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Message, type Options } from "amqplib";
 import type { Logger } from "../logger.js";
-import { backoffWithJitter, PoisonMessage, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type MessageHandler } from "./bus.js";
+import { backoffWithJitter, countDelivery, PoisonMessage, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type MessageHandler } from "./bus.js";
 
 export const retryQueue = (queue: string, retry: number) => `${queue}.retry.${retry}`;
 export const deadLetterQueue = (queue: string) => `${queue}.dlq`;
@@ -185,6 +185,7 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
     const message = toBusMessage(msg);
     try {
       await c.handler({ message, attempt });
+      countDelivery(spec.queue, "ok");
       return quietly(() => ch.ack(msg));
     } catch (err) {
       const poison = err instanceof PoisonMessage;
@@ -196,11 +197,13 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
           const options = { ...publishOptions(message, { ...keep, [HEADER.attempt]: attempt + 1 }), expiration: String(delay) };
           await send("", retryQueue(spec.queue, attempt), message.body, options);
           log?.warn("bus: handler failed; retrying", { queue: spec.queue, id: message.id, attempt, delayMs: delay, err });
+          countDelivery(spec.queue, "retried");
         } else {
           const reason = (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, REASON_MAX);
           const failure = { ...keep, [HEADER.reason]: reason, [HEADER.attempts]: attempt, [HEADER.failedAt]: new Date().toISOString() };
           await send("", deadLetterQueue(spec.queue), message.body, publishOptions(message, failure));
           log?.error("bus: message dead-lettered", { queue: spec.queue, id: message.id, attempt, poison, err });
+          countDelivery(spec.queue, "dead_lettered");
         }
         quietly(() => ch.ack(msg));
       } catch (sendErr) {

@@ -14,6 +14,8 @@
 //  - a handler that throws PoisonMessage (undecodable, unknown type) is
 //    dead-lettered at once, and the consumer carries on.
 
+import { METRIC, metrics } from "../telemetry/metrics.js";
+
 /** One message: an event envelope's bytes and its headers. */
 export interface BusMessage {
   /** The event id: the message id, and the consumers' idempotency key. */
@@ -79,6 +81,13 @@ export interface Bus extends Publisher {
   /** Whether the broker answers (health). */
   healthy(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** What became of a delivery: counted per queue (acme_events_consumed_total). */
+export type DeliveryOutcome = "ok" | "retried" | "dead_lettered";
+
+export function countDelivery(queue: string, outcome: DeliveryOutcome): void {
+  metrics.counter(METRIC.eventsConsumed, { queue, outcome });
 }
 
 /**

@@ -7,7 +7,7 @@
 // PoisonMessage is dead-lettered at once. Deliveries of one queue run one at
 // a time; a message waiting for its retry does not hold the queue.
 // down(true) simulates an outage: publish rejects, nothing is delivered.
-import { PoisonMessage, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type DeadLetter, type MessageHandler } from "./bus.js";
+import { countDelivery, PoisonMessage, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type DeadLetter, type MessageHandler } from "./bus.js";
 
 export interface MemoryBus extends Bus {
   /** Simulate an outage (true) or its end (false). */
@@ -73,10 +73,13 @@ export function memoryBus(): MemoryBus {
     q.running = (async () => {
       try {
         await handler({ message: p.message, attempt: p.attempt });
+        countDelivery(q.spec.queue, "ok");
       } catch (err) {
-        if (err instanceof PoisonMessage) deadLetter(q, p, reasonOf(err));
-        else if (p.attempt >= q.spec.maxAttempts) deadLetter(q, p, reasonOf(err));
-        else {
+        if (err instanceof PoisonMessage || p.attempt >= q.spec.maxAttempts) {
+          deadLetter(q, p, reasonOf(err));
+          countDelivery(q.spec.queue, "dead_lettered");
+        } else {
+          countDelivery(q.spec.queue, "retried");
           const timer = setTimeout(() => {
             q.retries.delete(timer);
             if (closed) return settle();

@@ -42,6 +42,11 @@ export const METRIC = {
   tokenRejections: "acme_auth_token_rejections_total",
   rateLimitRejections: "acme_ratelimit_rejections_total",
   droppedSeries: "acme_metrics_dropped_series_total",
+  // Events: the outbox relays and the consumers (platform/outbox.ts, platform/bus/).
+  eventsPublished: "acme_events_published_total",
+  eventsPublishFailures: "acme_events_publish_failures_total",
+  eventsConsumed: "acme_events_consumed_total",
+  outboxLag: "acme_outbox_lag_seconds",
 } as const;
 
 const HELP: Record<string, [MetricKind, string]> = {
@@ -61,6 +66,10 @@ const HELP: Record<string, [MetricKind, string]> = {
   [METRIC.tokenRejections]: ["counter", "Access tokens refused by the auth interceptor, by reason."],
   [METRIC.rateLimitRejections]: ["counter", "Requests rejected by a rate limit, by source and descriptor."],
   [METRIC.droppedSeries]: ["counter", "Label combinations dropped because a family reached its series limit."],
+  [METRIC.eventsPublished]: ["counter", "Events the outbox relays published (confirmed by the bus), by exchange."],
+  [METRIC.eventsPublishFailures]: ["counter", "Publishes the bus refused or did not confirm (the events wait in the outbox), by exchange."],
+  [METRIC.eventsConsumed]: ["counter", "Deliveries handled by consumers, by queue and outcome (ok, retried, dead_lettered)."],
+  [METRIC.outboxLag]: ["gauge", "Age of the oldest unsent event of an outbox, in seconds (0 when empty)."],
 };
 
 const MAX_SERIES = 2000;

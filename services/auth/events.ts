@@ -2,7 +2,8 @@
 // (auth.outbox, platform/outbox.ts) in the transaction of the change.
 import { create } from "@bufbuild/protobuf";
 import { UserRegisteredSchema } from "../../gen/acme/events/v1/events_pb.js";
-import { envelopeEvent, type OutboxEvent } from "../../platform/outbox.js";
+import type { OutboxEvent } from "../../platform/outbox.js";
+import { envelopeEvent } from "../envelope.js";
 import { SCHEMA } from "./migrations.js";
 
 /** Where the relay of this service's outbox reads and publishes (app/ starts it). */

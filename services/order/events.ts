@@ -2,7 +2,8 @@
 // (orders.outbox, platform/outbox.ts) in the transaction of the change.
 import { create } from "@bufbuild/protobuf";
 import { OrderCreatedSchema } from "../../gen/acme/events/v1/events_pb.js";
-import { envelopeEvent, type OutboxEvent } from "../../platform/outbox.js";
+import type { OutboxEvent } from "../../platform/outbox.js";
+import { envelopeEvent } from "../envelope.js";
 import { toOrder } from "./convert.js";
 import { SCHEMA } from "./migrations.js";
 import type { OrderRow } from "./store.js";

@@ -9,6 +9,7 @@ import pg from "pg";
 import type { BusMessage, Delivery } from "../../platform/bus/bus.js";
 import { memoryBus } from "../../platform/bus/memory.js";
 import { idempotent, processedEventsMigration } from "../../platform/consumer.js";
+import { metrics } from "../../platform/telemetry/metrics.js";
 import { installMemoryTracing, type MemoryTracing } from "../observability/support/memory-otel.js";
 import { freshDatabaseUrl } from "../support/fresh.js";
 
@@ -74,6 +75,9 @@ describe("idempotent consumers", () => {
     assert.equal(calls(), 3, "two failures, then success");
     assert.equal(await effects(m.id), 1, "the failed attempts' effects rolled back");
     assert.equal(bus.deadLetters("retried").length, 0);
+    const text = await metrics.render();
+    assert.match(text, /acme_events_consumed_total\{outcome="retried",queue="retried"\} 2/);
+    assert.match(text, /acme_events_consumed_total\{outcome="ok",queue="retried"\} 1/);
     await bus.close();
   });
 

@@ -15,6 +15,7 @@ import { EnvelopeSchema, type Envelope } from "../../gen/acme/events/v1/events_p
 import { OrderStatus } from "../../gen/acme/order/v1/order_pb.js";
 import type { BusMessage } from "../../platform/bus/bus.js";
 import { memoryBus, type MemoryBus } from "../../platform/bus/memory.js";
+import { metrics } from "../../platform/telemetry/metrics.js";
 import { OUTBOX as AUTH_OUTBOX, userRegistered } from "../../services/auth/events.js";
 import { AuthStore } from "../../services/auth/store.js";
 import { OUTBOX as ORDER_OUTBOX } from "../../services/order/events.js";
@@ -161,6 +162,7 @@ describe("events: UserRegistered and OrderCreated through the outbox", function 
       const { order } = await t.orders(bob.token).createOrder({ product: "Gadget", quantity: 1, unitPriceCents: 5n, requestId: randomUUID() });
       await eventually("OrderCreated on the bus", () => orders.some((m) => decode(m.body).aggregateId === order!.id), 2000);
       const m = orders.find((x) => decode(x.body).aggregateId === order!.id)!;
+      assert.match(await metrics.render(), /acme_events_published_total\{exchange="acme\.order"\} [1-9]/);
       assert.equal(m.routingKey, "order.created");
       assert.equal(m.type, "acme.events.v1.OrderCreated");
     });
