@@ -15,6 +15,8 @@
 //       list is also written here at once.
 //   npm run admin -- keys
 //       Prints the signing-key schedule (kids and times only).
+//   npm run admin -- dlq <list|show|replay|purge> --queue Q [--id ID] [--limit N]
+//       A consumer's dead letters on RabbitMQ (AMQP_URL; scripts/admin/dlq.ts).
 //
 // Uses DATABASE_URL when set (compose: `docker compose exec auth npm run admin -- ...`),
 // otherwise the embedded PGlite database under DATA_DIR. PGlite admits ONE
@@ -38,6 +40,7 @@ import { SigningKeys, UnknownKeyError } from "../services/auth/keys.js";
 import { keyWindowSeconds } from "../services/auth/revocations.js";
 import { revokeKeys } from "../platform/auth/revocation.js";
 import { redisStore } from "../platform/kv.js";
+import { deadLetterCommand, DlqUsageError, DLQ_USAGE } from "./admin/dlq.js";
 import { migrateAuth } from "../services/auth/migrations.js";
 import { PasswordHasher } from "../services/auth/passwords.js";
 import { AuthStore, type AuthDb } from "../services/auth/store.js";
@@ -49,6 +52,7 @@ const USAGE = `usage:
   npm run admin -- rotate-keys [--immediate]
   npm run admin -- rotate-keys --revoke <kid>
   npm run admin -- keys
+  ${DLQ_USAGE}
 With no DATABASE_URL this opens the embedded database in DATA_DIR: stop \`npm start\` first
 (the command refuses while the database is open; --force overrides after a crash).`;
 
@@ -202,7 +206,13 @@ async function listKeys(db: Database): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  const { command, flags } = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv[0] === "dlq") {
+    const { command: sub, flags: dlqFlags } = parseArgs(argv.slice(1));
+    await deadLetterCommand(sub, dlqFlags, process.env.AMQP_URL, (line) => console.log(line));
+    return 0;
+  }
+  const { command, flags } = parseArgs(argv);
   if (!["create", "rotate-keys", "keys"].includes(command)) throw new UsageError(command ? `unknown command "${command}"` : "missing command");
   const config = loadConfig();
   if (!config.databaseUrl) {
@@ -229,7 +239,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    if (err instanceof UsageError || err instanceof AdminInputError || err instanceof ConfigError) {
+    if (err instanceof UsageError || err instanceof AdminInputError || err instanceof ConfigError || err instanceof DlqUsageError) {
       console.error(`admin: ${err.message}`);
       if (err instanceof UsageError && /command/.test(err.message)) console.error(USAGE);
       process.exit(2);
