@@ -28,27 +28,24 @@ export type TransportTo = (name: ServiceName, interceptors?: Interceptor[], time
 
 /** `transportTo` of the module `caller`, for its ServiceContext. */
 export function callsFrom(caller: ServiceName, opts: CallsOptions): TransportTo {
-  const identity = (): Interceptor => {
-    const principal = inProcessIdentity(caller);
-    return (next) => (req) => {
-      req.contextValues.set(inProcessCallerKey, principal);
-      return next(req);
-    };
+  const principal = inProcessIdentity(caller);
+  const identity: Interceptor = (next) => (req) => {
+    req.contextValues.set(inProcessCallerKey, principal);
+    return next(req);
   };
   let tokens: TokenSource | undefined;
-  const tokenSource = () =>
-    (tokens ??=
-      opts.ownTokens[caller] ??
-      serviceTokens((audience) =>
-        createClient(AuthService, grpcTransport(opts.urls.auth)).issueServiceToken(
-          { clientId: BUILTIN_CLIENTS[caller].clientId, clientSecret: opts.clientSecrets[caller], audience },
-          { timeoutMs: 5000 },
-        ),
-      ));
+  const tokenSource = () => {
+    if (tokens) return tokens;
+    if (opts.ownTokens[caller]) return (tokens = opts.ownTokens[caller]);
+    // One client (one connection) to the token service for every grant of this caller.
+    const auth = createClient(AuthService, grpcTransport(opts.urls.auth));
+    const credentials = { clientId: BUILTIN_CLIENTS[caller].clientId, clientSecret: opts.clientSecrets[caller] };
+    return (tokens = serviceTokens((audience) => auth.issueServiceToken({ ...credentials, audience }, { timeoutMs: 5000 })));
+  };
   return (name, interceptors = [], timeoutMs) =>
     lazyTransport(() => {
       const local = opts.hosted.includes(name) ? opts.local() : undefined;
-      if (local) return withDefaultTimeout(withInterceptors(local, [...interceptors, identity(), clientObservability()]), timeoutMs);
+      if (local) return withDefaultTimeout(withInterceptors(local, [...interceptors, identity, clientObservability()]), timeoutMs);
       return grpcTransport(opts.urls[name], [...interceptors, serviceTokenInterceptor(tokenSource())], timeoutMs);
     });
 }

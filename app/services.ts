@@ -2,6 +2,7 @@
 // its module, its built-in client (identity, scopes, rate limit) and the
 // principal it calls with when the callee runs in the same process.
 import type { ServicePrincipal } from "../platform/auth/principal.js";
+import { audienceOf } from "../platform/policy.js";
 import type { ServiceDefinition } from "../platform/service.js";
 import { authService } from "../services/auth/index.js";
 import { BUILTIN_CLIENTS } from "../services/auth/clients.js";
@@ -18,8 +19,8 @@ export const definitions: Readonly<Record<ServiceName, ServiceDefinition>> = {
   order: orderService,
 };
 
-/** Service-token audience of each service ("acme-user"), as the policy derives it from the package. */
-export const audienceOfService = (name: ServiceName) => `acme-${name}`;
+/** Service-token audience of each service ("acme-user"): the policy's rule, on the service's package. */
+export const audienceOfService = (name: ServiceName) => audienceOf(`acme.${name}`);
 
 /**
  * Who `name` is when it calls a service hosted in the same process: its

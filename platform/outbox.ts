@@ -69,6 +69,11 @@ export function outboxMigration(schema: string): Migration {
   };
 }
 
+/** Drop an event the relay has not sent yet (its change is being undone), inside the undoing transaction. */
+export async function discardUnsent(trx: Transaction<any>, schema: string, eventId: string): Promise<void> {
+  await (trx as unknown as Kysely<OutboxDb>).withSchema(schema).deleteFrom("outbox").where("event_id", "=", eventId).where("sent_at", "is", null).execute();
+}
+
 /** Write `event` to `<schema>.outbox`: call inside the transaction that makes the change. */
 export async function enqueue(trx: Transaction<any>, schema: string, event: OutboxEvent): Promise<void> {
   if (!trx.isTransaction) throw new Error("outbox: enqueue runs inside the caller's transaction");

@@ -12,7 +12,7 @@
 // original is acked, so it is never lost (at worst delivered twice).
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Message, type Options } from "amqplib";
 import type { Logger } from "../logger.js";
-import { backoffWithJitter, countDelivery, PoisonMessage, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type MessageHandler } from "./bus.js";
+import { backoffWithJitter, countDelivery, PoisonMessage, shouldRetry, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type MessageHandler } from "./bus.js";
 
 export const retryQueue = (queue: string, retry: number) => `${queue}.retry.${retry}`;
 export const deadLetterQueue = (queue: string) => `${queue}.dlq`;
@@ -192,7 +192,7 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
       const exchange = msg.fields.exchange || headerString(msg.properties.headers?.[HEADER.exchange] ?? "");
       const keep = { [HEADER.routingKey]: message.routingKey, [HEADER.exchange]: exchange };
       try {
-        if (!poison && attempt < spec.maxAttempts) {
+        if (shouldRetry(err, attempt, spec)) {
           const delay = Math.max(0, Math.round(spec.backoffMs(attempt)));
           const options = { ...publishOptions(message, { ...keep, [HEADER.attempt]: attempt + 1 }), expiration: String(delay) };
           await send("", retryQueue(spec.queue, attempt), message.body, options);

@@ -83,6 +83,11 @@ export interface Bus extends Publisher {
   close(): Promise<void>;
 }
 
+/** The rule both buses apply to a failed delivery: retry, unless it is poison or out of attempts. */
+export function shouldRetry(err: unknown, attempt: number, spec: ConsumerSpec): boolean {
+  return !(err instanceof PoisonMessage) && attempt < spec.maxAttempts;
+}
+
 /** What became of a delivery: counted per queue (acme_events_consumed_total). */
 export type DeliveryOutcome = "ok" | "retried" | "dead_lettered";
 

@@ -7,7 +7,7 @@
 // PoisonMessage is dead-lettered at once. Deliveries of one queue run one at
 // a time; a message waiting for its retry does not hold the queue.
 // down(true) simulates an outage: publish rejects, nothing is delivered.
-import { countDelivery, PoisonMessage, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type DeadLetter, type MessageHandler } from "./bus.js";
+import { countDelivery, shouldRetry, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type DeadLetter, type MessageHandler } from "./bus.js";
 
 export interface MemoryBus extends Bus {
   /** Simulate an outage (true) or its end (false). */
@@ -75,7 +75,7 @@ export function memoryBus(): MemoryBus {
         await handler({ message: p.message, attempt: p.attempt });
         countDelivery(q.spec.queue, "ok");
       } catch (err) {
-        if (err instanceof PoisonMessage || p.attempt >= q.spec.maxAttempts) {
+        if (!shouldRetry(err, p.attempt, q.spec)) {
           deadLetter(q, p, reasonOf(err));
           countDelivery(q.spec.queue, "dead_lettered");
         } else {

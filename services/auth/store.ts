@@ -2,10 +2,10 @@
 // The table types are tables.ts; keys, service clients, audit events and
 // cleanup have their queries next to their logic (keys.ts, clients.ts,
 // audit.ts, cleanup.ts). Every query is parameterised.
-import { sql, type Insertable, type Kysely } from "kysely";
+import type { Insertable, Kysely } from "kysely";
 import { withDbRetry } from "../../platform/db.js";
 import { pgCode, PG_UNIQUE_VIOLATION } from "../../platform/errors.js";
-import { enqueue, notifyRelays, type OutboxEvent } from "../../platform/outbox.js";
+import { discardUnsent, enqueue, notifyRelays, type OutboxEvent } from "../../platform/outbox.js";
 import { SCHEMA } from "./migrations.js";
 import type { Account, AccountTable, AuthDb, RefreshToken, Session } from "./tables.js";
 
@@ -100,7 +100,7 @@ export class AuthStore {
     await withDbRetry(() =>
       this.db.transaction().execute(async (trx) => {
         await trx.deleteFrom("auth.accounts").where("id", "=", id).execute();
-        await sql`delete from auth.outbox where event_id = ${eventId} and sent_at is null`.execute(trx);
+        await discardUnsent(trx, SCHEMA, eventId);
       }),
     );
   }
