@@ -23,14 +23,14 @@ import { unaryMethods } from "../platform/rpc.js";
 import { loadSecrets } from "../platform/secrets.js";
 import { startServer, type HttpHandler, type RunningServer } from "../platform/server.js";
 import type { ServiceModule } from "../platform/service.js";
-import { probeIntervalMs, watchDependencies } from "../platform/telemetry/health.js";
+import { maxOutboxLagMs, probeIntervalMs, watchDependencies } from "../platform/telemetry/health.js";
 import { observability, propagateContext } from "../platform/telemetry/index.js";
 import { startMetricsServer } from "../platform/telemetry/metrics-server.js";
 import { loadTlsMaterial } from "../platform/tls.js";
 import { amqpBus } from "../platform/bus/amqp.js";
 import type { Bus } from "../platform/bus/bus.js";
 import { memoryBus } from "../platform/bus/memory.js";
-import { startRelay } from "../platform/outbox.js";
+import { startRelay, type Relay } from "../platform/outbox.js";
 import { callsFrom } from "./calls.js";
 import { policies as productPolicies, registry } from "./contract.js";
 import { audienceOfService, definitions, SERVICE_NAMES, type ServiceName } from "./services.js";
@@ -115,6 +115,8 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   }
 
   const health = new HealthState();
+  // The outbox relays of the hosted services (started once the server listens, below).
+  let relays: (Relay & { name: string })[] = [];
   const hosted: DescService[] = modules.flatMap((m) => [...m.services]);
   for (const s of hosted) health.set(s.typeName, ServingStatus.SERVING);
   // Postgres or Redis down: NOT_SERVING until it answers again (docs/outages.md).
@@ -130,6 +132,7 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   const obs = observability({
     log, db, kv, health,
     local: () => modules.map((m) => ({ name: m.name, services: m.services.map((s) => s.typeName) })),
+    events: { bus, outboxes: () => relays, maxOutboxLagMs: maxOutboxLagMs(config.env) },
   });
   const serviceInterceptors: Interceptor[] = [
     errorInterceptor(log),
@@ -177,17 +180,19 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   selfUrl = `${config.tls ? "https" : "http"}://127.0.0.1:${server.port}`;
   const metricsServer = config.metrics ? await startMetricsServer({ ...config.metrics, handler: obs.metrics, log }) : undefined;
   // Events: each hosted service's outbox relayed to the bus (platform/outbox.ts).
-  const relays = modules.flatMap((m) =>
+  relays = modules.flatMap((m) =>
     m.outbox
       ? [startRelay({
           db: db.db, schema: m.outbox.schema, exchange: m.outbox.exchange, bus, log: log.child({ component: "outbox", service: m.name }),
           // OUTBOX_POLL_MS: pause between polls (commits wake the relay at once); OUTBOX_MAX_BACKOFF_MS: longest pause while the bus is down.
           intervalMs: int(config.env, "OUTBOX_POLL_MS", 1000, 10, 60_000),
           maxBackoffMs: int(config.env, "OUTBOX_MAX_BACKOFF_MS", 30_000, 10, 600_000),
-        })]
+        })].map((r) => Object.assign(r, { name: m.name }))
       : [],
   );
   for (const m of modules) await m.start?.();
+  // Events in: each hosted service's consumers on the bus (declared, then consuming).
+  const consumers = await Promise.all(modules.flatMap((m) => (m.consumers ?? []).map((c) => bus.consume(c.spec, c.handler))));
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
@@ -196,6 +201,7 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
       health.shutdown();
       await server.close(config.shutdownGraceMs);
       await metricsServer?.close();
+      await Promise.all(consumers.map((c) => c.stop()));
       for (const m of modules) await m.stop?.();
       await Promise.all(relays.map((r) => r.stop()));
       await bus.close();

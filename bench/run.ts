@@ -18,7 +18,8 @@
 //
 // The parts, in bench/lib/: run-settings.ts (run lengths, load shape),
 // scenarios-baselines.ts, scenarios-product.ts (with scenarios-envoy.ts, the
-// reads through Envoy), scenarios-start.ts, report.ts (the table and JSON).
+// reads through Envoy), scenarios-start.ts, scenarios-events.ts (outbox ->
+// RabbitMQ -> consumer against amqplib alone), report.ts (the table and JSON).
 import { execFileSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { toolPath } from "../scripts/tools/index.js";
@@ -28,6 +29,7 @@ import { writeReport, type Row } from "./lib/report.js";
 import { bareGrpcAtRate, baselines } from "./lib/scenarios-baselines.js";
 import { productScenarios } from "./lib/scenarios-product.js";
 import { embeddedStart } from "./lib/scenarios-start.js";
+import { eventScenarios } from "./lib/scenarios-events.js";
 
 async function main() {
   for (const cmd of ["h2load", "wrk", "taskset"]) {
@@ -51,6 +53,7 @@ async function main() {
     rows.splice(rows.findIndex((r) => r.scenario.startsWith("  GetMe at half load")) + 1, 0, reference);
   }
   rows.push(await embeddedStart());
+  rows.push(...(await eventScenarios()));
 
   const cpu1 = cpuTimes()[0];
   const total = cpu1.busy + cpu1.idle + cpu1.steal - (cpu0.busy + cpu0.idle + cpu0.steal);

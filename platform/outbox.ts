@@ -8,10 +8,11 @@
 // (the services build theirs with services/envelope.ts).
 //
 // Order: one relay per schema works at a time (a transaction-level advisory
-// lock), reading unsent rows in seq order and stopping a batch at the first
-// failed publish, so rows of one aggregate leave in the order they were
-// written as long as its writers serialise on the aggregate's row (as an
-// update or a unique insert does).
+// lock), reading unsent rows in seq order and publishing each aggregate's rows
+// one after the other (different aggregates side by side), an aggregate
+// stopping at its first refused publish, so rows of one aggregate leave in the
+// order they were written as long as its writers serialise on the aggregate's
+// row (as an update or a unique insert does).
 import { METRIC, metrics } from "./telemetry/metrics.js";
 import { sql, type ColumnType, type Generated, type Kysely, type Migration, type Transaction } from "kysely";
 import { backoffWithJitter, type BusMessage, type Publisher } from "./bus/bus.js";
@@ -168,25 +169,37 @@ export function startRelay(opts: RelayOptions): Relay {
       const t = (trx as unknown as Kysely<OutboxDb>).withSchema(schema);
       const pending = await t
         .selectFrom("outbox")
-        .select(["seq", "event_id", "type", "routing_key", "body", "headers"])
+        .select(["seq", "event_id", "aggregate_id", "type", "routing_key", "body", "headers"])
         .where("sent_at", "is", null)
         .orderBy("seq")
         .limit(batchSize)
         .execute();
+      // Each aggregate's rows are published one after the other, in seq order, and the
+      // aggregates side by side: the confirms of different aggregates are awaited together
+      // (the broker confirms a persistent message once it is on disk, and groups those
+      // writes). An aggregate stops at its first refused publish: that row and its later
+      // ones stay unsent, and the next batch starts again from them.
+      const chains = new Map<string, typeof pending>();
+      for (const row of pending) chains.set(row.aggregate_id, [...(chains.get(row.aggregate_id) ?? []), row]);
       const sent: string[] = [];
       let failed = false;
-      for (const row of pending) {
-        const message: BusMessage = { id: row.event_id, type: row.type, routingKey: row.routing_key, body: new Uint8Array(row.body), headers: row.headers ?? {} };
-        try {
-          await bus.publish(exchange, message);
-        } catch (err) {
-          failed = true;
-          metrics.counter(METRIC.eventsPublishFailures, { exchange });
-          if (failures === 0) log.warn("outbox: publish failed; keeping the row and retrying", { schema, exchange, eventId: row.event_id, type: row.type, err });
-          break;
-        }
-        sent.push(String(row.seq));
-      }
+      await Promise.all(
+        [...chains.values()].map(async (chain) => {
+          for (const row of chain) {
+            try {
+              await bus.publish(exchange, { id: row.event_id, type: row.type, routingKey: row.routing_key, body: new Uint8Array(row.body), headers: row.headers ?? {} } satisfies BusMessage);
+            } catch (err) {
+              if (!failed) {
+                metrics.counter(METRIC.eventsPublishFailures, { exchange });
+                if (failures === 0) log.warn("outbox: publish failed; keeping the row and retrying", { schema, exchange, eventId: row.event_id, type: row.type, err });
+              }
+              failed = true;
+              return;
+            }
+            sent.push(String(row.seq));
+          }
+        }),
+      );
       if (sent.length > 0) {
         await t.updateTable("outbox").set({ sent_at: sql<Date>`now()` }).where("seq", "in", sent).execute();
         metrics.counter(METRIC.eventsPublished, { exchange }, sent.length);

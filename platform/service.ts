@@ -6,6 +6,7 @@ import type { ConnectRouter, Interceptor, Transport } from "@connectrpc/connect"
 import type { KeySource } from "./auth/keys.js";
 import type { TokenVerifier } from "./auth/verifier.js";
 import type { TokenSource } from "./clients.js";
+import type { ConsumerSpec, MessageHandler } from "./bus/bus.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db.js";
 import type { KeyValueStore } from "./kv.js";
@@ -45,6 +46,8 @@ export interface ServiceModule {
   readonly keySource?: KeySource;
   /** The outbox this service writes its events to (platform/outbox.ts); the host runs its relay. */
   readonly outbox?: { readonly schema: string; readonly exchange: string };
+  /** The bus consumers of this service (platform/consumer.ts); the host declares and starts them after start(). */
+  readonly consumers?: readonly { readonly spec: ConsumerSpec; readonly handler: MessageHandler }[];
   /** Start background jobs. */
   start?(): void | Promise<void>;
   /** Stop background jobs and release resources (the db/kv are closed by the host). */

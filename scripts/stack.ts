@@ -1,16 +1,16 @@
 // `npm run stack`: the real topology on this machine, without Docker (see
-// scripts/stack/index.ts). Needs `npm run tools` (Envoy, ratelimit, Jaeger) and
-// Debian's postgresql and redis-server. Ctrl-C or SIGTERM stops everything it started.
+// scripts/stack/index.ts). Needs `npm run tools` (Envoy, ratelimit, Jaeger, Mailpit) and
+// Debian's postgresql, redis-server and rabbitmq-server. Ctrl-C or SIGTERM stops everything it started.
 //   STACK_DIR   where data, logs, the local CA and certificate (tls/) and the rendered envoy.yaml go (default .data/stack)
 //   LOG_LEVEL   the services' log level (default info)
 //   STACK_PORTS=free   take free ports instead of the defaults (tests, a second stack)
 import { resolve } from "node:path";
-import { DEFAULT_PORTS, freePorts, startStack, type Stack } from "./stack/index.js";
+import { DEFAULT_PORTS, freePorts, SERVICES, startStack, type Stack } from "./stack/index.js";
 import { toolPath, type ToolName } from "./tools/index.js";
 
 const dir = resolve(process.env.STACK_DIR || ".data/stack");
 
-for (const tool of ["envoy", "ratelimit", "jaeger"] as ToolName[]) {
+for (const tool of ["envoy", "ratelimit", "jaeger", "mailpit"] as ToolName[]) {
   try {
     toolPath(tool);
   } catch (err) {
@@ -50,6 +50,7 @@ try {
 }
 if (stopping) await new Promise(() => {});
 const p = ports;
+const serviceUrl = stack.serviceUrl;
 console.log(`
 acme stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   REST + gRPC via Envoy   ${stack.edgeUrl}
@@ -61,10 +62,12 @@ acme stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   local CA                ${stack.caFile}   (trust it in a browser to open https://localhost:${p.envoyTls})
   Jaeger UI               ${stack.jaegerUrl}
   Envoy admin             ${stack.adminUrl}   (/stats/prometheus, /clusters, /ready)
-  services (direct)       auth ${stack.serviceUrl("auth")}, user ${stack.serviceUrl("user")}, order ${stack.serviceUrl("order")}
+  services (direct)       ${SERVICES.map((n) => `${n} ${serviceUrl(n)}`).join(", ")}
   Postgres                ${stack.databaseUrl}
   Redis                   ${stack.redisUrl}
   RabbitMQ                ${stack.amqpUrl}   (events from the services' outboxes; management UI http://127.0.0.1:${p.rabbitmqManagement})
+  Mailpit inbox           ${stack.mailpitUrl}/api/v1/messages   (the mail the notification service sent to ${stack.smtpUrl};
+                          the web UI at ${stack.mailpitUrl} is blank: the Go module build has no UI assets, the compose image has)
   logs                    ${dir}/logs/*.log
   an admin account:       DATABASE_URL=${stack.databaseUrl} DATA_DIR=${dir}/data npm run admin -- create --email you@example.com
 Ctrl-C stops everything.`);

@@ -7,8 +7,8 @@
 #      python3-venv (the tools' venvs), openssl (the stack's local CA and certificate),
 #      chromium (headless, driven by playwright-core: the /docs/ page tests, test/docs).
 #   2. npm ci.
-#   3. npm run tools: the pinned Envoy, envoyproxy/ratelimit, Jaeger, grpcurl, Python grpcio
-#      and Go client modules (scripts/tools/versions.json), into .cache/tools; it prints the
+#   3. npm run tools: the pinned Envoy, envoyproxy/ratelimit, Jaeger, Mailpit, grpcurl, Python
+#      grpcio and Go client modules (scripts/tools/versions.json), into .cache/tools; it prints the
 #      version of each, so the log shows what the tests ran against.
 #   4. npm test: checks, then every mocha suite; the last line is "N passed, M failed".
 set -euo pipefail

@@ -261,6 +261,7 @@ export function amqpBus(url: string, opts: AmqpBusOptions = {}): Bus {
   void open();
 
   return {
+    kind: "rabbitmq",
     publish: (exchange, message) => send(exchange, message.routingKey, message.body, publishOptions(message)),
 
     async consume(spec, handler): Promise<Consumer> {

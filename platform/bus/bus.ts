@@ -76,6 +76,8 @@ export interface Consumer {
 }
 
 export interface Bus extends Publisher {
+  /** Which broker: "rabbitmq" or the in-process "memory" stand-in (health). */
+  readonly kind: "rabbitmq" | "memory";
   /** Declare the consumer's topology (queue, retry, dead letter) and start consuming. */
   consume(spec: ConsumerSpec, handler: MessageHandler): Promise<Consumer>;
   /** Whether the broker answers (health). */

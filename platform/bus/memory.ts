@@ -96,6 +96,7 @@ export function memoryBus(): MemoryBus {
   };
 
   return {
+    kind: "memory",
     async publish(exchange, message) {
       if (closed) throw new Error("bus closed");
       if (isDown) throw new Error("bus unavailable");

@@ -4,6 +4,9 @@
 // background and turns grpc.health.v1 NOT_SERVING while one is down. Services hosted elsewhere (when the embedded edge
 // fronts remote ones) are asked with grpc.health.v1 Check. The probes are not
 // traced: a scrape every few seconds would bury the real traces.
+// The message broker and each outbox's lag are reported too: a broker down or an
+// outbox lagging makes the report "degraded" (200), not "down": the API keeps
+// working and the events wait in the outboxes (docs/events.md).
 import { suppressTracing } from "@opentelemetry/core";
 import { context } from "@opentelemetry/api";
 import { createClient, type Transport } from "@connectrpc/connect";
@@ -28,10 +31,13 @@ export interface ServiceHealth extends Check {
   /** Hosted in this process ("local") or asked over gRPC ("remote"). */
   where: "local" | "remote";
   dependencies: Record<string, Check>;
+  /** Age in ms of the oldest event its outbox has not published yet (0: all published). */
+  outbox_lag_ms?: number;
 }
 
 export interface HealthReport {
-  status: "up" | "down";
+  /** "degraded": everything serves, but the broker is down or an outbox lags (events wait). */
+  status: "up" | "degraded" | "down";
   time: string;
   services: Record<string, ServiceHealth>;
   dependencies: Record<string, Check>;
@@ -45,9 +51,18 @@ export interface HealthSources {
   local: () => ReadonlyArray<{ name: string; services: readonly string[] }>;
   /** Services elsewhere that this port fronts: name -> transport to ask. */
   remote?: () => ReadonlyArray<{ name: string; transport: Transport }>;
+  /** The message bus (its outage degrades, it stops no service). */
+  bus?: { readonly kind: string; healthy(): Promise<boolean> };
+  /** Hosted services with an outbox, and the age of its oldest unsent event. */
+  outboxes?: () => ReadonlyArray<{ name: string; lagMs(): Promise<number> }>;
+  /** An outbox lag above this degrades the report (HEALTH_OUTBOX_LAG_MAX_MS, default 60000). */
+  maxOutboxLagMs?: number;
   /** Per check, default 1000 ms. */
   timeoutMs?: number;
 }
+
+/** HEALTH_OUTBOX_LAG_MAX_MS, default 60 s. */
+export const maxOutboxLagMs = (env: Record<string, string | undefined> = process.env) => int(env, "HEALTH_OUTBOX_LAG_MAX_MS", 60_000, 100, 86_400_000);
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
@@ -149,8 +164,16 @@ export async function checkHealth(src: HealthSources): Promise<HealthReport> {
   const timeoutMs = src.timeoutMs ?? 1000;
   // Probes run with tracing suppressed (no pg/redis spans for them).
   return context.with(suppressTracing(context.active()), async () => {
-    const { postgres, redis } = await probeDependencies(src, timeoutMs);
-    const dependencies = { postgres, redis };
+    const [{ postgres, redis }, broker, lags] = await Promise.all([
+      probeDependencies(src, timeoutMs),
+      src.bus &&
+        timed(async () => {
+          if (!(await src.bus!.healthy())) throw new Error("not connected");
+        }, timeoutMs, { kind: src.bus.kind }),
+      Promise.all((src.outboxes?.() ?? []).map(async (o) => [o.name, await o.lagMs().catch(() => undefined)] as const)),
+    ]);
+    const dependencies: Record<string, Check> = { postgres, redis, ...(broker ? { broker } : {}) };
+    const lagOf = new Map(lags);
     const services: Record<string, ServiceHealth> = {};
     for (const { name, services: typeNames } of src.local()) {
       const t = performance.now();
@@ -164,6 +187,7 @@ export async function checkHealth(src: HealthSources): Promise<HealthReport> {
         where: "local",
         ...(problems.length ? { error: problems.join("; ") } : {}),
         dependencies: deps,
+        ...(lagOf.get(name) !== undefined ? { outbox_lag_ms: Math.round(lagOf.get(name)!) } : {}),
       };
     }
     const remote = src.remote?.() ?? [];
@@ -179,7 +203,9 @@ export async function checkHealth(src: HealthSources): Promise<HealthReport> {
       }),
     );
     const all = [...Object.values(services), postgres, redis];
-    const status: "up" | "down" = all.every((c) => c.status === "up") ? "up" : "down";
+    const maxLag = src.maxOutboxLagMs ?? 60_000;
+    const lagging = [...lagOf.values()].some((ms) => ms !== undefined && ms > maxLag);
+    const status: HealthReport["status"] = !all.every((c) => c.status === "up") ? "down" : broker?.status === "down" || lagging ? "degraded" : "up";
     return {
       status,
       time: new Date().toISOString(),
@@ -201,7 +227,7 @@ export function healthHandler(src: HealthSources, path = "/health"): HttpHandler
       return true;
     }
     const report = await checkHealth(src);
-    res.writeHead(report.status === "up" ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" });
+    res.writeHead(report.status === "down" ? 503 : 200, { "content-type": "application/json", "cache-control": "no-store" });
     if (req.method === "HEAD") res.end();
     else res.end(JSON.stringify(report));
     return true;

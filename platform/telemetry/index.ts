@@ -12,7 +12,7 @@ import type { KeyValueStore } from "../kv.js";
 import type { Logger } from "../logger.js";
 import type { HttpHandler } from "../server.js";
 import { installLogContext } from "./context.js";
-import { healthHandler } from "./health.js";
+import { healthHandler, type HealthSources } from "./health.js";
 import { collectProcessMetrics, METRIC, metrics, metricsHandler, type MetricsRegistry } from "./metrics.js";
 import { traceHttp } from "./http-server.js";
 import { serverObservability } from "./rpc-server.js";
@@ -34,6 +34,8 @@ export interface ObservabilityOptions {
   local: () => ReadonlyArray<{ name: string; services: readonly string[] }>;
   /** Services elsewhere that this port fronts (the edge), asked with grpc.health.v1. */
   remote?: () => ReadonlyArray<{ name: string; transport: Transport }>;
+  /** The message bus and the hosted outboxes, reported by /health (platform/telemetry/health.ts). */
+  events?: Pick<HealthSources, "bus" | "outboxes" | "maxOutboxLagMs">;
   registry?: MetricsRegistry;
 }
 
@@ -66,7 +68,7 @@ export function observability(opts: ObservabilityOptions): Observability {
   return {
     rpc: serverObservability({ log: opts.log, registry }),
     metrics: metricsHandler(registry),
-    health: healthHandler({ db: opts.db, kv: opts.kv, state: opts.health, local: opts.local, remote: opts.remote }),
+    health: healthHandler({ db: opts.db, kv: opts.kv, state: opts.health, local: opts.local, remote: opts.remote, ...opts.events }),
     traceHttp: (handlers) => traceHttp(handlers, { log: opts.log, registry, skip: (p) => probes.has(p) }),
     onTokenRejected: (_path, reason) => registry.counter(METRIC.tokenRejections, { reason }),
     close: unregister,

@@ -1,17 +1,20 @@
 // How each program of the stack is started and known to be ready: Jaeger,
-// envoyproxy/ratelimit, a service (auth, user, order) and Envoy. Postgres and
-// Redis are in servers.ts.
+// envoyproxy/ratelimit, a service (each of app/services.ts: auth, user, order,
+// notification) and Envoy. Postgres, Redis and RabbitMQ are in servers.ts,
+// Mailpit in mailpit.ts.
 import { mkdirSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import { join } from "node:path";
 import { renderEnvoyConfig } from "../envoy-config.js";
 import type { EdgeSettings } from "../envoy-config/settings.js";
+import { SERVICE_NAMES, type ServiceName } from "../../app/services.js";
 import { ROOT, toolPath } from "../tools/index.js";
 import type { StackPorts } from "./ports.js";
 import { httpOk, startProcess, tcpOpen, type Managed } from "./process.js";
 
-export type ServiceName = "auth" | "user" | "order";
-export const SERVICES: readonly ServiceName[] = ["auth", "user", "order"];
+/** Every service of the product, each its own process (its port and metrics port: ports.ts). */
+export type { ServiceName };
+export const SERVICES: readonly ServiceName[] = SERVICE_NAMES;
 
 /** The gRPC health of a server over h2c: SERVING for `service` ("" = the whole server). */
 export function grpcServing(port: number, service = ""): Promise<boolean> {

@@ -1,6 +1,7 @@
-// The real topology on one machine, without Docker: Postgres, Redis, RabbitMQ, Jaeger,
-// envoyproxy/ratelimit, auth, user and order as their own processes, and
-// Envoy in front with the config the generator renders for the local profile.
+// The real topology on one machine, without Docker: Postgres, Redis, RabbitMQ, Mailpit
+// (SMTP), Jaeger, envoyproxy/ratelimit, each service (auth, user, order, notification:
+// app/services.ts) as its own process, and Envoy in front with the config the
+// generator renders for the local profile.
 // `npm run stack` (scripts/stack.ts) and the Envoy tests (test/support/edge-stack.ts)
 // both start it through startStack.
 import { spawnSync } from "node:child_process";
@@ -14,6 +15,7 @@ import { SERVICE_NAMES } from "../../app/services.js";
 import { ROOT } from "../tools/index.js";
 import { ensureLocalCertificates } from "./certs.js";
 import { SERVICES, startEnvoy, startJaeger, startRatelimit, startService, type ServiceName } from "./components.js";
+import { mailpitUrls, startMailpit } from "./mailpit.js";
 import type { StackPorts } from "./ports.js";
 import { tcpOpen, type Managed } from "./process.js";
 import { startPostgres, startRabbitmq, startRedis, type Running } from "./servers.js";
@@ -28,6 +30,8 @@ export interface StackOptions {
   redisUrl?: string;
   /** An existing RabbitMQ (amqp://user:pass@host:port); default: a rabbitmq-server started here, data under dir. */
   amqpUrl?: string;
+  /** An existing SMTP server (smtp://host:port); default: a Mailpit started here, its messages under dir. */
+  smtpUrl?: string;
   /** Extra environment for the services (BCRYPT_COST, ADMIN_EMAIL, ...). */
   env?: Record<string, string>;
   /** envoyproxy/ratelimit config (default envoy/ratelimit/config.yaml). */
@@ -40,7 +44,7 @@ export interface StackOptions {
   onExit?: (name: ComponentName, code: string) => void;
 }
 
-export type ComponentName = "postgres" | "redis" | "rabbitmq" | "jaeger" | "ratelimit" | ServiceName | "envoy";
+export type ComponentName = "postgres" | "redis" | "rabbitmq" | "mailpit" | "jaeger" | "ratelimit" | ServiceName | "envoy";
 
 export interface Stack {
   readonly ports: StackPorts;
@@ -56,6 +60,10 @@ export interface Stack {
   readonly databaseUrl: string;
   readonly redisUrl: string;
   readonly amqpUrl: string;
+  /** Where the notification service sends mail (SMTP_URL). */
+  readonly smtpUrl: string;
+  /** Mailpit's web UI and HTTP API (test/support/mailpit.ts), when this stack started it. */
+  readonly mailpitUrl?: string;
   /** The Envoy settings the config was rendered from. */
   readonly settings: EdgeSettings;
   /** Base URL of each service (gRPC h2c and HTTP/1.1 on one port). */
@@ -118,7 +126,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   // Every port this stack will listen on must be free: a program left over from an
   // earlier run would otherwise answer the readiness checks in place of the new one.
   const mine = (Object.keys(ports) as (keyof StackPorts)[]).filter(
-    (k) => !(k === "postgres" && opts.databaseUrl) && !(k === "redis" && opts.redisUrl) && !(k.startsWith("rabbitmq") && opts.amqpUrl),
+    (k) => !(k === "postgres" && opts.databaseUrl) && !(k === "redis" && opts.redisUrl) && !(k.startsWith("rabbitmq") && opts.amqpUrl)
+      && !(k.startsWith("mailpit") && opts.smtpUrl),
   );
   const busy = (await Promise.all(mine.map(async (k) => ((await tcpOpen(ports[k])) ? `${k} ${ports[k]}` : undefined)))).filter(Boolean);
   if (busy.length) throw new Error(`ports already in use: ${busy.join(", ")} (another stack, npm start or docker compose still running?)`);
@@ -165,6 +174,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       restarters.set("rabbitmq", async () => (await startBroker()).process!);
       amqpUrl = r.url;
     }
+    let smtpUrl = opts.smtpUrl;
+    let mailpitUrl: string | undefined;
+    if (!smtpUrl) {
+      // stop("mailpit") then start("mailpit"): an SMTP outage; the same database comes back (messages kept).
+      const mailpit = { dir: join(dir, "mailpit"), smtpPort: ports.mailpitSmtp, httpPort: ports.mailpitHttp, logFile: join(logs, "mailpit.log") };
+      ({ smtpUrl, url: mailpitUrl } = mailpitUrls(mailpit));
+      await launch("mailpit", () => startMailpit(mailpit), `SMTP 127.0.0.1:${ports.mailpitSmtp}, inbox ${mailpitUrl}, messages in ${mailpit.dir}`);
+    }
 
     await launch("jaeger", () => startJaeger(logs, ports), `OTLP 127.0.0.1:${ports.otlpGrpc} (gRPC) / ${ports.otlpHttp} (HTTP), UI :${ports.jaegerQuery}`);
     // The config's text is kept, so a restart does not depend on the file still being there.
@@ -174,7 +191,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       `gRPC 127.0.0.1:${ports.ratelimitGrpc}, Redis ${redisHostPort}`);
 
     // The services share one data dir: its secrets (client secrets, key-encryption
-    // key) are made once here, before three processes could race to make them.
+    // key) are made once here, before the processes could race to make them.
     const dataDir = join(dir, "data");
     loadSecrets(dataDir, {}, SERVICE_NAMES);
     const serviceUrl = (n: ServiceName) => `http://127.0.0.1:${ports[n]}`;
@@ -187,21 +204,23 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       REDIS_URL: redisUrl,
       // Events: each service's outbox relays to RabbitMQ (platform/bus/amqp.ts).
       AMQP_URL: amqpUrl,
-      AUTH_URL: serviceUrl("auth"),
-      USER_URL: serviceUrl("user"),
-      ORDER_URL: serviceUrl("order"),
+      // The notification service's mail (any other service ignores it).
+      SMTP_URL: smtpUrl,
+      // Where each service is: AUTH_URL, USER_URL, ... (platform/config.ts serviceUrls).
+      ...Object.fromEntries(SERVICES.map((n) => [`${n.toUpperCase()}_URL`, serviceUrl(n)])),
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${ports.otlpHttp}`,
       OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
       OTEL_BSP_SCHEDULE_DELAY: "200",
       LOG_LEVEL: "info",
       ...opts.env,
     };
-    // Bundle once, before three processes would each find the bundle stale.
+    // Bundle once, before the service processes would each find the bundle stale.
     const built = spawnSync(process.execPath, [join(ROOT, "scripts/start.mjs"), "--build-only"], { cwd: ROOT, encoding: "utf8" });
     if (built.status !== 0) throw new Error(`bundling the services failed: ${built.stderr}`);
     await launch("auth", () => startService({ name: "auth", dir: logs, ports, env }), `${serviceUrl("auth")} (gRPC h2c + JWKS)`);
+    // The others once auth serves (their service tokens, the JWKS), side by side.
     await Promise.all(
-      (["user", "order"] as const).map((n) => launch(n, () => startService({ name: n, dir: logs, ports, env }), `${serviceUrl(n)} (gRPC h2c)`)),
+      SERVICES.filter((n) => n !== "auth").map((n) => launch(n, () => startService({ name: n, dir: logs, ports, env }), `${serviceUrl(n)} (gRPC h2c)`)),
     );
 
     // The local CA and Envoy's certificate: made at the first start into dir/tls, reused after.
@@ -226,6 +245,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       databaseUrl,
       redisUrl,
       amqpUrl,
+      smtpUrl,
+      mailpitUrl,
       settings,
       serviceUrl,
       stop: (name, signal) => get(name).stop(signal),

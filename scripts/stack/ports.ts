@@ -12,15 +12,20 @@ export interface StackPorts {
   auth: number;
   user: number;
   order: number;
+  notification: number;
   /** Each service's /metrics listener (loopback; never behind Envoy). */
   authMetrics: number;
   userMetrics: number;
   orderMetrics: number;
+  notificationMetrics: number;
   postgres: number;
   redis: number;
   /** RabbitMQ: AMQP, and the management UI and HTTP API. */
   rabbitmq: number;
   rabbitmqManagement: number;
+  /** Mailpit: the SMTP sink the notification service sends to, and its web UI and HTTP API. */
+  mailpitSmtp: number;
+  mailpitHttp: number;
   ratelimitGrpc: number;
   ratelimitHttp: number;
   ratelimitDebug: number;
@@ -39,13 +44,17 @@ export const DEFAULT_PORTS: StackPorts = {
   auth: 50051,
   user: 50052,
   order: 50053,
+  notification: 50054,
   authMetrics: 9464,
   userMetrics: 9465,
   orderMetrics: 9466,
+  notificationMetrics: 9467,
   postgres: 5433,
   redis: 6380,
   rabbitmq: 5673,
   rabbitmqManagement: 15673,
+  mailpitSmtp: 1025,
+  mailpitHttp: 8025,
   ratelimitGrpc: 8081,
   ratelimitHttp: 8082,
   ratelimitDebug: 6070,

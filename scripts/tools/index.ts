@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-export type ToolName = "envoy" | "ratelimit" | "jaeger" | "grpcurl" | "python-grpc" | "schemathesis";
+export type ToolName = "envoy" | "ratelimit" | "jaeger" | "mailpit" | "grpcurl" | "python-grpc" | "schemathesis";
 
 export interface ToolSpec {
   version: string;
@@ -43,6 +43,7 @@ const EXECUTABLES: Record<ToolName, string> = {
   envoy: "bin/envoy",
   ratelimit: "bin/ratelimit",
   jaeger: "bin/jaeger",
+  mailpit: "bin/mailpit",
   grpcurl: "bin/grpcurl",
   "python-grpc": "venv/bin/python",
   // Run as `venv/bin/python -m schemathesis.cli` (the venv's own `st` script names the staging folder).

@@ -75,6 +75,12 @@ function versionCheck(tool: ToolName, exe: string, spec: ToolSpec): string {
       if (!v) throw new InstallError(`tools: jaeger version printed no gitVersion (built without -ldflags?)`);
       return `jaeger ${v} (module ${spec.go_tool!.split("@")[1]})`;
     }
+    case "mailpit": {
+      // `version` alone would also ask GitHub for the latest release.
+      const out = sh(tool, exe, ["version", "--no-release-check"]).trim();
+      if (!out.includes(` v${spec.version} `)) throw new InstallError(`tools: mailpit version did not report v${spec.version} (built without -ldflags?): ${out}`);
+      return `mailpit v${spec.version} (${/compiled with (\S+)/.exec(out)?.[1] ?? "go"})`;
+    }
     case "ratelimit":
       // The service has no version flag: the pinned module version is the version.
       return `ratelimit ${spec.go_install!.split("@")[1]}`;

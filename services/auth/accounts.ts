@@ -1,7 +1,9 @@
 // Accounts: registration, login, password change, removal. Login failures
 // look the same to the client whatever the cause, registration answers the
 // same for new and taken emails; the audit log keeps the true reason.
-// Throttling policy: lockout.ts and docs/auth-policy.md.
+// Throttling policy: lockout.ts and docs/auth-policy.md. Events (events.ts):
+// UserRegistered, PasswordChanged and AccountLocked here; LoginFromNewDevice
+// and SessionRevoked with the sessions (sessions.ts).
 import { randomUUID } from "node:crypto";
 import type { Tokens } from "../../gen/acme/auth/v1/auth_pb.js";
 import type { User } from "../../gen/acme/user/v1/user_pb.js";
@@ -11,7 +13,7 @@ import type { Logger } from "../../platform/logger.js";
 import type { Audit, LoginFailureReason, RequestInfo } from "./audit.js";
 import { metrics, METRIC } from "../../platform/telemetry/metrics.js";
 import type { Clock } from "./clock.js";
-import { userRegistered } from "./events.js";
+import { accountLocked, userRegistered } from "./events.js";
 import type { Lockout, Refusal } from "./lockout.js";
 import { CreationPace } from "./pacing.js";
 import { MAX_PASSWORD_BYTES, type PasswordHasher } from "./passwords.js";
@@ -104,7 +106,7 @@ export class Accounts {
 
     await this.lockout.reset(email, req.ip);
     await this.rehashIfNeeded(account, password);
-    const { tokens, sessionId } = await this.sessions.start(account.id, [profile.user.role], req);
+    const { tokens, sessionId } = await this.sessions.start(account, [profile.user.role], req);
     await this.audit.record("login_success", { userId: account.id, sessionId }, req);
     return { user: profile.user, tokens };
   }
@@ -127,7 +129,8 @@ export class Accounts {
       throw invalidArgument([{ field: "currentPassword", description: "is incorrect" }]);
     }
     const hash = await this.hasher.hash(next);
-    await this.store.setPasswordHash(account.id, hash, true, new Date(this.clock.now()));
+    // PasswordChanged commits with the hash; each other session's SessionRevoked with its revocation.
+    await this.store.changePassword(account.id, hash, new Date(this.clock.now()));
     await this.lockout.reset(account.email, req.ip);
     await this.sessions.revoke({ userId: account.id, exceptSessionId: p.sessionId }, "password_change", "password_change", req, fields);
   }
@@ -170,6 +173,23 @@ export class Accounts {
     if (out.slowedNow) {
       await this.audit.record("login_slowed", { userId: account?.id, reason: `${out.accountFailures} failures from all addresses` }, req);
     }
+    if (out.locked && account) await this.announceLock(account, out.locked);
+  }
+
+  /**
+   * AccountLocked for a lock of the account from one address (lockout.ts): the
+   * lock is in the KV store, so the event has a transaction of its own. Like
+   * the audit, a failed write is logged, not fatal: the answer to the failed
+   * attempt must not depend on it (nor tell that the email has an account).
+   */
+  private async announceLock(account: Account, lock: { failures: number; waitMs: number }): Promise<void> {
+    const now = this.clock.now();
+    const reason = `account_address: ${lock.failures} failures`;
+    try {
+      await this.store.recordEvent(accountLocked(account.id, account.email, reason, new Date(now + lock.waitMs), new Date(now)));
+    } catch (err) {
+      this.log.error("AccountLocked not recorded", { userId: account.id, err });
+    }
   }
 
   /** The configured cost changed since this hash was made: store a new one (best effort). */
@@ -177,7 +197,7 @@ export class Accounts {
     if (!this.hasher.needsRehash(account.password_hash)) return;
     try {
       const hash = await this.hasher.hash(password);
-      await this.store.setPasswordHash(account.id, hash, false, new Date(this.clock.now()));
+      await this.store.rehashPassword(account.id, hash);
     } catch (err) {
       this.log.warn("password rehash skipped", { userId: account.id, err });
     }

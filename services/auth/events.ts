@@ -1,7 +1,16 @@
 // Events the auth service publishes (acme.events.v1), written to its outbox
-// (auth.outbox, platform/outbox.ts) in the transaction of the change.
+// (auth.outbox, platform/outbox.ts) in the transaction of the change. Never a
+// password, hash or token in them: ids, addresses, the session a change is about.
 import { create } from "@bufbuild/protobuf";
-import { UserRegisteredSchema } from "../../gen/acme/events/v1/events_pb.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  AccountLockedSchema,
+  EmailChangedSchema,
+  LoginFromNewDeviceSchema,
+  PasswordChangedSchema,
+  SessionRevokedSchema,
+  UserRegisteredSchema,
+} from "../../gen/acme/events/v1/events_pb.js";
 import type { OutboxEvent } from "../../platform/outbox.js";
 import { envelopeEvent } from "../envelope.js";
 import { SCHEMA } from "./migrations.js";
@@ -10,7 +19,14 @@ import { SCHEMA } from "./migrations.js";
 export const OUTBOX = { schema: SCHEMA, exchange: "acme.user" } as const;
 
 /** Routing keys on OUTBOX.exchange. */
-export const ROUTING = { userRegistered: "user.registered" } as const;
+export const ROUTING = {
+  userRegistered: "user.registered",
+  emailChanged: "user.email_changed",
+  passwordChanged: "user.password_changed",
+  loginNewDevice: "user.login_new_device",
+  locked: "user.locked",
+  sessionRevoked: "user.session_revoked",
+} as const;
 
 /** An account was created by registration: its id and the address the welcome mail goes to. */
 export function userRegistered(userId: string, email: string): OutboxEvent {
@@ -18,5 +34,58 @@ export function userRegistered(userId: string, email: string): OutboxEvent {
     routingKey: ROUTING.userRegistered,
     aggregateId: userId,
     event: { case: "userRegistered", value: create(UserRegisteredSchema, { userId, email }) },
+  });
+}
+
+/** The account's sign-in address changed (a mail to both addresses). */
+export function emailChanged(userId: string, oldEmail: string, newEmail: string, at: Date): OutboxEvent {
+  return envelopeEvent({
+    routingKey: ROUTING.emailChanged,
+    aggregateId: userId,
+    occurredAt: at,
+    event: { case: "emailChanged", value: create(EmailChangedSchema, { userId, oldEmail, newEmail }) },
+  });
+}
+
+/** The owner set a new password (not a rehash at a new cost). */
+export function passwordChanged(userId: string, email: string, at: Date): OutboxEvent {
+  return envelopeEvent({
+    routingKey: ROUTING.passwordChanged,
+    aggregateId: userId,
+    occurredAt: at,
+    event: { case: "passwordChanged", value: create(PasswordChangedSchema, { userId, email }) },
+  });
+}
+
+/** A login whose device (devices.ts) the account had not signed in from before. */
+export function loginFromNewDevice(
+  s: { userId: string; email: string; sessionId: string; deviceId: string; ip: string; userAgent: string },
+  at: Date,
+): OutboxEvent {
+  return envelopeEvent({
+    routingKey: ROUTING.loginNewDevice,
+    aggregateId: s.userId,
+    occurredAt: at,
+    event: { case: "loginFromNewDevice", value: create(LoginFromNewDeviceSchema, s) },
+  });
+}
+
+/** Sign-in to the account is refused (from one address) until `lockedUntil`, after repeated failures. */
+export function accountLocked(userId: string, email: string, reason: string, lockedUntil: Date, at: Date): OutboxEvent {
+  return envelopeEvent({
+    routingKey: ROUTING.locked,
+    aggregateId: userId,
+    occurredAt: at,
+    event: { case: "accountLocked", value: create(AccountLockedSchema, { userId, email, reason, lockedUntil: timestampFromDate(lockedUntil) }) },
+  });
+}
+
+/** One session ended before its expiry; `reason` is the session's revoke_reason ("logout", "password_change", ...). */
+export function sessionRevoked(userId: string, sessionId: string, reason: string, at: Date): OutboxEvent {
+  return envelopeEvent({
+    routingKey: ROUTING.sessionRevoked,
+    aggregateId: userId,
+    occurredAt: at,
+    event: { case: "sessionRevoked", value: create(SessionRevokedSchema, { userId, sessionId, reason }) },
   });
 }

@@ -27,6 +27,7 @@ import { Lockout } from "./lockout.js";
 import { migrateAuth } from "./migrations.js";
 import { PasswordHasher } from "./passwords.js";
 import { userServiceProfiles, type Profiles } from "./profiles.js";
+import { SessionStore } from "./session-store.js";
 import { Sessions } from "./sessions.js";
 import { RevocationCache } from "./revocations.js";
 import { AuthStore, type AuthDb } from "./store.js";
@@ -110,7 +111,7 @@ export const authService: ServiceDefinition = {
     const audit = new Audit(kdb, log, clock);
     const userClient = createClient(UserInternalService, ctx.transportTo("user", [], USER_CALL_TIMEOUT_MS));
     const profiles = userServiceProfiles(userClient, log, USER_CALL_TIMEOUT_MS);
-    const sessions = new Sessions(store, minter, ctx.kv, cfg, clock, audit, profiles);
+    const sessions = new Sessions(new SessionStore(kdb), minter, ctx.kv, cfg, clock, audit, profiles);
     const accounts = new Accounts(store, hasher, lockout, sessions, profiles, audit, clock, log);
     const jwks = new JwksPublisher(keys, cfg);
     const cleanup = new Cleanup(kdb, cfg, clock, log);

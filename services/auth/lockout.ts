@@ -13,6 +13,12 @@
 // INCR hands every failure its own number n, and the time of failure n is
 // written under a key of its own, so a throttle is always derived from the
 // latest failure. Every key has a TTL: nothing is permanent.
+//
+// A failure that starts a per-(account, address) wait "locks" the account from
+// that address (AccountLocked, once per lock): the first such failure claims a
+// marker for the length of the wait (SET NX), so a concurrent failure that
+// also started (or lengthened) the wait does not tell it again, and failures
+// refused while it lasts are never counted at all.
 import { createHash } from "node:crypto";
 import type { KeyValueStore } from "../../platform/kv.js";
 import type { Clock } from "./clock.js";
@@ -39,6 +45,8 @@ export interface FailureOutcome {
   accountFailures: number;
   /** True for the failure that reached the per-account soft limit (once per window). */
   slowedNow: boolean;
+  /** Set when this failure locked the account from its address, and was the first to lock it: the lock to announce. */
+  locked?: { failures: number; waitMs: number };
 }
 
 const h = (s: string) => createHash("sha256").update(s, "utf8").digest("hex").slice(0, 40);
@@ -103,7 +111,7 @@ export class Lockout {
   constructor(
     private readonly kv: KeyValueStore,
     private readonly cfg: AuthConfig,
-    clock: Clock,
+    private readonly clock: Clock,
   ) {
     this.pair = new Throttle(kv, clock, "auth:login:pair", {
       threshold: cfg.lockoutThreshold,
@@ -159,7 +167,19 @@ export class Lockout {
     const started: FailureOutcome["started"] = [];
     if (pair.waitMs > 0) started.push({ scope: "account_address", ...pair });
     if (address.waitMs > 0) started.push({ scope: "address", ...address });
-    return { started, accountFailures, slowedNow: this.cfg.accountSoftDelayMs > 0 && accountFailures === this.cfg.accountSoftLimit };
+    const locked = pair.waitMs > 0 && (await this.firstOfLock(this.pairId(email, ip), pair.waitMs)) ? pair : undefined;
+    return { started, accountFailures, slowedNow: this.cfg.accountSoftDelayMs > 0 && accountFailures === this.cfg.accountSoftLimit, locked };
+  }
+
+  /** Claim the lock marker of (account, address) for `waitMs`; false when a lock of it is already announced. */
+  private async firstOfLock(pairId: string, waitMs: number): Promise<boolean> {
+    const key = `auth:login:locked:${pairId}`;
+    const until = this.clock.now() + waitMs;
+    if (await this.kv.setNx(key, String(until), waitMs)) return true;
+    // Still there after its lock ended by the service's clock (only when a test moved the clock): a new lock.
+    if (Number(await this.kv.get(key)) > this.clock.now()) return false;
+    await this.kv.set(key, String(until), waitMs);
+    return true;
   }
 
   /** A successful login from `ip` forgets that address's failures for the account (not the address's own count). */

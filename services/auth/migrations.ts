@@ -4,6 +4,7 @@
 import { sql, type Kysely, type Migration } from "kysely";
 import { migrate } from "../../platform/db.js";
 import { outboxMigration } from "../../platform/outbox.js";
+import { deviceIdSql } from "./devices.js";
 import { normalizeStoredEmails } from "./email-migration.js";
 import { revocationsMigration } from "./revocations-schema.js";
 
@@ -151,4 +152,24 @@ export const migrations: Record<string, Migration> = {
   },
   // Events written with the change they describe, relayed to the bus (platform/outbox.ts, ./events.ts).
   "006_outbox": outboxMigration(SCHEMA),
+  "007_known_devices": {
+    async up(db) {
+      // The devices each account has signed in from (services/auth/devices.ts): a login from one
+      // not here emits LoginFromNewDevice. Kept with the account, not with its sessions.
+      await sql`
+        create table auth.known_devices (
+          user_id uuid not null references auth.accounts (id) on delete cascade,
+          -- first 32 hex digits of SHA-256(user agent)
+          device_id text not null,
+          first_seen_at timestamptz not null,
+          primary key (user_id, device_id)
+        )`.execute(db);
+      // The devices of the sessions still stored are known: no notice for them after the upgrade.
+      await sql`
+        insert into auth.known_devices (user_id, device_id, first_seen_at)
+        select user_id, ${deviceIdSql(sql.ref("user_agent"))}, min(created_at) from auth.sessions
+        group by 1, 2
+        on conflict do nothing`.execute(db);
+    },
+  },
 };

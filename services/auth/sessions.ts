@@ -1,11 +1,13 @@
-// Sessions and refresh tokens. A session is one login (one device); its
+// Sessions and refresh tokens. A session is one login (one device, devices.ts:
+// a login from a device new to the account emits LoginFromNewDevice); its
 // refresh tokens form one family: each refresh spends the presented token and
 // issues the next, the session id (JWT sid) stays. Presenting a spent token
 // again is reuse: the family's session is revoked at once, except within the
 // reuse grace window (AUTH_REFRESH_REUSE_GRACE_SECONDS, default 0), where a
 // retry gets the pair the token was exchanged for (successor.ts). Every revocation
 // also lands in the shared revocation list (platform/auth/revocation.ts), so
-// access tokens of the session are refused on their next use everywhere.
+// access tokens of the session are refused on their next use everywhere, and
+// a SessionRevoked event per session goes out (session-store.ts).
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { TokensSchema, type Tokens } from "../../gen/acme/auth/v1/auth_pb.js";
@@ -15,8 +17,11 @@ import type { KeyValueStore } from "../../platform/kv.js";
 import type { Audit, AuthEventType, EventFields, RequestInfo } from "./audit.js";
 import type { Clock } from "./clock.js";
 import type { AuthConfig } from "./config.js";
+import { deviceId } from "./devices.js";
+import { loginFromNewDevice } from "./events.js";
 import type { Profiles } from "./profiles.js";
-import type { AuthStore, Session } from "./store.js";
+import type { SessionStore } from "./session-store.js";
+import type { Session } from "./tables.js";
 import { openSuccessor, sealSuccessor } from "./successor.js";
 import { hashToken, newRefreshToken, REFRESH_TOKEN_SHAPE, type TokenMinter } from "./tokens.js";
 
@@ -37,7 +42,7 @@ export interface RevokeFilter {
 
 export class Sessions {
   constructor(
-    private readonly store: AuthStore,
+    private readonly store: SessionStore,
     private readonly minter: TokenMinter,
     private readonly kv: KeyValueStore,
     private readonly cfg: AuthConfig,
@@ -46,22 +51,35 @@ export class Sessions {
     private readonly profiles: Profiles,
   ) {}
 
-  /** A new session for a signed-in user: its first refresh token and an access token. */
-  async start(userId: string, roles: readonly string[], req: RequestInfo): Promise<{ tokens: Tokens; sessionId: string }> {
+  /**
+   * A new session for a signed-in account: its first refresh token and an
+   * access token. When the account had not signed in from this device before,
+   * LoginFromNewDevice is committed with the session.
+   */
+  async start(account: { id: string; email: string }, roles: readonly string[], req: RequestInfo): Promise<{ tokens: Tokens; sessionId: string }> {
     const now = this.clock.now();
     const refresh = newRefreshToken();
     const id = randomUUID();
-    await this.store.createSession({
-      id,
-      userId,
-      now: new Date(now),
-      expiresAt: new Date(now + this.cfg.refreshAbsoluteSeconds * 1000),
-      userAgent: req.userAgent,
-      ip: req.ip,
-      refreshHash: hashToken(refresh),
-      refreshExpiresAt: new Date(now + this.cfg.refreshIdleSeconds * 1000),
-    });
-    return { tokens: await this.tokens(userId, id, roles, refresh), sessionId: id };
+    const device = deviceId(req.userAgent);
+    const newDevice = loginFromNewDevice(
+      { userId: account.id, email: account.email, sessionId: id, deviceId: device, ip: req.ip, userAgent: req.userAgent },
+      new Date(now),
+    );
+    await this.store.createSession(
+      {
+        id,
+        userId: account.id,
+        now: new Date(now),
+        expiresAt: new Date(now + this.cfg.refreshAbsoluteSeconds * 1000),
+        userAgent: req.userAgent,
+        deviceId: device,
+        ip: req.ip,
+        refreshHash: hashToken(refresh),
+        refreshExpiresAt: new Date(now + this.cfg.refreshIdleSeconds * 1000),
+      },
+      newDevice,
+    );
+    return { tokens: await this.tokens(account.id, id, roles, refresh), sessionId: id };
   }
 
   /** Spend a refresh token for a new pair; roles come fresh from the user service. */

@@ -1,13 +1,15 @@
-// Data access for the auth service: accounts, sessions and refresh tokens.
-// The table types are tables.ts; keys, service clients, audit events and
-// cleanup have their queries next to their logic (keys.ts, clients.ts,
-// audit.ts, cleanup.ts). Every query is parameterised.
+// Data access for the auth service's accounts, with the events of their
+// changes written to the outbox in the same transaction. Sessions and refresh
+// tokens are session-store.ts; the table types tables.ts; keys, service
+// clients, audit events and cleanup have their queries next to their logic
+// (keys.ts, clients.ts, audit.ts, cleanup.ts). Every query is parameterised.
 import type { Insertable, Kysely } from "kysely";
 import { withDbRetry } from "../../platform/db.js";
 import { pgCode, PG_UNIQUE_VIOLATION } from "../../platform/errors.js";
 import { discardUnsent, enqueue, notifyRelays, type OutboxEvent } from "../../platform/outbox.js";
+import { emailChanged, passwordChanged } from "./events.js";
 import { SCHEMA } from "./migrations.js";
-import type { Account, AccountTable, AuthDb, RefreshToken, Session } from "./tables.js";
+import type { Account, AccountTable, AuthDb } from "./tables.js";
 
 // Importers outside the auth service (index.ts, scripts/admin.ts, tests) name the types here.
 export type {
@@ -23,31 +25,13 @@ export type {
   SessionTable,
   SigningKeyTable,
 } from "./tables.js";
+export type { NewSession, RotateResult } from "./session-store.js";
 
 export class EmailTakenError extends Error {
   constructor() {
     super("email already registered");
   }
 }
-
-export type RotateResult =
-  | { kind: "ok"; session: Session }
-  /** The token was already spent: a replay, or a retry within the grace window (successorEnc). */
-  | { kind: "reuse"; sessionId: string; userId: string; consumedAt: Date; successorEnc: Uint8Array | null }
-  | { kind: "invalid" };
-
-export interface NewSession {
-  id: string;
-  userId: string;
-  now: Date;
-  expiresAt: Date;
-  userAgent: string;
-  ip: string;
-  refreshHash: Buffer;
-  refreshExpiresAt: Date;
-}
-
-const earlier = (a: Date, b: Date) => (a.getTime() <= b.getTime() ? a : b);
 
 export class AuthStore {
   constructor(readonly db: Kysely<AuthDb>) {}
@@ -115,180 +99,63 @@ export class AuthStore {
     return r.numDeletedRows > 0n;
   }
 
-  /** Replace the hash; `passwordChanged` false for a rehash at a new cost. */
-  async setPasswordHash(id: string, hash: string, passwordChanged: boolean, now: Date): Promise<void> {
-    await withDbRetry(() =>
-      this.db
-        .updateTable("auth.accounts")
-        .set(passwordChanged ? { password_hash: hash, updated_at: now, password_changed_at: now } : { password_hash: hash })
-        .where("id", "=", id)
-        .execute(),
-    );
-  }
-
-  // ---- sessions and refresh tokens
-
-  /** A new session with its first refresh token, in one transaction. */
-  async createSession(s: NewSession): Promise<Session> {
-    return withDbRetry(() =>
+  /**
+   * Set a new password chosen by the owner, with its PasswordChanged in the
+   * same transaction; false (and no event) when the account is gone.
+   */
+  async changePassword(id: string, hash: string, now: Date): Promise<boolean> {
+    const changed = await withDbRetry(() =>
       this.db.transaction().execute(async (trx) => {
-        const session = await trx
-          .insertInto("auth.sessions")
-          .values({
-            id: s.id,
-            user_id: s.userId,
-            created_at: s.now,
-            last_used_at: s.now,
-            expires_at: s.expiresAt,
-            revoked_at: null,
-            revoke_reason: null,
-            user_agent: s.userAgent,
-            ip: s.ip,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        await trx
-          .insertInto("auth.refresh_tokens")
-          .values({
-            token_hash: s.refreshHash,
-            session_id: s.id,
-            user_id: s.userId,
-            created_at: s.now,
-            expires_at: earlier(s.refreshExpiresAt, s.expiresAt),
-            consumed_at: null,
-            revoked_at: null,
-          })
-          .execute();
-        return session;
+        const row = await trx
+          .updateTable("auth.accounts")
+          .set({ password_hash: hash, updated_at: now, password_changed_at: now })
+          .where("id", "=", id)
+          .returning("email")
+          .executeTakeFirst();
+        if (row) await enqueue(trx, SCHEMA, passwordChanged(id, row.email, now));
+        return row !== undefined;
       }),
     );
+    if (changed) this.outboxCommitted();
+    return changed;
   }
 
-  findRefreshToken(hash: Buffer): Promise<RefreshToken | undefined> {
-    return withDbRetry(() => this.db.selectFrom("auth.refresh_tokens").selectAll().where("token_hash", "=", hash).executeTakeFirst());
+  /** The same password hashed at the configured cost: nothing changed for the owner, no event. */
+  async rehashPassword(id: string, hash: string): Promise<void> {
+    await withDbRetry(() => this.db.updateTable("auth.accounts").set({ password_hash: hash }).where("id", "=", id).execute());
   }
 
   /**
-   * Spend `oldHash` and issue `newHash` atomically: a conditional update marks
-   * the old token consumed only if it is still live, so of N concurrent calls
-   * exactly one gets a row back; the rest see a consumed token (reuse), with
-   * the winner's `successorEnc` (committed with the spend) when there is one.
+   * Change the sign-in address (normalised by the caller), with its
+   * EmailChanged in the same transaction. Undefined when there is no such
+   * account; `changed` false (and no event) when it already has this address;
+   * EmailTakenError when another account has it. No RPC calls this yet.
    */
-  rotateRefreshToken(oldHash: Buffer, newHash: Buffer, now: Date, idleSeconds: number, successorEnc: Uint8Array | null = null): Promise<RotateResult> {
-    return withDbRetry(() =>
-      this.db.transaction().execute(async (trx): Promise<RotateResult> => {
-        const spent = await trx
-          .updateTable("auth.refresh_tokens")
-          .set({ consumed_at: now, successor_enc: successorEnc })
-          .where("token_hash", "=", oldHash)
-          .where("consumed_at", "is", null)
-          .where("revoked_at", "is", null)
-          .where("expires_at", ">", now)
-          .returning(["session_id", "user_id"])
-          .executeTakeFirst();
-        if (!spent) {
-          const row = await trx
-            .selectFrom("auth.refresh_tokens")
-            .select(["session_id", "user_id", "consumed_at", "successor_enc"])
-            .where("token_hash", "=", oldHash)
-            .executeTakeFirst();
-          return row?.consumed_at
-            ? { kind: "reuse", sessionId: row.session_id, userId: row.user_id, consumedAt: row.consumed_at, successorEnc: row.successor_enc }
-            : { kind: "invalid" };
-        }
-        const session = await trx
-          .updateTable("auth.sessions")
-          .set({ last_used_at: now })
-          .where("id", "=", spent.session_id)
-          .where("revoked_at", "is", null)
-          .where("expires_at", ">", now)
-          .returningAll()
-          .executeTakeFirst();
-        if (!session) return { kind: "invalid" };
-        await trx
-          .insertInto("auth.refresh_tokens")
-          .values({
-            token_hash: newHash,
-            session_id: session.id,
-            user_id: session.user_id,
-            created_at: now,
-            expires_at: earlier(new Date(now.getTime() + idleSeconds * 1000), session.expires_at),
-            consumed_at: null,
-            revoked_at: null,
-          })
-          .execute();
-        return { kind: "ok", session };
-      }),
-    );
-  }
-
-  getSession(id: string): Promise<Session | undefined> {
-    return withDbRetry(() => this.db.selectFrom("auth.sessions").selectAll().where("id", "=", id).executeTakeFirst());
-  }
-
-  /** Sessions that can still be refreshed: not revoked, not past their absolute or idle lifetime. */
-  listLiveSessions(userId: string, now: Date): Promise<Session[]> {
-    return withDbRetry(() =>
-      this.db
-        .selectFrom("auth.sessions as s")
-        .selectAll("s")
-        .where("s.user_id", "=", userId)
-        .where("s.revoked_at", "is", null)
-        .where("s.expires_at", ">", now)
-        .where((eb) =>
-          eb.exists(
-            eb
-              .selectFrom("auth.refresh_tokens as rt")
-              .select("rt.session_id")
-              .whereRef("rt.session_id", "=", "s.id")
-              .where("rt.consumed_at", "is", null)
-              .where("rt.revoked_at", "is", null)
-              .where("rt.expires_at", ">", now),
-          ),
-        )
-        .orderBy("s.created_at", "desc")
-        .orderBy("s.id")
-        .execute(),
-    );
+  async changeEmail(id: string, email: string, now: Date): Promise<{ oldEmail: string; changed: boolean } | undefined> {
+    try {
+      const r = await withDbRetry(() =>
+        this.db.transaction().execute(async (trx) => {
+          const current = await trx.selectFrom("auth.accounts").select("email").where("id", "=", id).forUpdate().executeTakeFirst();
+          if (!current || current.email === email) return current && { oldEmail: current.email, changed: false };
+          await trx.updateTable("auth.accounts").set({ email, updated_at: now }).where("id", "=", id).execute();
+          await enqueue(trx, SCHEMA, emailChanged(id, current.email, email, now));
+          return { oldEmail: current.email, changed: true };
+        }),
+      );
+      if (r?.changed) this.outboxCommitted();
+      return r;
+    } catch (err) {
+      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw new EmailTakenError();
+      throw err;
+    }
   }
 
   /**
-   * Revoke live sessions and their refresh tokens in one transaction. Filter
-   * by session id, by user (optionally sparing one session), or both (a
-   * user's own session). Returns the sessions revoked now (`revoked`) and
-   * every matching session revoked since `recentSince` (`recent`, which
-   * includes `revoked`): the revocation list is written for `recent`, so a
-   * retry after a failed KV write still covers the sessions of the first try.
+   * Write an event about a change that lives outside Postgres (a sign-in
+   * throttle in the KV store): in a transaction of its own, then wake the relay.
    */
-  revokeSessions(
-    filter: { sessionId?: string; userId?: string; exceptSessionId?: string },
-    reason: string,
-    now: Date,
-    recentSince: Date,
-  ): Promise<{ revoked: string[]; recent: string[] }> {
-    if (!filter.sessionId && !filter.userId) throw new Error("revokeSessions needs a session or a user");
-    return withDbRetry(() =>
-      this.db.transaction().execute(async (trx) => {
-        let q = trx.updateTable("auth.sessions").set({ revoked_at: now, revoke_reason: reason }).where("revoked_at", "is", null);
-        if (filter.sessionId) q = q.where("id", "=", filter.sessionId);
-        if (filter.userId) q = q.where("user_id", "=", filter.userId);
-        if (filter.exceptSessionId) q = q.where("id", "<>", filter.exceptSessionId);
-        const revoked = (await q.returning("id").execute()).map((r) => r.id);
-        if (revoked.length) {
-          await trx
-            .updateTable("auth.refresh_tokens")
-            .set({ revoked_at: now })
-            .where("session_id", "in", revoked)
-            .where("revoked_at", "is", null)
-            .execute();
-        }
-        let r = trx.selectFrom("auth.sessions").select("id").where("revoked_at", ">=", recentSince);
-        if (filter.sessionId) r = r.where("id", "=", filter.sessionId);
-        if (filter.userId) r = r.where("user_id", "=", filter.userId);
-        if (filter.exceptSessionId) r = r.where("id", "<>", filter.exceptSessionId);
-        const recent = (await r.execute()).map((x) => x.id);
-        return { revoked, recent: [...new Set([...revoked, ...recent])] };
-      }),
-    );
+  async recordEvent(event: OutboxEvent): Promise<void> {
+    await withDbRetry(() => this.db.transaction().execute((trx) => enqueue(trx, SCHEMA, event)));
+    this.outboxCommitted();
   }
 }

@@ -28,6 +28,13 @@ export interface SessionTable {
   ip: string;
 }
 
+/** A device an account has signed in from (devices.ts). */
+export interface KnownDeviceTable {
+  user_id: string;
+  device_id: string;
+  first_seen_at: Date;
+}
+
 export interface RefreshTokenTable {
   /** SHA-256 of the token. pg returns Buffer, PGlite Uint8Array. */
   token_hash: Uint8Array;
@@ -82,6 +89,7 @@ export interface AuthEventTable {
 export interface AuthDb {
   "auth.accounts": AccountTable;
   "auth.sessions": SessionTable;
+  "auth.known_devices": KnownDeviceTable;
   "auth.refresh_tokens": RefreshTokenTable;
   "auth.signing_keys": SigningKeyTable;
   "auth.service_clients": ServiceClientTable;

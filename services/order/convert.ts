@@ -11,6 +11,8 @@ const toEnum: Record<Status, OrderStatus> = {
   CANCELLED: OrderStatus.CANCELLED,
 };
 
+export const statusEnum = (s: Status): OrderStatus => toEnum[s];
+
 export const statusOf = (s: OrderStatus): Status | undefined =>
   (Object.keys(toEnum) as Status[]).find((k) => toEnum[k] === s);
 

@@ -11,6 +11,7 @@ import type { Logger } from "../../platform/logger.js";
 import { nextPage, pageSize, type PageTokens } from "../../platform/pagination.js";
 import { badField, updatePaths, Validator } from "../../platform/validate.js";
 import { statusOf, toOrder } from "./convert.js";
+import { CANCEL_REASON } from "./events.js";
 import type { OrderRow, OrderStore, Status } from "./store.js";
 
 export const PRODUCT_MAX = 200;
@@ -125,7 +126,8 @@ export function orderHandlers(deps: OrderHandlerDeps): Partial<ServiceImpl<typeo
       new Validator().uuid("id", req.id).done();
       const o = await visible(ctx, req.id);
       if (o.status !== "PENDING") throw failedPrecondition(`only a PENDING order can be cancelled (it is ${o.status})`);
-      const done = await store.setStatus(o.id, "PENDING", "CANCELLED");
+      const reason = o.user_id === requireUser(ctx).userId ? CANCEL_REASON.requested : CANCEL_REASON.admin;
+      const done = await store.setStatus(o.id, "PENDING", "CANCELLED", reason);
       if (!done) throw failedPrecondition("the order changed meanwhile and is no longer PENDING");
       return { order: toOrder(done) };
     },
@@ -148,7 +150,8 @@ export function orderHandlers(deps: OrderHandlerDeps): Partial<ServiceImpl<typeo
         throw failedPrecondition(`cannot change an order from ${current.status} to ${to}`);
       }
       // Compare-and-set on the status we checked: a concurrent change makes this fail, not skip a rule.
-      const updated = await store.setStatus(order.id, current.status, to);
+      // Events (OrderStatusChanged, OrderCancelled for a cancellation) commit with the change.
+      const updated = await store.setStatus(order.id, current.status, to, CANCEL_REASON.admin);
       if (!updated) throw failedPrecondition("the order changed meanwhile; read it again");
       return { order: toOrder(updated) };
     },

@@ -7,7 +7,7 @@ import { sql, type ColumnType, type Generated, type Kysely, type Selectable } fr
 import { enqueue, notifyRelays } from "../../platform/outbox.js";
 import { cursorTs, keysetWhere, type Keyset } from "../../platform/pagination.js";
 import { prepared, type Prepared } from "../../platform/prepared.js";
-import { orderCreated } from "./events.js";
+import { CANCEL_REASON, orderCreated, statusChangeEvents, type CancelReason } from "./events.js";
 import { SCHEMA } from "./migrations.js";
 
 export const STATUSES = ["PENDING", "CONFIRMED", "SHIPPED", "CANCELLED"] as const;
@@ -107,15 +107,26 @@ export class OrderStore {
     return query.orderBy("created_at", "desc").orderBy("id", "desc").limit(q.limit).execute();
   }
 
-  /** Compare-and-set the status; undefined when the order is gone or no longer in `from`. */
-  setStatus(id: string, from: Status, to: Status): Promise<OrderRow | undefined> {
-    return this.db
-      .updateTable("orders.orders")
-      .set({ status: to, updated_at: sql<Date>`now()` })
-      .where("id", "=", id)
-      .where("status", "=", from)
-      .returningAll()
-      .executeTakeFirst();
+  /**
+   * Compare-and-set the status; undefined (and no event) when the order is
+   * gone or no longer in `from`. The change's OrderStatusChanged, and for a
+   * cancellation OrderCancelled with `cancelReason`, go into the outbox in the
+   * same transaction.
+   */
+  async setStatus(id: string, from: Status, to: Status, cancelReason: CancelReason): Promise<OrderRow | undefined> {
+    const updated = await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable("orders.orders")
+        .set({ status: to, updated_at: sql<Date>`now()` })
+        .where("id", "=", id)
+        .where("status", "=", from)
+        .returningAll()
+        .executeTakeFirst();
+      for (const e of row ? statusChangeEvents(row, from, cancelReason) : []) await enqueue(trx, SCHEMA, e);
+      return row;
+    });
+    if (updated) notifyRelays(this.db, SCHEMA);
+    return updated;
   }
 
   async delete(id: string): Promise<boolean> {
@@ -138,20 +149,27 @@ export class OrderStore {
    * Cancel orders still PENDING after `ttlSeconds`, in batches. Safe with
    * several instances sweeping at once: each batch locks its rows with SKIP
    * LOCKED (another sweeper takes other rows) and the UPDATE re-checks
-   * status = 'PENDING' (a concurrent cancel/confirm wins). Returns the ids cancelled.
+   * status = 'PENDING' (a concurrent cancel/confirm wins). Each order's
+   * OrderStatusChanged and OrderCancelled (reason "expired") are written in
+   * its batch's transaction. Returns the ids cancelled.
    */
   async cancelExpiredPending(ttlSeconds: number, batchSize = 500): Promise<string[]> {
     const cancelled: string[] = [];
     for (;;) {
-      const { rows } = await sql<{ id: string }>`
-        update orders.orders set status = 'CANCELLED', updated_at = now()
-        where status = 'PENDING' and id in (
-          select id from orders.orders
-          where status = 'PENDING' and created_at < now() - make_interval(secs => ${ttlSeconds})
-          order by created_at
-          limit ${batchSize}
-          for update skip locked)
-        returning id`.execute(this.db);
+      const rows = await this.db.transaction().execute(async (trx) => {
+        const { rows } = await sql<OrderRow>`
+          update orders.orders set status = 'CANCELLED', updated_at = now()
+          where status = 'PENDING' and id in (
+            select id from orders.orders
+            where status = 'PENDING' and created_at < now() - make_interval(secs => ${ttlSeconds})
+            order by created_at
+            limit ${batchSize}
+            for update skip locked)
+          returning *`.execute(trx);
+        for (const row of rows) for (const e of statusChangeEvents(row, "PENDING", CANCEL_REASON.expired)) await enqueue(trx, SCHEMA, e);
+        return rows;
+      });
+      if (rows.length) notifyRelays(this.db, SCHEMA);
       cancelled.push(...rows.map((r) => r.id));
       if (rows.length < batchSize) return cancelled;
     }

@@ -1,6 +1,7 @@
 // docker-compose.yml, Dockerfile and envoy/ratelimit/config.yaml, checked statically
 // against envoy/envoy.yaml and envoy/settings.yaml (Docker cannot run here), plus the
-// compose healthcheck and secrets scripts run for real. Each check fails on a broken copy.
+// compose healthcheck and secrets scripts run for real; Mailpit and the notification
+// service that sends to it against scripts/tools/versions.json. Each check fails on a broken copy.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
@@ -15,10 +16,40 @@ import { checkCompose, checkRatelimitConfig } from "./compose-check.js";
 import { ROOT } from "./envoy-protos.js";
 import { copyOf, loadInputs, readRepo, type Inputs, type Json } from "./inputs.js";
 import { limitFor } from "./simulate.js";
+import { DEFAULT_PORTS } from "../../scripts/stack/ports.js";
 
 const run = promisify(execFile);
 const exitCode = (cmd: string[], env: Record<string, string> = {}, cwd?: string) =>
   run(cmd[0], cmd.slice(1), { env: { ...process.env, ...env }, timeout: 10_000, cwd }).then(() => 0, (e) => e.code as number);
+
+/**
+ * Mailpit (the pinned image, loopback ports, its messages on a volume) and the
+ * notification service's way to it (SMTP_URL, start order). compose-check.ts
+ * covers the services behind Envoy; this, what only mail needs.
+ */
+function checkMail(i: Inputs): string[] {
+  const problems: string[] = [];
+  const need = (cond: boolean, msg: string) => { if (!cond) problems.push(msg); };
+  const services: Record<string, Json> = i.compose.services ?? {};
+  const mp = services.mailpit;
+  const n = services.notification;
+  if (!mp || !n) return [`compose has no service "${mp ? "notification" : "mailpit"}"`];
+  need(mp.image === i.tools.mailpit.image, `mailpit: image ${mp.image} must be ${i.tools.mailpit.image} (scripts/tools/versions.json)`);
+  const ports: string[] = (mp.ports ?? []).map(String);
+  for (const p of ports) need(p.startsWith("127.0.0.1:"), `mailpit: ${p} must be published on 127.0.0.1 only (its API has no authentication)`);
+  need(ports.includes("127.0.0.1:8025:8025"), "mailpit: the web UI and API (8025) must be published on 127.0.0.1:8025");
+  need(!!mp.healthcheck, "mailpit: no healthcheck");
+  const env = mp.environment ?? {};
+  const smtpPort = Number(String(env.MP_SMTP_BIND_ADDR ?? ":1025").split(":").at(-1));
+  const volume = (mp.volumes ?? []).map((v: string) => v.split(":")).find(([source, target]: string[]) => source in (i.compose.volumes ?? {}) && String(env.MP_DATABASE).startsWith(`${target}/`));
+  need(!!volume, `mailpit: MP_DATABASE ${env.MP_DATABASE} is not on a named volume (the messages would go with the container)`);
+  const smtp = new URL(n.environment?.SMTP_URL ?? "x:");
+  need(smtp.protocol === "smtp:" && smtp.hostname === "mailpit" && Number(smtp.port) === smtpPort,
+    `notification: SMTP_URL ${n.environment?.SMTP_URL} must be smtp://mailpit:${smtpPort}`);
+  need(n.depends_on?.mailpit?.condition === "service_healthy", "notification must wait for mailpit (service_healthy)");
+  need(services.envoy?.depends_on?.notification?.condition === "service_healthy", "envoy must wait for notification (service_healthy)");
+  return problems;
+}
 
 describe("deployment: ratelimit config, docker compose, Dockerfile", () => {
   let base: Inputs;
@@ -38,6 +69,17 @@ describe("deployment: ratelimit config, docker compose, Dockerfile", () => {
 
   it("docker-compose.yml matches the clusters, mounts, ports and settings", () => {
     assert.deepEqual(checkCompose(base), []);
+  });
+
+  it("Mailpit is the pinned image on loopback, and the notification service sends to it", () => {
+    assert.deepEqual(checkMail(base), []);
+  });
+
+  it("the notification service is deployed as the services behind Envoy are (compose-check, with its upstream)", () => {
+    // Its REST routes go through Envoy: the checks of the other services, as if envoy/settings.yaml named it already.
+    const i = copyOf(base);
+    i.settings.upstreams.notification ??= { host: "notification", port: DEFAULT_PORTS.notification };
+    assert.deepEqual(checkCompose(i), []);
   });
 
   it("compose strings have no stray $ (compose would interpolate it)", () => {
@@ -117,15 +159,24 @@ describe("deployment: ratelimit config, docker compose, Dockerfile", () => {
         assert.equal(statSync(join(dir, "postgres_password")).mode & 0o777, 0o444);
         const pgFile = base.compose.services.postgres.environment.POSTGRES_PASSWORD_FILE.replace("/run/acme-secrets", dir);
         const pg = readFileSync(pgFile, "utf8");
-        for (const name of ["auth", "user", "order"]) {
+        // Every service that reads an env file: each of app/services.ts.
+        const names = Object.keys(base.compose.services).filter((n) => base.compose.services[n].command?.some?.((a: string) => a.startsWith("--env-file=")));
+        assert.deepEqual(names, ["auth", "user", "order", "notification"]);
+        const CLIENTS = names.map((n) => n.toUpperCase());
+        let amqp: string | undefined;
+        for (const name of names) {
           const envFile = base.compose.services[name].command.find((a: string) => a.startsWith("--env-file=")).slice(11).replace("/run/acme-secrets", dir);
           const { stdout } = await run("node", [`--env-file=${envFile}`, "-e", "console.log(JSON.stringify(process.env))"], { env: {} });
           const env = JSON.parse(stdout);
           assert.equal(env.PGPASSWORD, pg, `${name}: PGPASSWORD`);
           assert.ok(env[`${name.toUpperCase()}_CLIENT_SECRET`]?.length >= 16, `${name}: its client secret`);
-          const others = ["AUTH", "USER", "ORDER"].filter((n) => n !== name.toUpperCase() && env[`${n}_CLIENT_SECRET`]);
-          assert.deepEqual(others, name === "auth" ? ["USER", "ORDER"] : [], `${name}: other clients' secrets`);
+          const others = CLIENTS.filter((n) => n !== name.toUpperCase() && env[`${n}_CLIENT_SECRET`]);
+          assert.deepEqual(others, name === "auth" ? CLIENTS.slice(1) : [], `${name}: other clients' secrets`);
+          // One broker user for all (rabbitmq.conf), reached on the rabbitmq service.
+          assert.match(env.AMQP_URL ?? "", /^amqp:\/\/acme:[^@]+@rabbitmq:5672$/, `${name}: AMQP_URL`);
+          assert.equal(env.AMQP_URL, (amqp ??= env.AMQP_URL), `${name}: the same AMQP_URL`);
         }
+        assert.equal(readFileSync(join(dir, "notification.env"), "utf8").includes("PAGE_TOKEN_SECRET="), true, "notification: PAGE_TOKEN_SECRET (its lists' page tokens)");
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -213,6 +264,17 @@ describe("deployment: ratelimit config, docker compose, Dockerfile", () => {
     });
     it("waiting for a healthy service that has no healthcheck", () => {
       has(checkCompose(broken((x) => { delete service(x, "ratelimit").healthcheck; })), /waits for ratelimit to be healthy, but ratelimit has no healthcheck/);
+    });
+    it("a Mailpit image other than the version the tests run, or its UI open to every interface", () => {
+      has(checkMail(broken((x) => { service(x, "mailpit").image = "axllent/mailpit:latest"; })), /mailpit: image axllent\/mailpit:latest must be axllent\/mailpit:v1\.33\.1/);
+      has(checkMail(broken((x) => { service(x, "mailpit").ports = ["8025:8025"]; })), /mailpit: 8025:8025 must be published on 127\.0\.0\.1 only/);
+    });
+    it("mail sent elsewhere than Mailpit's SMTP port, or before Mailpit is up", () => {
+      has(checkMail(broken((x) => { service(x, "notification").environment.SMTP_URL = "smtp://mailpit:25"; })), /notification: SMTP_URL smtp:\/\/mailpit:25 must be smtp:\/\/mailpit:1025/);
+      has(checkMail(broken((x) => { delete service(x, "notification").depends_on.mailpit; })), /notification must wait for mailpit/);
+    });
+    it("Mailpit's database in the container (lost with it)", () => {
+      has(checkMail(broken((x) => { service(x, "mailpit").environment.MP_DATABASE = "/tmp/mailpit.db"; })), /mailpit: MP_DATABASE \/tmp\/mailpit\.db is not on a named volume/);
     });
     it("an Envoy, ratelimit or Jaeger image other than the version the tests run", () => {
       has(checkCompose(broken((x) => { service(x, "envoy").image = "envoyproxy/envoy:v1.33.2"; })), /envoy: image envoyproxy\/envoy:v1\.33\.2 must be envoyproxy\/envoy:v1\.40\.0/);

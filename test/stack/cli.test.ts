@@ -6,6 +6,8 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SERVICES } from "../../scripts/stack/index.js";
+import { Mailpit } from "../support/mailpit.js";
 import { rest } from "./support.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -49,12 +51,19 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
           if (Date.now() > until) assert.fail(`not ready within 90 s:\n${out}`);
           await new Promise((r) => setTimeout(r, 200));
         }
-        for (const name of ["postgres", "redis", "jaeger", "ratelimit", "auth", "user", "order", "envoy"]) {
+        // Every service of app/services.ts (auth, user, order, notification) as its own process.
+        assert.ok(SERVICES.includes("notification"), `the stack's services: ${SERVICES.join(", ")}`);
+        for (const name of ["postgres", "redis", "rabbitmq", "mailpit", "jaeger", "ratelimit", ...SERVICES, "envoy"]) {
           assert.match(out, new RegExp(`starting ${name}`), `progress for ${name}`);
+          if (!["postgres", "redis", "rabbitmq"].includes(name)) assert.match(out, new RegExp(`ready +${name}`), `${name} ready`);
         }
+        for (const name of SERVICES) assert.match(out, new RegExp(`services \\(direct\\).* ${name} http://127\\.0\\.0\\.1:\\d+`), `${name}'s URL`);
         const edge = /REST \+ gRPC via Envoy\s+(http:\/\/\S+)/.exec(out)?.[1];
         assert.ok(edge, `the Envoy URL is printed:\n${out}`);
         assert.match(out, /Jaeger UI\s+http:\/\/\S+/);
+        const inbox = /Mailpit inbox\s+(http:\/\/\S+)\/api\/v1\/messages/.exec(out)?.[1];
+        assert.ok(inbox, `the Mailpit inbox is printed:\n${out}`);
+        assert.equal((await new Mailpit(inbox).info()).Version, "v1.33.1");
         const reg = await rest(edge, "POST", "/v1/auth/register", { body: { email: "cli@example.com", password: "correct horse battery", name: "Cli" } });
         assert.equal(reg.status, 200, reg.text);
         const login = await rest(edge, "POST", "/v1/auth/login", { body: { email: "cli@example.com", password: "correct horse battery" } });

@@ -1,0 +1,23 @@
+// Devices an account has signed in from, for LoginFromNewDevice. The API has
+// no device id, so a device is what every login records: its User-Agent
+// header (the client address is left out on purpose: it changes with every
+// network a phone joins, and a notice per Wi-Fi would teach owners to ignore
+// them). device_id = the first 32 hex digits of SHA-256(user agent), the same
+// in SQL (migration 007's backfill) and here. The account's devices are kept
+// in auth.known_devices for as long as the account exists (session cleanup
+// does not forget them); a login whose device is not there is from a new
+// device, and the insert that adds it decides, so concurrent logins from one
+// new device tell it once. Registration opens no session, so the first login
+// of an account is from a new device too.
+import { createHash } from "node:crypto";
+import { sql, type Expression, type RawBuilder } from "kysely";
+
+/** Opaque, stable id of the device a login came from (not a secret: a hash of its user agent). */
+export function deviceId(userAgent: string): string {
+  return createHash("sha256").update(userAgent, "utf8").digest("hex").slice(0, 32);
+}
+
+/** deviceId() in SQL, of a text column or value. */
+export function deviceIdSql(userAgent: Expression<string>): RawBuilder<string> {
+  return sql<string>`left(encode(sha256(convert_to(${userAgent}, 'UTF8')), 'hex'), 32)`;
+}

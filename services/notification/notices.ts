@@ -1,0 +1,172 @@
+// What an event means to the notification service: the mail it asks for (a
+// Notice) and the address it tells us about (a RecipientChange). Pure: no I/O.
+// A message that cannot be decoded, or whose event this service does not know,
+// is a PoisonMessage (dead-lettered at once; the consumer carries on).
+import { fromBinary } from "@bufbuild/protobuf";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { EnvelopeSchema, type Envelope } from "../../gen/acme/events/v1/events_pb.js";
+import { OrderStatus } from "../../gen/acme/order/v1/order_pb.js";
+import { PoisonMessage, type BusMessage } from "../../platform/bus/bus.js";
+import { maskEmail } from "../../platform/logger.js";
+import { UUID_RE } from "../../platform/validate.js";
+import type { CATEGORIES, KINDS } from "./migrations.js";
+import type { TemplateData } from "./templates/index.js";
+
+export type Kind = (typeof KINDS)[number];
+export type Category = (typeof CATEGORIES)[number];
+
+/** A mail an event asks for. */
+export interface Notice {
+  kind: Kind;
+  category: Category;
+  userId: string;
+  /** The address the event names; undefined: the one known for userId (notify.recipients). */
+  to?: string;
+  data: TemplateData;
+}
+
+/** An address an event carries for a user (kept in notify.recipients). */
+export interface RecipientChange {
+  userId: string;
+  email: string;
+  occurredAt: Date;
+}
+
+export interface DecodedEvent {
+  envelope: Envelope;
+  notice?: Notice;
+  recipient?: RecipientChange;
+}
+
+/** Longest value of an event put into a mail (a user agent, a product name). */
+const VALUE_MAX = 200;
+const EVENT_ID_MAX = 100;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]+/g;
+// eslint-disable-next-line no-control-regex
+const HAS_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+const poison = (why: string): never => {
+  throw new PoisonMessage(why);
+};
+
+/** Event text as a mail shows it: one line, bounded. */
+const shown = (s: string) => {
+  const line = s.replace(CONTROL, " ").trim();
+  return line.length > VALUE_MAX ? `${line.slice(0, VALUE_MAX - 1)}…` : line;
+};
+
+const userIdOf = (id: string): string => (UUID_RE.test(id) ? id.toLowerCase() : poison("event has no valid user_id"));
+
+/** An address as events carry it (normalised by the auth service): only its shape is checked here. */
+const addressOf = (email: string, field: string): string =>
+  email.length >= 3 && email.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(email) && !HAS_CONTROL.test(email)
+    ? email
+    : poison(`event has no valid ${field}`);
+
+/** "2025-03-01 14:05 UTC" */
+export const when = (d: Date) => `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+const timeOf = (t: Timestamp | undefined, fallback: Date) => (t ? timestampDate(t) : fallback);
+
+/** 1999n -> "19.99" */
+export function money(cents: bigint): string {
+  const sign = cents < 0n ? "-" : "";
+  const abs = cents < 0n ? -cents : cents;
+  return `${sign}${abs / 100n}.${(abs % 100n).toString().padStart(2, "0")}`;
+}
+
+const STATUS_WORD: Readonly<Record<number, string>> = {
+  [OrderStatus.PENDING]: "pending",
+  [OrderStatus.CONFIRMED]: "confirmed",
+  [OrderStatus.SHIPPED]: "shipped",
+  [OrderStatus.CANCELLED]: "cancelled",
+};
+const statusWord = (s: OrderStatus) => STATUS_WORD[s] ?? "updated";
+const orderIdOf = (id: string) => (UUID_RE.test(id) ? id.toLowerCase() : poison("event has no valid order_id"));
+const orderData = (orderId: string) => ({ orderId, shortId: orderId.slice(0, 8) });
+
+/** The envelope of a bus message, or PoisonMessage. */
+export function decodeEnvelope(message: BusMessage): Envelope {
+  if (!message.id || message.id.length > EVENT_ID_MAX) poison("message has no valid id");
+  try {
+    return fromBinary(EnvelopeSchema, message.body);
+  } catch {
+    return poison("body is not an acme.events.v1.Envelope");
+  }
+}
+
+/** What the event of a message means here; PoisonMessage when it cannot be read or is not known. */
+export function decodeEvent(message: BusMessage): DecodedEvent {
+  const envelope = decodeEnvelope(message);
+  const at = timeOf(envelope.occurredAt, new Date());
+  const e = envelope.event;
+  switch (e.case) {
+    case "userRegistered": {
+      const userId = userIdOf(e.value.userId);
+      const email = addressOf(e.value.email, "email");
+      return {
+        envelope,
+        recipient: { userId, email, occurredAt: at },
+        notice: { kind: "welcome", category: "account", userId, to: email, data: { email } },
+      };
+    }
+    case "emailChanged": {
+      const userId = userIdOf(e.value.userId);
+      const newEmail = addressOf(e.value.newEmail, "new_email");
+      const oldEmail = addressOf(e.value.oldEmail, "old_email");
+      return {
+        envelope,
+        recipient: { userId, email: newEmail, occurredAt: at },
+        // To the previous address: its owner learns of a change they may not have made.
+        notice: { kind: "email_changed", category: "security", userId, to: oldEmail, data: { newEmail: maskEmail(newEmail), when: when(at) } },
+      };
+    }
+    case "passwordChanged": {
+      const userId = userIdOf(e.value.userId);
+      const to = addressOf(e.value.email, "email");
+      return { envelope, notice: { kind: "password_changed", category: "security", userId, to, data: { when: when(at) } } };
+    }
+    case "loginFromNewDevice": {
+      const userId = userIdOf(e.value.userId);
+      const to = addressOf(e.value.email, "email");
+      const data = { when: when(at), ip: shown(e.value.ip) || "unknown", userAgent: shown(e.value.userAgent) || "unknown" };
+      return { envelope, notice: { kind: "new_device_login", category: "security", userId, to, data } };
+    }
+    case "accountLocked": {
+      const userId = userIdOf(e.value.userId);
+      const to = addressOf(e.value.email, "email");
+      return { envelope, notice: { kind: "account_locked", category: "security", userId, to, data: { until: when(timeOf(e.value.lockedUntil, at)) } } };
+    }
+    case "sessionRevoked":
+      // The user ended it, or a password change or an admin did (those have their own notices).
+      userIdOf(e.value.userId);
+      return { envelope };
+    case "orderCreated": {
+      const o = e.value;
+      const data = {
+        ...orderData(orderIdOf(o.orderId)),
+        product: shown(o.product),
+        quantity: String(o.quantity),
+        unitPrice: money(o.unitPriceCents),
+        total: money(o.totalCents),
+      };
+      return { envelope, notice: { kind: "order_confirmation", category: "orders", userId: userIdOf(o.userId), data } };
+    }
+    case "orderStatusChanged": {
+      const o = e.value;
+      const userId = userIdOf(o.userId);
+      const orderId = orderIdOf(o.orderId);
+      // A cancellation has its own event (OrderCancelled, with the reason): one mail for it, not two.
+      if (o.toStatus === OrderStatus.CANCELLED) return { envelope };
+      const data = { ...orderData(orderId), status: statusWord(o.toStatus), previous: statusWord(o.fromStatus), reason: "" };
+      return { envelope, notice: { kind: "order_status", category: "orders", userId, data } };
+    }
+    case "orderCancelled": {
+      const o = e.value;
+      const data = { ...orderData(orderIdOf(o.orderId)), status: "cancelled", previous: statusWord(o.fromStatus), reason: shown(o.reason) };
+      return { envelope, notice: { kind: "order_status", category: "orders", userId: userIdOf(o.userId), data } };
+    }
+    default:
+      return poison(`unknown event type ${JSON.stringify(message.type.slice(0, 100))}`);
+  }
+}
