@@ -7,8 +7,8 @@
 // in auth.known_devices for as long as the account exists (session cleanup
 // does not forget them); a login whose device is not there is from a new
 // device, and the insert that adds it decides, so concurrent logins from one
-// new device tell it once. Registration opens no session, so the first login
-// of an account is from a new device too.
+// new device tell it once. The account's first device (its first login:
+// registration opens no session) is not "new": no notice for it.
 import { createHash } from "node:crypto";
 import { sql, type Expression, type RawBuilder } from "kysely";
 

@@ -74,8 +74,18 @@ export class SessionStore {
           .onConflict((oc) => oc.columns(["user_id", "device_id"]).doNothing())
           .returning("device_id")
           .executeTakeFirst();
-        if (added) await enqueue(trx, SCHEMA, newDevice);
-        return { session, newDevice: added !== undefined };
+        // The account's first device is where it signs in from, not a new one: no notice for it.
+        const knownBefore =
+          added !== undefined &&
+          (await trx
+            .selectFrom("auth.known_devices")
+            .select("device_id")
+            .where("user_id", "=", s.userId)
+            .where("device_id", "<>", s.deviceId)
+            .limit(1)
+            .executeTakeFirst()) !== undefined;
+        if (knownBefore) await enqueue(trx, SCHEMA, newDevice);
+        return { session, newDevice: knownBefore };
       }),
     );
     if (r.newDevice) notifyRelays(this.db, SCHEMA);

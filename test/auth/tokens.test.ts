@@ -191,8 +191,13 @@ describe("auth: tokens", () => {
 
     it("stores only a SHA-256 of each secret", async () => {
       const rows = await query<{ client_id: string; secret_hash: Buffer }>(t, "select client_id, secret_hash from auth.service_clients order by client_id");
-      assert.deepEqual(rows.map((r) => r.client_id), ["auth-service", "order-service", "user-service"]);
-      const byName = { "auth-service": secrets.clientSecrets.auth, "order-service": secrets.clientSecrets.order, "user-service": secrets.clientSecrets.user } as Record<string, string>;
+      assert.deepEqual(rows.map((r) => r.client_id), ["auth-service", "notification-service", "order-service", "user-service"]);
+      const byName = {
+        "auth-service": secrets.clientSecrets.auth,
+        "notification-service": secrets.clientSecrets.notification,
+        "order-service": secrets.clientSecrets.order,
+        "user-service": secrets.clientSecrets.user,
+      } as Record<string, string>;
       for (const r of rows) {
         assert.deepEqual(Buffer.from(r.secret_hash), createHash("sha256").update(byName[r.client_id]).digest());
       }

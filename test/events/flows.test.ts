@@ -86,18 +86,20 @@ describe("events: emitted by the account and order flows, in the transaction of 
       noSecrets(es[0], PASSWORD, "a new password 1", u.token, u.refreshToken);
     });
 
-    it("user.login_new_device: the first login and each new user agent, once; a known device from another address or a failed login, none", async () => {
+    it("user.login_new_device: none for the account's first device; once for each new user agent; none for a known device from another address or a failed login", async () => {
       const e = email("dev");
-      const ip = freshIp();
-      const r = await register(t, { email: e, ip, ua: "Firefox/1 (device A)" });
+      const r = await register(t, { email: e, ip: freshIp(), ua: "Firefox/1 (device A)" });
       const id = r.user.id;
+      assert.equal((await authEvents(id, AUTH.loginNewDevice)).length, 0, "the first device is not a new one");
+      const ip = freshIp();
+      const b = await authFrom(t, ip, { "user-agent": "Edge (device B)" }).login({ email: e, password: PASSWORD });
       const first = only(await authEvents(id, AUTH.loginNewDevice), "loginFromNewDevice");
       assert.deepEqual(
         { userId: first.userId, email: first.email, sessionId: first.sessionId, deviceId: first.deviceId, ip: first.ip, userAgent: first.userAgent },
-        { userId: id, email: e, sessionId: decodeJwt(r.access).claims.sid, deviceId: deviceId("Firefox/1 (device A)"), ip, userAgent: "Firefox/1 (device A)" },
+        { userId: id, email: e, sessionId: decodeJwt(b.tokens!.accessToken).claims.sid, deviceId: deviceId("Edge (device B)"), ip, userAgent: "Edge (device B)" },
       );
       await authFrom(t, freshIp(), { "user-agent": "Firefox/1 (device A)" }).login({ email: e, password: PASSWORD });
-      await rejectsWith(authFrom(t, freshIp(), { "user-agent": "Curl (device B)" }).login({ email: e, password: "wrong password" }), Code.Unauthenticated);
+      await rejectsWith(authFrom(t, freshIp(), { "user-agent": "Curl (device D)" }).login({ email: e, password: "wrong password" }), Code.Unauthenticated);
       assert.equal((await authEvents(id, AUTH.loginNewDevice)).length, 1, "known device, or no login: no event");
       // Three concurrent logins from one new device: one event.
       await Promise.all([1, 2, 3].map(() => authFrom(t, freshIp(), { "user-agent": "Safari (device C)" }).login({ email: e, password: PASSWORD })));

@@ -68,7 +68,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   };
   const system = await startSystem({
     config: loadConfig(env),
-    services: opts.services ?? ["auth", "user", "order"],
+    services: opts.services ?? ["auth", "user", "order", "notification"],
     edge: opts.edge ?? true,
     log: opts.log ?? silentLogger,
     policies: opts.policies,
