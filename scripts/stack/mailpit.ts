@@ -37,6 +37,8 @@ export function startMailpit(opts: MailpitOptions): Promise<Managed> {
       "--database", join(opts.dir, "mailpit.db"),
       // Any sender and recipient, no AUTH, no TLS: a local sink (SMTP_URL carries no credentials).
       "--smtp-disable-rdns",
+      // Keep up to 20,000 messages (Mailpit's default keeps the last 500): a load test's mails all stay countable.
+      "--max", "20000",
       "--disable-version-check",
       ...(opts.chaos === false ? [] : ["--enable-chaos"]),
     ],

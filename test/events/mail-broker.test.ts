@@ -126,7 +126,9 @@ describe("notification service on a real RabbitMQ and a real Mailpit, as its own
     db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
     bus = amqpBus(rabbit.url, { publishTimeoutMs: 5000 }); // the producers' side: straight to the broker
     admin = await amqpConnect(rabbit.url);
-    console.log(`      rabbitmq + mailpit + databases ready in ${infra} ms; notification process serving in ${svc} ms`);
+    const t1 = Date.now();
+    await consuming();
+    console.log(`      rabbitmq + mailpit + databases ready in ${infra} ms; notification process serving in ${svc} ms, consuming ${Date.now() - t1} ms later`);
   });
 
   afterEach(async function () {
@@ -191,15 +193,26 @@ describe("notification service on a real RabbitMQ and a real Mailpit, as its own
   const mailsOf = async (deliveryId: string) =>
     (await mailpit!.messages()).filter((m) => m.MessageID.replace(/^<|>$/g, "") === `${deliveryId}@${FROM_DOMAIN}`);
 
-  /** Ready messages of a queue, as the broker counts them (not those delivered and unacked). */
-  const readyCount = async (queue: string) => {
+  /** A queue as the broker counts it: ready messages (not those delivered and unacked), consumers. */
+  const queueState = async (queue: string) => {
     const ch = await admin!.createChannel();
     try {
-      return (await ch.checkQueue(queue)).messageCount;
+      return await ch.checkQueue(queue);
     } finally {
       await ch.close().catch(() => {});
     }
   };
+  const readyCount = async (queue: string) => (await queueState(queue)).messageCount;
+  /**
+   * Until the process consumes both queues. Its gRPC health says SERVING once it listens, which
+   * is before its consumers have declared and bound their queues: an event published to the
+   * exchange before the binding exists is routed nowhere (and still confirmed).
+   */
+  const consuming = () =>
+    until("the notification process consuming both queues", async () => {
+      for (const q of [USER_Q, ORDER_Q]) if ((await queueState(q)).consumerCount < 1) return false;
+      return true;
+    }, 30_000, 100);
 
   /** acme_events_consumed_total of the running process, for a queue and outcome (0 when absent). */
   const consumed = async (queue: string, outcome: string) => {
@@ -242,6 +255,7 @@ describe("notification service on a real RabbitMQ and a real Mailpit, as its own
 
     proxy!.release(); // the restarted process's connection flows normally
     const restartMs = await startService();
+    await consuming();
     await until("the redelivered event consumed by the new process (queue empty, handled ok)", async () =>
       (await readyCount(ORDER_Q)) === 0 && (await consumed(ORDER_Q, "ok")) === 1,
     );
@@ -249,9 +263,9 @@ describe("notification service on a real RabbitMQ and a real Mailpit, as its own
     await sleep(1500);
     const mails = await mailsOf(deliveryId);
     assert.equal(mails.length, 1, `exactly one confirmation mail (got ${mails.length})`);
-    const after = await delivery(deliveryId);
-    assert.equal(after?.status, "SENT");
-    assert.equal(after?.attempts, 1, "no second attempt");
+    const final = await delivery(deliveryId);
+    assert.equal(final?.status, "SENT");
+    assert.equal(final?.attempts, 1, "no second attempt");
     assert.equal((await attempts(deliveryId)).length, 1);
     assert.equal(await processedRows(ORDER_Q, event.id), 1);
     assert.equal(await consumed(ORDER_Q, "retried"), 0);
@@ -383,9 +397,9 @@ describe("notification service on a real RabbitMQ and a real Mailpit, as its own
     assert.equal(rows.rows[0].n, 0, "no delivery for a poison message");
 
     // Still consuming after them.
-    const after = userRegistered(randomUUID(), `q-${randomUUID().slice(0, 8)}@example.com`);
-    await publish("acme.user", after);
-    await deliveryReaching(deliveryIdOf(after.id, "welcome"), ["SENT"]);
+    const later = userRegistered(randomUUID(), `q-${randomUUID().slice(0, 8)}@example.com`);
+    await publish("acme.user", later);
+    await deliveryReaching(deliveryIdOf(later.id, "welcome"), ["SENT"]);
     console.log(`      dead letters: ${listed.map((d) => d.reason).join(" | ")}; ${Date.now() - t0} ms`);
   });
 });

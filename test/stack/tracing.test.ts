@@ -10,77 +10,13 @@
 import { strict as assert } from "node:assert";
 import { randomBytes, randomUUID } from "node:crypto";
 import { sharedEdgeStack, type EdgeStack } from "../support/edge-stack.js";
+import { ancestors, jaegerGet, parseTrace, render, traceById as traceOf, type Trace } from "./jaeger.js";
 import { eventually, rest } from "./support.js";
 
 const ENVOY = "envoy-edge";
 const CREATE = "acme.order.v1.OrderService/CreateOrder";
 const CHECK = "acme.user.v1.UserInternalService/CheckUser";
 const PASSWORD = "stack-tracing-password-1";
-
-/** A span of Jaeger's JSON, with its service and parent resolved. */
-interface Span {
-  traceId: string;
-  id: string;
-  /** CHILD_OF reference (Jaeger's JSON; FOLLOWS_FROM is not used here). */
-  parentId?: string;
-  service: string;
-  op: string;
-  kind?: string;
-  start: number;
-  tags: Record<string, unknown>;
-}
-
-interface Trace {
-  traceId: string;
-  spans: Span[];
-  byId: Map<string, Span>;
-}
-
-/* eslint-disable @typescript-eslint/no-explicit-any */
-function parseTrace(t: any): Trace {
-  const spans: Span[] = (t.spans as any[]).map((s) => {
-    const tags = Object.fromEntries((s.tags as any[] ?? []).map((x) => [x.key, x.value]));
-    const parent = (s.references as any[] ?? []).find((r) => r.refType === "CHILD_OF");
-    return {
-      traceId: s.traceID,
-      id: s.spanID,
-      parentId: parent?.spanID,
-      service: t.processes[s.processID]?.serviceName ?? "?",
-      op: s.operationName,
-      kind: tags["span.kind"] as string | undefined,
-      start: s.startTime,
-      tags,
-    };
-  });
-  return { traceId: t.traceID, spans, byId: new Map(spans.map((s) => [s.id, s])) };
-}
-/* eslint-enable @typescript-eslint/no-explicit-any */
-
-/** The span and its ancestors present in the trace, nearest first. */
-function ancestors(tr: Trace, s: Span): Span[] {
-  const out: Span[] = [];
-  for (let p = s.parentId && tr.byId.get(s.parentId); p && out.length < 100; p = p.parentId && tr.byId.get(p.parentId)) out.push(p);
-  return out;
-}
-
-/** One line per span, as a tree (children by start time): service, operation, kind, parent operation. */
-function render(tr: Trace): string {
-  const children = new Map<string | undefined, Span[]>();
-  for (const s of tr.spans) {
-    const key = s.parentId && tr.byId.has(s.parentId) ? s.parentId : undefined;
-    children.set(key, [...(children.get(key) ?? []), s]);
-  }
-  const lines: string[] = [`trace ${tr.traceId} (${tr.spans.length} spans)`];
-  const walk = (parent: string | undefined, depth: number) => {
-    for (const s of (children.get(parent) ?? []).sort((a, b) => a.start - b.start)) {
-      const p = s.parentId ? (tr.byId.get(s.parentId)?.op ?? `(not in trace: ${s.parentId})`) : "(root)";
-      lines.push(`${"  ".repeat(depth + 1)}${s.service.padEnd(10)} ${s.op} [${s.kind ?? "?"}] <- ${p}`);
-      walk(s.id, depth + 1);
-    }
-  };
-  walk(undefined, 0);
-  return lines.join("\n");
-}
 
 describe("real edge: one trace per request in Jaeger (Envoy, services, Postgres)", function () {
   this.timeout(120_000);
@@ -114,18 +50,8 @@ describe("real edge: one trace per request in Jaeger (Envoy, services, Postgres)
     return { xRequestId };
   }
 
-  async function jaeger(path: string): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
-    const r = await fetch(stack.jaegerUrl + path, { signal: AbortSignal.timeout(5000) });
-    if (r.status === 404) return undefined;
-    const text = await r.text();
-    assert.equal(r.status, 200, `GET ${path}: ${r.status} ${text}`);
-    return JSON.parse(text);
-  }
-
-  async function traceById(traceId: string): Promise<Trace | undefined> {
-    const body = await jaeger(`/api/traces/${traceId}`);
-    return body?.data?.[0] ? parseTrace(body.data[0]) : undefined;
-  }
+  const jaeger = (path: string) => jaegerGet(stack.jaegerUrl, path);
+  const traceById = (traceId: string) => traceOf(stack.jaegerUrl, traceId);
 
   /** The trace whose Envoy span carries this x-request-id (Envoy's guid:x-request-id tag). */
   async function traceByRequestId(xRequestId: string): Promise<Trace | undefined> {
