@@ -12,7 +12,7 @@
 // original is acked, so it is never lost (at worst delivered twice).
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Message, type Options } from "amqplib";
 import type { Logger } from "../logger.js";
-import { backoffWithJitter, countDelivery, PoisonMessage, shouldRetry, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type MessageHandler } from "./bus.js";
+import { backoffWithJitter, countDelivery, PoisonMessage, shouldRetry, UnroutableMessage, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type MessageHandler } from "./bus.js";
 
 export const retryQueue = (queue: string, retry: number) => `${queue}.retry.${retry}`;
 export const deadLetterQueue = (queue: string) => `${queue}.dlq`;
@@ -62,10 +62,35 @@ export function publishOptions(m: Pick<BusMessage, "id" | "type" | "headers">, e
 }
 
 /** Publish on a confirm channel; resolves on the broker's ack, rejects on nack, close or timeout. */
+/** Message ids the broker returned as unroutable on each channel (basic.return comes before the confirm). */
+const returned = new WeakMap<ConfirmChannel, Set<string>>();
+
+function returnedOn(ch: ConfirmChannel): Set<string> {
+  let ids = returned.get(ch);
+  if (!ids) {
+    const set = (ids = new Set<string>());
+    returned.set(ch, set);
+    ch.on("return", (msg: Message) => {
+      if (typeof msg.properties.messageId === "string") set.add(msg.properties.messageId);
+    });
+  }
+  return ids;
+}
+
+/**
+ * Publish with `mandatory` and wait for the broker's confirm: rejects when the broker refuses it,
+ * and when no queue took it (returned: UnroutableMessage), so the caller keeps it and tries again.
+ */
 export function confirmPublish(ch: ConfirmChannel, exchange: string, key: string, body: Uint8Array, opts: Options.Publish, timeoutMs: number): Promise<void> {
+  const ids = returnedOn(ch);
+  const id = opts.messageId;
   const confirmed = new Promise<void>((resolve, reject) => {
     const content = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    ch.publish(exchange, key, content, opts, (err) => (err ? reject(err instanceof Error ? err : new Error(`bus: the broker refused the message (${err})`)) : resolve()));
+    ch.publish(exchange, key, content, { ...opts, mandatory: true }, (err) => {
+      if (err) return reject(err instanceof Error ? err : new Error(`bus: the broker refused the message (${err})`));
+      if (id !== undefined && ids.delete(id)) return reject(new UnroutableMessage(exchange, key));
+      resolve();
+    });
   });
   return withTimeout(confirmed, timeoutMs, "the broker's confirm");
 }

@@ -5,7 +5,10 @@
 //
 // Semantics both give:
 //  - publish resolves only once the broker has taken the message (publisher
-//    confirms); it rejects when the broker is down, so the outbox keeps the row;
+//    confirms) into at least one queue; it rejects when the broker is down, and
+//    when no queue is bound for the routing key yet (RabbitMQ's mandatory flag:
+//    a consumer that has not declared its queue yet would otherwise never see
+//    the event), so the outbox keeps the row and publishes it again later;
 //  - at-least-once delivery to each consumer queue; consumers are idempotent
 //    (processed-events table keyed by the message id);
 //  - a handler that throws is retried after backoffMs(attempt) with jitter,
@@ -57,7 +60,17 @@ export interface Delivery {
 export type MessageHandler = (delivery: Delivery) => Promise<void>;
 
 /** Thrown by a handler for a message it can never process: dead-lettered at once. */
-export class PoisonMessage extends Error {}
+export class PoisonMessage extends Error {
+  override readonly name = "PoisonMessage";
+}
+
+/** A publish no queue was bound to take (yet): refused, so the outbox keeps the event. */
+export class UnroutableMessage extends Error {
+  override readonly name = "UnroutableMessage";
+  constructor(exchange: string, routingKey: string) {
+    super(`bus: no queue is bound to ${exchange || "(default exchange)"} for "${routingKey}" (yet): kept to publish again`);
+  }
+}
 
 /** A message that failed for good, as its dead-letter queue keeps it. */
 export interface DeadLetter {

@@ -7,7 +7,7 @@
 // PoisonMessage is dead-lettered at once. Deliveries of one queue run one at
 // a time; a message waiting for its retry does not hold the queue.
 // down(true) simulates an outage: publish rejects, nothing is delivered.
-import { countDelivery, shouldRetry, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type DeadLetter, type MessageHandler } from "./bus.js";
+import { countDelivery, shouldRetry, UnroutableMessage, type Bus, type BusMessage, type Consumer, type ConsumerSpec, type DeadLetter, type MessageHandler } from "./bus.js";
 
 export interface MemoryBus extends Bus {
   /** Simulate an outage (true) or its end (false). */
@@ -100,11 +100,11 @@ export function memoryBus(): MemoryBus {
     async publish(exchange, message) {
       if (closed) throw new Error("bus closed");
       if (isDown) throw new Error("bus unavailable");
-      for (const q of queues.values()) {
-        if (q.spec.exchange === exchange && q.spec.bindings.some((b) => topicMatches(b, message.routingKey))) {
-          q.ready.push({ message, attempt: 1 });
-          setImmediate(() => pump(q));
-        }
+      const bound = [...queues.values()].filter((q) => q.spec.exchange === exchange && q.spec.bindings.some((b) => topicMatches(b, message.routingKey)));
+      if (bound.length === 0) throw new UnroutableMessage(exchange, message.routingKey);
+      for (const q of bound) {
+        q.ready.push({ message, attempt: 1 });
+        setImmediate(() => pump(q));
       }
     },
 

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type ChannelModel } from "amqplib";
 import { amqpBus } from "../../platform/bus/amqp.js";
-import { backoffWithJitter, PoisonMessage, type Bus, type BusMessage, type ConsumerSpec, type Delivery, type MessageHandler } from "../../platform/bus/bus.js";
+import { backoffWithJitter, PoisonMessage, UnroutableMessage, type Bus, type BusMessage, type ConsumerSpec, type Delivery, type MessageHandler } from "../../platform/bus/bus.js";
 import { listDeadLetters, purgeDeadLetters, replayDeadLetters, showDeadLetter } from "../../platform/bus/dead-letters.js";
 import { freePort, startRabbitmq, type Running } from "../support/servers.js";
 
@@ -74,14 +74,15 @@ describe("bus: RabbitMQ (amqplib against a rabbitmq-server of its own)", functio
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("publish resolves on the broker's confirm; the consumer gets id, type, routing key, body and headers, on its bindings only", async () => {
+  it("publish resolves on the broker's confirm; the consumer gets id, type, routing key, body and headers, on its bindings only; a message no queue is bound for is refused", async () => {
     const s = spec("basic");
     const { seen, handler } = recorder();
     const consumer = await bus.consume(s, handler);
     assert.equal(await bus.healthy(), true);
     const other = message("other.thing");
     const m = message("thing.created", "hello");
-    await bus.publish(s.exchange, other);
+    // Routed nowhere: refused (mandatory), so an outbox keeps it until a consumer's queue exists.
+    await assert.rejects(bus.publish(s.exchange, other), (err: Error) => err instanceof UnroutableMessage && /other\.thing/.test(err.message));
     await bus.publish(s.exchange, m);
     await until(() => seen.length >= 1, "the delivery");
     await sleep(200); // the unbound one would have arrived by now

@@ -4,7 +4,7 @@
 // dead-lettered at once, publish refused while down.
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
-import { PoisonMessage, type BusMessage, type ConsumerSpec, type Delivery } from "../../platform/bus/bus.js";
+import { PoisonMessage, UnroutableMessage, type BusMessage, type ConsumerSpec, type Delivery } from "../../platform/bus/bus.js";
 import { memoryBus, topicMatches, type MemoryBus } from "../../platform/bus/memory.js";
 
 const message = (routingKey: string, over: Partial<BusMessage> = {}): BusMessage => ({
@@ -64,6 +64,13 @@ describe("bus: in-process (memory) bus", () => {
       orders: ["order.created"],
       other: [],
     });
+  });
+
+  it("refuses a message no queue is bound for (as RabbitMQ's mandatory publish), so an outbox keeps it", async () => {
+    await bus.consume(spec("users", ["user.*"]), async () => {});
+    await assert.rejects(bus.publish("acme.test", message("order.created")), (err: Error) => err instanceof UnroutableMessage);
+    await assert.rejects(bus.publish("acme.nothing", message("user.registered")), (err: Error) => err instanceof UnroutableMessage);
+    await bus.publish("acme.test", message("user.registered"));
   });
 
   it("keeps a stopped consumer's queue: messages published meanwhile reach the next consumer", async () => {

@@ -90,9 +90,14 @@ describe("notification service on a real RabbitMQ and a real Mailpit, as its own
 
   before(async () => {
     const t0 = Date.now();
-    const [r, m, databaseUrl, redisUrl] = await Promise.all([startRabbitmq(), startMailpit(), freshDatabaseUrl(), freshRedisUrl()]);
-    rabbit = r;
-    mailpit = m;
+    // Each server kept as soon as it runs, and all of them awaited, so after() stops every one started
+    // even when another failed to start.
+    const servers = Promise.allSettled([startRabbitmq().then((x) => void (rabbit = x)), startMailpit().then((x) => void (mailpit = x))]);
+    const urls = Promise.all([freshDatabaseUrl(), freshRedisUrl()]);
+    urls.catch(() => {}); // rethrown below, once the servers have settled
+    for (const s of await servers) if (s.status === "rejected") throw s.reason;
+    const [databaseUrl, redisUrl] = await urls;
+    if (!rabbit || !mailpit) throw new Error("the servers did not start");
     const broker = new URL(rabbit.url);
     proxy = await startTcpProxy({ host: broker.hostname, port: Number(broker.port) });
     [servicePort, metricsPort] = [await freePort(), await freePort()];
@@ -122,10 +127,10 @@ describe("notification service on a real RabbitMQ and a real Mailpit, as its own
       SHUTDOWN_GRACE_MS: "2000",
     };
     const infra = Date.now() - t0;
-    const svc = await startService();
     db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
     bus = amqpBus(rabbit.url, { publishTimeoutMs: 5000 }); // the producers' side: straight to the broker
     admin = await amqpConnect(rabbit.url);
+    const svc = await startService();
     const t1 = Date.now();
     await consuming();
     console.log(`      rabbitmq + mailpit + databases ready in ${infra} ms; notification process serving in ${svc} ms, consuming ${Date.now() - t1} ms later`);
@@ -196,6 +201,8 @@ describe("notification service on a real RabbitMQ and a real Mailpit, as its own
   /** A queue as the broker counts it: ready messages (not those delivered and unacked), consumers. */
   const queueState = async (queue: string) => {
     const ch = await admin!.createChannel();
+    // A queue not declared yet closes the channel with 404: checkQueue rejects, and the channel's error is expected.
+    ch.on("error", () => {});
     try {
       return await ch.checkQueue(queue);
     } finally {
@@ -210,7 +217,7 @@ describe("notification service on a real RabbitMQ and a real Mailpit, as its own
    */
   const consuming = () =>
     until("the notification process consuming both queues", async () => {
-      for (const q of [USER_Q, ORDER_Q]) if ((await queueState(q)).consumerCount < 1) return false;
+      for (const q of [USER_Q, ORDER_Q]) if (((await queueState(q).catch(() => undefined))?.consumerCount ?? 0) < 1) return false;
       return true;
     }, 30_000, 100);
 
