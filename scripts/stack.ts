@@ -66,8 +66,7 @@ acme stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   Postgres                ${stack.databaseUrl}
   Redis                   ${stack.redisUrl}
   RabbitMQ                ${stack.amqpUrl}   (events from the services' outboxes; management UI http://127.0.0.1:${p.rabbitmqManagement})
-  Mailpit inbox           ${stack.mailpitUrl}/api/v1/messages   (the mail the notification service sent to ${stack.smtpUrl};
-                          the web UI at ${stack.mailpitUrl} is blank: the Go module build has no UI assets, the compose image has)
+  Mailpit inbox           ${stack.mailpitUrl}   (the mail the notification service sent to ${stack.smtpUrl}; API ${stack.mailpitUrl}/api/v1/messages)
   logs                    ${dir}/logs/*.log
   an admin account:       DATABASE_URL=${stack.databaseUrl} DATA_DIR=${dir}/data npm run admin -- create --email you@example.com
 Ctrl-C stops everything.`);

@@ -18,6 +18,12 @@ export interface ToolSpec {
   pypi?: string[];
   /** `go install <module@version>` with GOBIN in the tool's folder. */
   go_install?: string;
+  /**
+   * A folder of this repo with a package.json and lockfile that build the module's web UI:
+   * the module's source is copied, `npm ci` and `npm run build` run in it, then `go build`
+   * (Mailpit: its module has the UI's sources but not the built files it embeds).
+   */
+  npm_ui?: string;
   /** -ldflags for go install (grpcurl learns its version this way, as its release build does). */
   ldflags?: string;
   /** A Go program whose module needs `go get -tool` (replace directives), then `go build`. */
@@ -36,7 +42,8 @@ export function toolSpecs(): Record<ToolName, ToolSpec> {
 
 export const toolsDir = (env = process.env) => env.ACME_TOOLS_DIR || join(ROOT, ".cache/tools");
 
-export const toolDir = (name: ToolName, spec: ToolSpec = toolSpecs()[name]) => join(toolsDir(), `${name}-${spec.version}`);
+/** A tool's folder: its name and version ("-ui" when its web UI is built too, so an older build without it is not taken for it). */
+export const toolDir = (name: ToolName, spec: ToolSpec = toolSpecs()[name]) => join(toolsDir(), `${name}-${spec.version}${spec.npm_ui ? "-ui" : ""}`);
 
 /** The executable a tool provides, relative to its folder. */
 const EXECUTABLES: Record<ToolName, string> = {

@@ -2,9 +2,9 @@
 // cache. The work happens in "<folder>.partial"; only a tool whose version
 // check passed is renamed into place. A failure names the tool and the command.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { executableOf, toolDir, type ToolName, type ToolSpec } from "./index.js";
+import { executableOf, ROOT, toolDir, type ToolName, type ToolSpec } from "./index.js";
 
 export class InstallError extends Error {}
 
@@ -57,6 +57,27 @@ function goTool(tool: ToolName, dir: string, target: string, out: string, ldflag
   writeFileSync(join(mod, "go.mod"), `module acme.local/tools/${tool}\n\ngo 1.24\n`);
   sh(tool, go, ["get", "-tool", target], { cwd: mod });
   sh(tool, go, ["build", "-trimpath", ...(ldflags ? ["-ldflags", ldflags] : []), "-o", out, target.split("@")[0]], { cwd: mod, env: { GOFLAGS: "-buildvcs=false" } });
+}
+
+/**
+ * `go build` of a module whose embedded web UI is built with npm first: the module's source
+ * (from the module cache) is copied into dir/src, the repo's package.json and lockfile
+ * (spec.npm_ui) go in beside its esbuild config, `npm ci` and `npm run build` make the UI,
+ * then the binary is built from that tree. dir/src is removed afterwards.
+ */
+function goBuildWithUi(tool: ToolName, dir: string, spec: ToolSpec, out: string): void {
+  const go = goBinary(tool);
+  const [module, version] = spec.go_install!.split("@");
+  const { Dir } = JSON.parse(sh(tool, go, ["mod", "download", "-json", `${module}@${version}`])) as { Dir: string };
+  const src = join(dir, "src");
+  cpSync(Dir, src, { recursive: true });
+  sh(tool, "chmod", ["-R", "u+w", src]);
+  for (const f of ["package.json", "package-lock.json"]) copyFileSync(join(ROOT, spec.npm_ui!, f), join(src, f));
+  // --legacy-peer-deps: npm would add sass-embedded as a peer of the sass plugin; the build uses sass.
+  sh(tool, "npm", ["ci", "--ignore-scripts", "--legacy-peer-deps", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: src });
+  sh(tool, "npm", ["run", "build"], { cwd: src });
+  sh(tool, go, ["build", "-trimpath", ...(spec.ldflags ? ["-ldflags", spec.ldflags] : []), "-o", out, "."], { cwd: src, env: { GOFLAGS: "-buildvcs=false", CGO_ENABLED: "0" } });
+  rmSync(src, { recursive: true, force: true });
 }
 
 /** The version line each tool prints, proving the installed executable runs. */
@@ -113,6 +134,9 @@ export function install(tool: ToolName, spec: ToolSpec, log: (s: string) => void
       symlinkSync(found.replace(`${partial}/`, "../"), staged);
     } else if (tool === "python-grpc" || tool === "schemathesis") {
       venv(tool, partial, spec.pypi!);
+    } else if (spec.go_install && spec.npm_ui) {
+      mkdirSync(dirname(staged), { recursive: true });
+      goBuildWithUi(tool, partial, spec, staged);
     } else if (spec.go_install) {
       const built = goInstall(tool, partial, spec.go_install, spec.ldflags);
       if (built !== staged) renameSync(built, staged);

@@ -2,6 +2,7 @@
 // rate-limit descriptors follow its (acme.edge.v1.policy); internal services are not
 // routable; references inside the config resolve. Each check fails on a broken copy.
 import assert from "node:assert/strict";
+import { SERVICE_NAMES } from "../../app/services.js";
 import { STRIPPED_PREFIXES } from "../../edge/headers.js";
 import { Access } from "../../platform/policy.js";
 import { EXTERNAL_ADDRESS_HEADER } from "../../platform/request.js";
@@ -25,7 +26,14 @@ describe("envoy/envoy.yaml follows the contract (proto/ edge policy)", () => {
 
   it("transcodes exactly the non-internal services, fully qualified, as in gen/api.binpb", () => {
     assert.deepEqual(checkTranscoder(base), []);
-    assert.deepEqual(filterConfig(base.envoy, TRANSCODER).services, ["acme.auth.v1.AuthService", "acme.order.v1.OrderService", "acme.user.v1.UserService"]);
+    // Derived from the contract: one public service per product service (acme.<name>.v1.*Service), in name order.
+    const expected = [...new Set(base.policies.filter((p) => !p.internal).map((p) => p.service.typeName))].sort();
+    assert.deepEqual(
+      SERVICE_NAMES.map((name) => expected.filter((s) => s.startsWith(`acme.${name}.v1.`)).length),
+      SERVICE_NAMES.map(() => 1),
+      `one non-internal service per product service (${SERVICE_NAMES.join(", ")}): ${expected.join(", ")}`,
+    );
+    assert.deepEqual(filterConfig(base.envoy, TRANSCODER).services, expected);
   });
 
   it("every RPC reaches its cluster with its JWT requirement and rate-limit descriptors", () => {

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { context, trace } from "@opentelemetry/api";
 import { createRouterTransport } from "@connectrpc/connect";
+import { SERVICE_NAMES } from "../../app/services.js";
 import { HealthState, registerHealth, ServingStatus } from "../../platform/health.js";
 import type { Database } from "../../platform/db.js";
 import { memoryStore, type KeyValueStore } from "../../platform/kv.js";
@@ -89,9 +90,15 @@ describe("observability: aggregated health", () => {
       assert.equal(r.headers.get("cache-control"), "no-store");
       const h = await r.json();
       assert.equal(h.status, "up");
-      assert.deepEqual(Object.keys(h.services).sort(), ["auth", "order", "user"]);
-      assert.deepEqual([h.dependencies.postgres.kind, h.dependencies.redis.kind], ["postgres", "redis"]);
+      assert.deepEqual(Object.keys(h.services).sort(), [...SERVICE_NAMES].sort());
+      assert.deepEqual([h.dependencies.postgres.kind, h.dependencies.redis.kind, h.dependencies.broker.kind], ["postgres", "redis", "memory"]);
       assert.equal(typeof h.dependencies.postgres.latency_ms, "number");
+      assert.equal(h.dependencies.broker.status, "up");
+      // Each outbox's lag, on the services that have one (auth and order publish events; user and notification do not).
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(h.services as Record<string, { outbox_lag_ms?: number }>).map(([name, s]) => [name, s.outbox_lag_ms])),
+        { auth: 0, user: undefined, order: 0, notification: undefined },
+      );
       t.system.health.shutdown();
       const down = await fetch(`${t.url}/health`);
       assert.equal(down.status, 503);

@@ -44,6 +44,20 @@ describe("mailpit (the stack's SMTP server)", function () {
     assert.deepEqual(await mail.messages(), []);
   });
 
+  it("serves its web inbox: the page and the UI's script and styles it loads (built at install: scripts/tools/mailpit-ui)", async () => {
+    const page = await fetch(`${mail.url}/`);
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    for (const [asset, type, min] of [["app.js", /javascript/, 100_000], ["app.css", /css/, 50_000]] as const) {
+      const ref = new RegExp(`/dist/${asset.replace(".", "\\.")}[^"']*`).exec(html)?.[0];
+      assert.ok(ref, `the page loads /dist/${asset}`);
+      const r = await fetch(`${mail.url}${ref}`);
+      assert.equal(r.status, 200, `${ref}: ${r.status}`);
+      assert.match(r.headers.get("content-type") ?? "", type);
+      assert.ok((await r.arrayBuffer()).byteLength > min, `${asset} is the built UI`);
+    }
+  });
+
   it("chaos: every recipient refused with 451, then 550, then accepted again", async () => {
     assert.equal((await mail.chaos({ Recipient: always(451) })).Recipient.Probability, 100);
     assert.equal(await refusal(send("bob@example.com", "Temporary")), 451);

@@ -27,7 +27,7 @@ describe("npm run tools", function () {
     const specs = toolSpecs();
     for (const name of Object.keys(specs) as ToolName[]) {
       assert.ok(existsSync(toolPath(name)), name);
-      assert.ok(toolDir(name).endsWith(`${name}-${specs[name].version}`), toolDir(name));
+      assert.ok(toolDir(name).endsWith(`${name}-${specs[name].version}${specs[name].npm_ui ? "-ui" : ""}`), toolDir(name));
     }
     assert.match(r.out, /envoy\s+envoy [0-9a-f]{40}\/1\.40\.0\//);
     assert.match(r.out, /jaeger\s+jaeger v2\.13\.0 \(module v1\.76\.0\)/);

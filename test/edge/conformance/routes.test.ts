@@ -33,6 +33,49 @@ function expectUser(u: Record<string, unknown>, who: { id?: string; email?: stri
   for (const k of Object.keys(u)) assert.ok(["id", "email", "name", "role", "active", "createdAt", "updatedAt"].includes(k), `unexpected user field ${k}`);
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** One entry of a user's own delivery log (acme.notification.v1.Notification). */
+interface Notice {
+  id: string;
+  kind: string;
+  category: string;
+  recipient: string;
+  subject: string;
+  status: string;
+  createdAt: string;
+  sentAt?: string;
+}
+
+function expectNotice(n: Record<string, unknown>, recipient: string) {
+  assert.match(String(n.id), UUID);
+  assert.equal(n.recipient, recipient);
+  assert.equal(typeof n.subject, "string");
+  assert.match(String(n.kind), /^NOTIFICATION_KIND_[A-Z_]+$/, "enums by name");
+  assert.match(String(n.category), /^CATEGORY_[A-Z]+$/);
+  assert.match(String(n.createdAt), RFC3339);
+  if (n.status === "DELIVERY_STATUS_SENT") assert.match(String(n.sentAt), RFC3339);
+  else assert.equal(n.sentAt, undefined, "sentAt only once sent");
+  for (const k of Object.keys(n)) assert.ok(["id", "kind", "category", "recipient", "subject", "status", "createdAt", "sentAt"].includes(k), `unexpected notification field ${k}`);
+}
+
+/** A delivery as admins see it (acme.notification.v1.Delivery), against the owner's view of it. */
+function expectDelivery(d: Record<string, unknown>, owner: { id: string; email: string }, notice?: Notice) {
+  assert.match(String(d.id), UUID);
+  assert.match(String(d.eventId), UUID);
+  assert.equal(d.userId, owner.id);
+  assert.equal(d.recipient, owner.email);
+  assert.match(String(d.createdAt), RFC3339);
+  assert.match(String(d.updatedAt), RFC3339);
+  assert.ok(typeof d.attemptCount === "number" && d.attemptCount >= 1, `attemptCount ${d.attemptCount}`);
+  if (notice) {
+    for (const k of ["id", "kind", "category", "subject", "status", "createdAt", "sentAt"] as const) assert.equal(d[k], notice[k], `delivery ${k} as the owner sees it`);
+  }
+  for (const k of Object.keys(d)) {
+    assert.ok(["id", "eventId", "kind", "category", "userId", "recipient", "subject", "status", "attemptCount", "lastError", "createdAt", "updatedAt", "sentAt"].includes(k), `unexpected delivery field ${k}`);
+  }
+}
+
 function expectTokens(tokens: Record<string, unknown>) {
   assert.equal(typeof tokens.accessToken, "string");
   assert.equal((tokens.accessToken as string).split(".").length, 3);
@@ -66,6 +109,35 @@ for (const kind of EDGE_KINDS) {
       expectStatus(a, 200, "create order");
       return a.json.order as Record<string, unknown>;
     };
+
+    // Mail is made when the notification service consumes the events, after the request that caused
+    // them has been answered: scenarios wait for the deliveries they look at, through the API.
+    const sentMail = (kind: string) => (ns: Notice[]) => ns.some((n) => n.kind === `NOTIFICATION_KIND_${kind}` && n.status === "DELIVERY_STATUS_SENT");
+    const notificationsWhen = async (u: User, what: string, ready: (ns: Notice[]) => boolean): Promise<Notice[]> => {
+      const end = Date.now() + (t.embedded ? 20_000 : 90_000);
+      for (;;) {
+        const a = await call(t, "GET", "/v1/notifications?pageSize=100", { token: u.access });
+        expectStatus(a, 200, `notifications while waiting for ${what}`);
+        const ns = (a.json.notifications ?? []) as Notice[];
+        if (ready(ns)) return ns;
+        if (Date.now() > end) assert.fail(`timed out waiting for ${what}: ${a.text}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    /**
+     * A user with two mails sent, made once per target and only read afterwards: the welcome, then
+     * the confirmation of an order placed once the welcome was out (the order mail goes to the
+     * address UserRegistered carried, and comes second: the newest-first order is fixed).
+     */
+    let mailed: Promise<{ user: User; order: Record<string, unknown>; notices: Notice[] }> | undefined;
+    const withMail = () =>
+      (mailed ??= (async () => {
+        const user = await register(t, "mailed");
+        await notificationsWhen(user, "the welcome mail", sentMail("WELCOME"));
+        const order = await newOrder(user);
+        const notices = await notificationsWhen(user, "the order confirmation", sentMail("ORDER_CONFIRMATION"));
+        return { user, order, notices };
+      })());
 
     const scenarios: Record<string, () => Promise<void>> = {
       "POST /v1/auth/register": async () => {
@@ -336,6 +408,182 @@ for (const kind of EDGE_KINDS) {
         expectStatus(a, 200);
         assert.deepEqual(a.json, {});
         expectGrpcError(await call(t, "GET", `/v1/orders/${o.id}`, { token: admin.access }), 404, Code.NotFound);
+      },
+
+      "GET /v1/notifications": async () => {
+        const { user, order, notices } = await withMail();
+        const a = await call(t, "GET", "/v1/notifications", { token: user.access });
+        expectStatus(a, 200);
+        assert.equal(a.headers.get("cache-control"), "no-store", "personal data is never cached");
+        assert.deepEqual(Object.keys(a.json), ["notifications"], "the response message: {notifications}, no next page token on the last page");
+        assert.deepEqual(
+          a.json.notifications.map((n: Notice) => [n.kind, n.category, n.status]),
+          [
+            ["NOTIFICATION_KIND_ORDER_CONFIRMATION", "CATEGORY_ORDERS", "DELIVERY_STATUS_SENT"],
+            ["NOTIFICATION_KIND_WELCOME", "CATEGORY_ACCOUNT", "DELIVERY_STATUS_SENT"],
+          ],
+          "newest first, enums by name",
+        );
+        for (const n of a.json.notifications) expectNotice(n, user.email);
+        assert.deepEqual(a.json.notifications, notices, "the same answer as while waiting");
+        const [confirmation, welcome] = a.json.notifications as Notice[];
+        assert.equal(confirmation.subject, `Order ${String(order.id).slice(0, 8)} received`);
+        assert.equal(welcome.subject, "Welcome to Acme");
+        // Page by page.
+        const p1 = await call(t, "GET", "/v1/notifications?pageSize=1", { token: user.access });
+        expectStatus(p1, 200);
+        assert.deepEqual(p1.json.notifications.map((n: Notice) => n.id), [confirmation.id]);
+        assert.equal(typeof p1.json.nextPageToken, "string");
+        const p2 = await call(t, "GET", `/v1/notifications?page_size=1&pageToken=${encodeURIComponent(p1.json.nextPageToken)}`, { token: user.access });
+        expectStatus(p2, 200);
+        assert.deepEqual(p2.json.notifications.map((n: Notice) => n.id), [welcome.id]);
+        assert.equal(p2.json.nextPageToken, undefined, "the last page");
+        // Someone else sees none of them, and cannot use their page token.
+        const others = await call(t, "GET", "/v1/notifications", { token: bob.access });
+        expectStatus(others, 200, "someone else");
+        assert.ok(!(others.json.notifications ?? []).some((n: Notice) => n.id === confirmation.id || n.id === welcome.id), others.text);
+        expectGrpcError(
+          await call(t, "GET", `/v1/notifications?pageSize=1&pageToken=${encodeURIComponent(p1.json.nextPageToken)}`, { token: bob.access }),
+          400, Code.InvalidArgument, "another user's page token",
+        );
+        const ownOnly = await call(t, "GET", "/v1/notifications", { token: admin.access });
+        expectStatus(ownOnly, 200, "admin");
+        assert.ok(!(ownOnly.json.notifications ?? []).some((n: Notice) => n.id === confirmation.id), "an admin's own log, not everyone's");
+        expectLocalReply(await call(t, "GET", "/v1/notifications"), 401, undefined, "anonymous");
+        const bad = await call(t, "GET", "/v1/notifications?pageSize=-1", { token: user.access });
+        expectGrpcError(bad, 400, Code.InvalidArgument, "negative page size");
+        assert.ok(bad.json.details?.some((d: { "@type": string }) => d["@type"] === BAD_REQUEST), bad.text);
+        expectLocalReply(await call(t, "GET", "/v1/notifications?status=DELIVERY_STATUS_SENT", { token: user.access }), 400, /status/, "unknown query parameter");
+      },
+
+      "GET /v1/notifications/preferences": async () => {
+        const u = await register(t, "prefs");
+        const a = await call(t, "GET", "/v1/notifications/preferences", { token: u.access });
+        expectStatus(a, 200);
+        assert.equal(a.headers.get("cache-control"), "no-store");
+        assert.deepEqual(a.json, { preferences: { security: true, account: true, orders: true } }, "the defaults, every field set (false would be printed: optional)");
+        expectStatus(await call(t, "PATCH", "/v1/notifications/preferences", { token: u.access, body: { orders: false } }), 200, "turn orders off");
+        const changed = await call(t, "GET", "/v1/notifications/preferences", { token: u.access });
+        expectStatus(changed, 200);
+        assert.deepEqual(changed.json, { preferences: { security: true, account: true, orders: false } }, "false is printed: the fields are optional");
+        const others = await call(t, "GET", "/v1/notifications/preferences", { token: bob.access });
+        expectStatus(others, 200, "someone else");
+        assert.deepEqual(others.json, { preferences: { security: true, account: true, orders: true } }, "someone else's own, unchanged");
+        expectStatus(await call(t, "GET", "/v1/notifications/preferences", { token: admin.access }), 200, "admin (their own)");
+        expectLocalReply(await call(t, "GET", "/v1/notifications/preferences"), 401, undefined, "anonymous");
+        expectLocalReply(await call(t, "GET", "/v1/notifications/preferences?orders=false", { token: u.access }), 400, /orders/, "unknown query parameter");
+      },
+
+      "PATCH /v1/notifications/preferences": async () => {
+        const u = await register(t, "prefpatch");
+        // Before any change: the welcome mail is sent under the default preferences.
+        await notificationsWhen(u, "the welcome mail", sentMail("WELCOME"));
+        const path = "/v1/notifications/preferences";
+        const a = await call(t, "PATCH", path, { token: u.access, body: { orders: false } });
+        expectStatus(a, 200);
+        assert.equal(a.headers.get("cache-control"), "no-store");
+        assert.deepEqual(a.json, { preferences: { security: true, account: true, orders: false } }, "no mask: the fields set");
+        // A path in the mask with no value means false (AIP-134); security true is accepted and changes nothing.
+        const masked = await call(t, "PATCH", `${path}?updateMask=account`, { token: u.access, body: {} });
+        expectStatus(masked, 200, "mask naming an unset field");
+        assert.deepEqual(masked.json, { preferences: { security: true, account: false, orders: false } });
+        const back = await call(t, "PATCH", path, { token: u.access, body: { security: true, account: true } });
+        expectStatus(back, 200, "security true");
+        assert.deepEqual(back.json, { preferences: { security: true, account: true, orders: false } });
+        // Security cannot be turned off, with or without a mask.
+        for (const [what, p, body] of [["security false", path, { security: false }], ["security in the mask, unset", `${path}?updateMask=security`, {}]] as const) {
+          const refused = await call(t, "PATCH", p, { token: u.access, body });
+          expectGrpcError(refused, 400, Code.InvalidArgument, what);
+          const violation = refused.json.details?.find((d: { "@type": string }) => d["@type"] === BAD_REQUEST);
+          assert.ok(violation?.fieldViolations.some((v: { field: string }) => v.field === "preferences.security"), `${what}: ${refused.text}`);
+        }
+        const kept = await call(t, "GET", path, { token: u.access });
+        assert.deepEqual(kept.json, { preferences: { security: true, account: true, orders: false } }, "refused changes change nothing");
+        const others = await call(t, "GET", path, { token: alice.access });
+        assert.deepEqual(others.json, { preferences: { security: true, account: true, orders: true } }, "someone else's untouched");
+        // An unknown JSON field: the embedded edge refuses it; Envoy's transcoder drops it, and the service
+        // refuses preferences with nothing set and no mask (docs/edges.md).
+        const typo = await call(t, "PATCH", path, { token: u.access, body: { marketing: false } });
+        if (t.embedded) expectLocalReply(typo, 400, /marketing/, "unknown JSON field");
+        else expectGrpcError(typo, 400, Code.InvalidArgument, "unknown JSON field, dropped by Envoy");
+        expectLocalReply(await call(t, "PATCH", path, { token: u.access, body: { orders: "no" } }), 400, undefined, "a string for a bool");
+        expectLocalReply(await call(t, "PATCH", path, { token: u.access, body: "{not json" }), 400, undefined, "malformed JSON");
+        expectLocalReply(await call(t, "PATCH", path, { body: { orders: true } }), 401, undefined, "anonymous");
+        // The preference takes effect: the next order's confirmation is recorded, not sent.
+        const order = await newOrder(u);
+        const after = await notificationsWhen(u, "the suppressed order confirmation", (ns) => ns.some((n) => n.kind === "NOTIFICATION_KIND_ORDER_CONFIRMATION" && n.status === "DELIVERY_STATUS_SUPPRESSED"));
+        const suppressed = after.find((n) => n.kind === "NOTIFICATION_KIND_ORDER_CONFIRMATION")!;
+        assert.equal(suppressed.subject, `Order ${String(order.id).slice(0, 8)} received`);
+        assert.equal(suppressed.sentAt, undefined);
+      },
+
+      "GET /v1/admin/notifications": async () => {
+        const { user, notices } = await withMail();
+        const path = "/v1/admin/notifications";
+        expectGrpcError(await call(t, "GET", `${path}?userId=${user.id}`, { token: user.access }), 403, Code.PermissionDenied, "the owner: an admin RPC");
+        expectLocalReply(await call(t, "GET", path), 401, undefined, "anonymous");
+        const a = await call(t, "GET", `${path}?userId=${user.id}`, { token: admin.access });
+        expectStatus(a, 200);
+        assert.equal(a.headers.get("cache-control"), "no-store");
+        assert.deepEqual(Object.keys(a.json), ["deliveries"], "the response message: {deliveries}, no next page token on the last page");
+        assert.deepEqual(a.json.deliveries.map((d: { id: string }) => d.id), notices.map((n) => n.id), "the user's, newest first");
+        a.json.deliveries.forEach((d: Record<string, unknown>, i: number) => expectDelivery(d, user, notices[i]));
+        // By status.
+        const sent = await call(t, "GET", `${path}?userId=${user.id}&status=DELIVERY_STATUS_SENT`, { token: admin.access });
+        expectStatus(sent, 200);
+        assert.deepEqual(sent.json.deliveries.map((d: { id: string }) => d.id), notices.map((n) => n.id));
+        const failed = await call(t, "GET", `${path}?user_id=${user.id}&status=DELIVERY_STATUS_FAILED`, { token: admin.access });
+        expectStatus(failed, 200);
+        assert.deepEqual(failed.json, {}, "none: an empty list is omitted");
+        // Everyone's (other suites' too: only the shape is certain).
+        const anyone = await call(t, "GET", `${path}?status=DELIVERY_STATUS_SENT&pageSize=1`, { token: admin.access });
+        expectStatus(anyone, 200);
+        assert.equal(anyone.json.deliveries.length, 1);
+        assert.equal(anyone.json.deliveries[0].status, "DELIVERY_STATUS_SENT");
+        assert.equal(typeof anyone.json.nextPageToken, "string", "the user's two and more: another page");
+        // Page by page; a token only for the filters it was issued for.
+        const p1 = await call(t, "GET", `${path}?userId=${user.id}&pageSize=1`, { token: admin.access });
+        expectStatus(p1, 200);
+        assert.deepEqual(p1.json.deliveries.map((d: { id: string }) => d.id), [notices[0].id]);
+        const token = encodeURIComponent(p1.json.nextPageToken);
+        const p2 = await call(t, "GET", `${path}?userId=${user.id}&pageSize=1&pageToken=${token}`, { token: admin.access });
+        expectStatus(p2, 200);
+        assert.deepEqual(p2.json.deliveries.map((d: { id: string }) => d.id), [notices[1].id]);
+        expectGrpcError(await call(t, "GET", `${path}?pageSize=1&pageToken=${token}`, { token: admin.access }), 400, Code.InvalidArgument, "a page token of other filters");
+        const bad = await call(t, "GET", `${path}?userId=not-a-user`, { token: admin.access });
+        expectGrpcError(bad, 400, Code.InvalidArgument, "a userId that is no UUID");
+        const violation = bad.json.details?.find((d: { "@type": string }) => d["@type"] === BAD_REQUEST);
+        assert.ok(violation?.fieldViolations.some((v: { field: string }) => v.field === "userId"), bad.text);
+        expectLocalReply(await call(t, "GET", `${path}?status=DELIVERY_STATUS_LOST`, { token: admin.access }), 400, /DELIVERY_STATUS_LOST/, "bad enum name");
+      },
+
+      "GET /v1/admin/notifications/{id}": async () => {
+        const { user, notices } = await withMail();
+        const confirmation = notices.find((n) => n.kind === "NOTIFICATION_KIND_ORDER_CONFIRMATION")!;
+        const path = `/v1/admin/notifications/${confirmation.id}`;
+        expectGrpcError(await call(t, "GET", path, { token: user.access }), 403, Code.PermissionDenied, "the owner: an admin RPC");
+        expectGrpcError(await call(t, "GET", path, { token: bob.access }), 403, Code.PermissionDenied, "someone else");
+        expectLocalReply(await call(t, "GET", path), 401, undefined, "anonymous");
+        const a = await call(t, "GET", path, { token: admin.access });
+        expectStatus(a, 200, "admin");
+        assert.equal(a.headers.get("cache-control"), "no-store");
+        assert.deepEqual(Object.keys(a.json).sort(), ["attempts", "delivery"]);
+        expectDelivery(a.json.delivery, user, confirmation);
+        const attempts = a.json.attempts as Record<string, unknown>[];
+        assert.equal(attempts.length, a.json.delivery.attemptCount, "every attempt, oldest first");
+        attempts.forEach((x, i) => {
+          assert.equal(x.number, i + 1);
+          assert.match(String(x.attemptedAt), RFC3339);
+          assert.ok(typeof x.busAttempt === "number" && x.busAttempt >= 1, JSON.stringify(x));
+          for (const k of Object.keys(x)) assert.ok(["number", "attemptedAt", "durationMs", "outcome", "smtpCode", "error", "busAttempt"].includes(k), `unexpected attempt field ${k}`);
+        });
+        const last = attempts[attempts.length - 1];
+        assert.equal(last.outcome, "ATTEMPT_OUTCOME_SENT");
+        assert.equal(last.error, undefined, "no error: omitted");
+        // 250 from a mail server; none (0, omitted) when the mail was written to a file (no SMTP_URL).
+        assert.ok(last.smtpCode === 250 || last.smtpCode === undefined, `smtpCode ${last.smtpCode}`);
+        expectGrpcError(await call(t, "GET", `/v1/admin/notifications/${randomUUID()}`, { token: admin.access }), 404, Code.NotFound);
+        expectGrpcError(await call(t, "GET", "/v1/admin/notifications/not-an-id", { token: admin.access }), 400, Code.InvalidArgument, "malformed id");
       },
     };
 
