@@ -7,7 +7,7 @@
 // closed, which puts every unacked one back (in its place). Nothing else consumes a DLQ.
 import type { ChannelModel, GetMessage } from "amqplib";
 import type { BusMessage, DeadLetter } from "./bus.js";
-import { confirmPublish, deadLetterQueue, HEADER, headerString, publishOptions, toBusMessage } from "./amqp.js";
+import { confirmPublish, deadLetterQueue, HEADER, headerString, publishOptions, toBusMessage } from "./amqp-message.js";
 
 function deadLetter(msg: GetMessage): DeadLetter {
   const h = msg.properties.headers ?? {};

@@ -10,7 +10,7 @@ import { PoisonMessage, type BusMessage } from "../../platform/bus/bus.js";
 import { maskEmail } from "../../platform/logger.js";
 import { UUID_RE } from "../../platform/validate.js";
 import type { CATEGORIES, KINDS } from "./migrations.js";
-import type { TemplateData } from "./templates/index.js";
+import type { TemplateData } from "./templates/source.js";
 
 export type Kind = (typeof KINDS)[number];
 export type Category = (typeof CATEGORIES)[number];

@@ -2,7 +2,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { OrderSchema, OrderStatus, type Order } from "../../gen/acme/order/v1/order_pb.js";
-import type { OrderRow, Status } from "./store.js";
+import type { OrderRow, Status } from "./tables.js";
 
 const toEnum: Record<Status, OrderStatus> = {
   PENDING: OrderStatus.PENDING,

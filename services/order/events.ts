@@ -6,7 +6,7 @@ import type { OutboxEvent } from "../../platform/outbox.js";
 import { envelopeEvent } from "../envelope.js";
 import { statusEnum, toOrder } from "./convert.js";
 import { SCHEMA } from "./migrations.js";
-import type { OrderRow, Status } from "./store.js";
+import type { OrderRow, Status } from "./tables.js";
 
 /** Where the relay of this service's outbox reads and publishes (app/ starts it). */
 export const OUTBOX = { schema: SCHEMA, exchange: "acme.order" } as const;

@@ -1,37 +1,16 @@
 // Data access for the order service (schema "orders"). Types first, SQL visible.
 // Money is integer cents in bigint columns; drivers return bigint as a string
 // (pg) or a number (PGlite), so rows are normalised with BigInt() in convert.ts.
-import type { Timestamps } from "../../platform/db.js";
 import { randomUUID } from "node:crypto";
-import { sql, type ColumnType, type Generated, type Kysely, type Selectable } from "kysely";
+import { sql, type Kysely } from "kysely";
 import { enqueue, notifyRelays } from "../../platform/outbox.js";
 import { cursorTs, keysetWhere, type Keyset } from "../../platform/pagination.js";
 import { prepared, type Prepared } from "../../platform/prepared.js";
 import { CANCEL_REASON, orderCreated, statusChangeEvents, type CancelReason } from "./events.js";
 import { SCHEMA } from "./migrations.js";
+import type { OrderDb, OrderRow, Status } from "./tables.js";
 
-export const STATUSES = ["PENDING", "CONFIRMED", "SHIPPED", "CANCELLED"] as const;
-export type Status = (typeof STATUSES)[number];
-
-type Int8 = ColumnType<string | number | bigint, string, string>;
-
-export interface OrderTable extends Timestamps {
-  id: string;
-  user_id: string;
-  product: string;
-  quantity: number;
-  unit_price_cents: Int8;
-  total_cents: Int8;
-  status: ColumnType<Status, Status | undefined, Status>;
-  request_id: string;
-  owner_deleted: Generated<boolean>;
-}
-
-export interface OrderDb {
-  "orders.orders": OrderTable;
-}
-
-export type OrderRow = Selectable<OrderTable>;
+export { STATUSES, type OrderDb, type OrderRow, type OrderTable, type Status } from "./tables.js";
 
 export interface NewOrder {
   userId: string;

@@ -23,13 +23,19 @@
 // order and a session; a fresh admin login), created the same way in the same
 // order on both edges, so the mutating routes (delete, cancel, logout,
 // password change, deactivation) cannot break the routes after them, and each
-// request runs on both edges in step. What legitimately differs between two
+// request runs on both edges in step. Mail is made asynchronously (when the
+// notification service consumes the events): each fixture waits until its
+// welcome mail, then its order confirmation, is sent before the next step, so
+// the delivery logs hold the same mails in the same order on both edges (both
+// products send to the stack's Mailpit). What legitimately differs between two
 // deployments is normalised: UUIDs, JWTs and opaque tokens (refresh tokens,
 // page tokens, key material) must correspond one to one across the run (a
-// bijection learnt from the answers, seeded with the fixtures), timestamps
-// must be RFC 3339 on both sides, fixture emails differ only by a per-edge
-// suffix, realms only by the base URL. Differences that cannot be removed are
-// listed in ALLOWED below with the reason; everything else must be identical.
+// bijection learnt from the answers, seeded with the fixtures), and so must
+// short ids (the first 8 hex digits of a UUID, as in a mail's subject), timestamps
+// must be RFC 3339 on both sides, durations a clock measured are not compared,
+// fixture emails differ only by a per-edge suffix, realms only by the base URL.
+// Differences that cannot be removed are listed in ALLOWED below with the
+// reason; everything else must be identical.
 import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
 import { loadRateLimitConfig } from "../../edge/ratelimit.js";
@@ -96,8 +102,13 @@ describe("transcoding: Envoy answers every REST route as the embedded edge does"
   before(async function () {
     this.timeout(300_000);
     const rl = tempRateLimitConfig(GENEROUS_LIMITS);
-    // Its own stack (not the shared one): lists (ListUsers) must hold the same users on both edges.
-    const [embedded, stack] = await Promise.all([startTarget("embedded"), startEdgeStack({ ratelimitConfig: rl.path })]);
+    // Its own stack (not the shared one): lists (ListUsers, ListDeliveries) must hold the same users and mails on both edges.
+    const stack = await startEdgeStack({ ratelimitConfig: rl.path });
+    // The embedded product sends its mail to the stack's Mailpit too: the delivery log (SMTP reply codes) is the same.
+    const embedded = await startTarget("embedded", { env: { SMTP_URL: stack.smtpUrl } }).catch(async (err) => {
+      await stack.close();
+      throw err;
+    });
     const envoy: Target = {
       kind: "envoy",
       url: stack.edgeUrl,
@@ -133,7 +144,20 @@ describe("transcoding: Envoy answers every REST route as the embedded edge does"
     }
   }
 
-  /** One route's fixtures on one edge: an owner and another user, each with an order and a session; a fresh admin login. */
+  /** The mail of `kind` in the caller's delivery log once it is sent (the events are consumed after the answer). */
+  async function sentMail(e: EdgeState, access: string, kind: string, what: string): Promise<{ id: string }> {
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const a = await call(e.t, "GET", "/v1/notifications?pageSize=100", { token: access });
+      assert.equal(a.status, 200, `${e.name} ${what}: ${a.text}`);
+      const mail = (a.json.notifications ?? []).find((n: { kind: string; status: string }) => n.kind === `NOTIFICATION_KIND_${kind}` && n.status === "DELIVERY_STATUS_SENT");
+      if (mail) return mail;
+      if (Date.now() > end) assert.fail(`${e.name} ${what}: not sent within 60 s: ${a.text}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** One route's fixtures on one edge: an owner and another user, each with an order, a session and their mails; a fresh admin login. */
   async function fixtures(e: EdgeState, i: number): Promise<void> {
     e.routeIndex = i;
     const party = async (tag: string): Promise<Party> => {
@@ -143,14 +167,20 @@ describe("transcoding: Envoy answers every REST route as the embedded edge does"
       const login = await call(e.t, "POST", "/v1/auth/login", { body: { email, password: PASSWORD } });
       assert.equal(login.status, 200, `${e.name} fixture login ${tag}: ${login.text}`);
       const access = login.json.tokens.accessToken as string;
+      // Each mail sent before the next step: the same mails, in the same order, on both edges.
+      await sentMail(e, access, "WELCOME", `fixture welcome mail ${tag}`);
       const requestId = `fixture-${tag}`;
       const order = await call(e.t, "POST", "/v1/orders", { token: access, body: { product: "fixture widget", quantity: 1, unitPriceCents: "250", requestId } });
       assert.equal(order.status, 200, `${e.name} fixture order ${tag}: ${order.text}`);
+      const confirmation = await sentMail(e, access, "ORDER_CONFIRMATION", `fixture order mail ${tag}`);
       const sessions = await call(e.t, "GET", "/v1/auth/sessions", { token: access });
       assert.equal(sessions.status, 200, `${e.name} fixture sessions ${tag}: ${sessions.text}`);
       const current = (sessions.json.sessions as { id: string; current?: boolean }[]).find((x) => x.current);
       assert.ok(current, `${e.name} fixture session ${tag}: ${sessions.text}`);
-      return { tag, id: login.json.user.id, email, access, refresh: login.json.tokens.refreshToken, orderId: order.json.order.id, requestId, sessionId: current.id };
+      return {
+        tag, id: login.json.user.id, email, access, refresh: login.json.tokens.refreshToken, orderId: order.json.order.id, requestId, sessionId: current.id,
+        notificationId: confirmation.id,
+      };
     };
     e.owner = await party(`owner${i}`);
     e.other = await party(`other${i}`);
@@ -163,7 +193,7 @@ describe("transcoding: Envoy answers every REST route as the embedded edge does"
     for (const who of ["owner", "other"] as const) {
       const pa = a[who]!;
       const pb = b[who]!;
-      for (const k of ["id", "access", "refresh", "orderId", "sessionId"] as const) pairing.seed(`<${pa.tag}.${k}>`, pa[k], pb[k]);
+      for (const k of ["id", "access", "refresh", "orderId", "sessionId", "notificationId"] as const) pairing.seed(`<${pa.tag}.${k}>`, pa[k], pb[k]);
     }
     pairing.seed(`<admin.access#${i}>`, a.admin!.access, b.admin!.access);
     pairing.seed(`<admin.refresh#${i}>`, a.admin!.refresh, b.admin!.refresh);

@@ -9,10 +9,7 @@ import type { Kind } from "../notices.js";
 import { welcome } from "./account.js";
 import { orderConfirmation, orderStatus } from "./orders.js";
 import { accountLocked, emailChanged, newDeviceLogin, passwordChanged } from "./security.js";
-import type { TemplateSource } from "./source.js";
-
-/** The values a mail's templates use (each kind its own; see notices.ts). */
-export type TemplateData = Readonly<Record<string, string>>;
+import type { TemplateData, TemplateSource } from "./source.js";
 
 export interface RenderedMail {
   subject: string;

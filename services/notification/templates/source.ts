@@ -8,3 +8,6 @@ export interface TemplateSource {
   /** text/html; every {{value}} is HTML-escaped. */
   readonly html: string;
 }
+
+/** What a template is rendered with: strings only (each event's fields, formatted by notices.ts). */
+export type TemplateData = Readonly<Record<string, string>>;

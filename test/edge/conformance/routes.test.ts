@@ -506,7 +506,16 @@ for (const kind of EDGE_KINDS) {
         const typo = await call(t, "PATCH", path, { token: u.access, body: { marketing: false } });
         if (t.embedded) expectLocalReply(typo, 400, /marketing/, "unknown JSON field");
         else expectGrpcError(typo, 400, Code.InvalidArgument, "unknown JSON field, dropped by Envoy");
-        expectLocalReply(await call(t, "PATCH", path, { token: u.access, body: { orders: "no" } }), 400, undefined, "a string for a bool");
+        expectLocalReply(await call(t, "PATCH", path, { token: u.access, body: { orders: 1 } }), 400, undefined, "a number for a bool");
+        expectLocalReply(await call(t, "PATCH", path, { token: u.access, body: { account: "maybe" } }), 400, undefined, "a string for a bool");
+        // A string that names a bool: the embedded edge refuses it (proto3 JSON); Envoy's transcoder reads
+        // "true"/"false"/"yes"/"no"/"1"/"0" as bools (protobuf's JSON converter), here "no": false, as it already is.
+        const named = await call(t, "PATCH", path, { token: u.access, body: { orders: "no" } });
+        if (t.embedded) expectLocalReply(named, 400, /orders/, "a string naming a bool");
+        else {
+          expectStatus(named, 200, "a string naming a bool, read by Envoy's transcoder");
+          assert.deepEqual(named.json, { preferences: { security: true, account: true, orders: false } });
+        }
         expectLocalReply(await call(t, "PATCH", path, { token: u.access, body: "{not json" }), 400, undefined, "malformed JSON");
         expectLocalReply(await call(t, "PATCH", path, { body: { orders: true } }), 401, undefined, "anonymous");
         // The preference takes effect: the next order's confirmation is recorded, not sent.

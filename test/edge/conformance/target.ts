@@ -61,6 +61,8 @@ export interface Target {
 export interface TargetOptions {
   /** Rate-limit config of the embedded edge (YAML); EDGE_URL targets use theirs. */
   rateLimitYaml?: string;
+  /** Extra environment of the embedded product (e.g. SMTP_URL); other targets are deployed already. */
+  env?: Record<string, string>;
 }
 
 export async function startTarget(kind: EdgeKind, opts: TargetOptions = {}): Promise<Target> {
@@ -100,6 +102,7 @@ export async function startTarget(kind: EdgeKind, opts: TargetOptions = {}): Pro
       ADMIN_EMAIL: admin.email,
       ADMIN_PASSWORD: admin.password,
       ORDER_SWEEP_INTERVAL_MS: "0",
+      ...opts.env,
     },
   });
   const limits = loadRateLimitConfig(rl.path);

@@ -5,8 +5,16 @@ import { type Answer } from "../../edge/conformance/target.js";
 // ---------------------------------------------------------------------------
 // Comparing two answers
 
-export type VolatileClass = "jwt" | "uuid" | "time" | "opaque";
-export const VOLATILE = /(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))/gi;
+export type VolatileClass = "jwt" | "uuid" | "time" | "short" | "opaque";
+/**
+ * Volatile values inside a string: JWTs, UUIDs, RFC 3339 times, and short ids: 8 hex digits
+ * standing alone, as the first 8 of a UUID are shown to people ("Order 0b498607 received",
+ * the subject of an order mail). A short id is masked as the id it abbreviates when that id
+ * is known on its side (`<owner3.orderId[:8]>`), else by a bijection of its own; never
+ * inside a UUID or a longer word or number.
+ */
+export const VOLATILE = /(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))|((?<![0-9A-Za-z_-])[0-9a-f]{8}(?![0-9A-Za-z_-]))/gi;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A whole string that is an opaque credential or cursor: base64url, 20+ characters, or such parts joined by dots (signed page tokens). */
 export const OPAQUE = /^[A-Za-z0-9_-]{20,}={0,2}(\.[A-Za-z0-9_-]{10,}={0,2})*$/;
 
@@ -21,7 +29,7 @@ export function pieces(s: string): Piece[] {
   let at = 0;
   for (const m of s.matchAll(VOLATILE)) {
     if (m.index! > at) out.push({ literal: s.slice(at, m.index) });
-    out.push({ literal: m[0], cls: m[1] ? "jwt" : m[2] ? "uuid" : "time" });
+    out.push({ literal: m[0], cls: m[1] ? "jwt" : m[2] ? "uuid" : m[3] ? "time" : "short" });
     at = m.index! + m[0].length;
   }
   if (at < s.length) out.push({ literal: s.slice(at) });
@@ -37,6 +45,7 @@ export class Pairing {
   seed(label: string, a: string, b: string) {
     this.a.set(a, label);
     this.b.set(b, label);
+    this.abbreviations(label, a, b);
   }
 
   learn(cls: VolatileClass, a: string, b: string) {
@@ -44,6 +53,15 @@ export class Pairing {
     const label = `<${cls}#${++this.n}>`;
     this.a.set(a, label);
     this.b.set(b, label);
+    this.abbreviations(label, a, b);
+  }
+
+  /** A pair of UUIDs also pairs their short ids (the first 8 hex digits), labelled after them. */
+  private abbreviations(label: string, a: string, b: string) {
+    if (!UUID.test(a) || !UUID.test(b)) return;
+    const short = label.replace(/>$/, "[:8]>");
+    this.a.set(a.slice(0, 8), short);
+    this.b.set(b.slice(0, 8), short);
   }
 
   label(side: "a" | "b", p: Piece): string {
@@ -91,6 +109,21 @@ export function normalisedText(e: EdgeState, text: string): string {
   return out;
 }
 
+/**
+ * Numbers a clock measured (how long an SMTP attempt took, acme.notification.v1.DeliveryAttempt):
+ * they differ from run to run like times do, and are omitted when 0 (proto3 JSON), so they are
+ * left out of the comparison altogether.
+ */
+export const MEASURED_FIELDS: readonly string[] = ["durationMs"];
+
+function withoutMeasured(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutMeasured);
+  if (v && typeof v === "object") {
+    return Object.fromEntries(Object.entries(v).filter(([k, x]) => !(MEASURED_FIELDS.includes(k) && typeof x === "number")).map(([k, x]) => [k, withoutMeasured(x)]));
+  }
+  return v;
+}
+
 export function seen(e: EdgeState, a: Answer): { raw: Seen } {
   const headers: Record<string, string> = {};
   for (const h of COMPARED_HEADERS) {
@@ -99,7 +132,7 @@ export function seen(e: EdgeState, a: Answer): { raw: Seen } {
   }
   const text = normalisedText(e, a.text);
   let body: unknown = text;
-  if (a.json !== undefined) body = JSON.parse(text);
+  if (a.json !== undefined) body = withoutMeasured(JSON.parse(text));
   return { raw: { status: a.status, headers, body } };
 }
 

@@ -19,7 +19,7 @@ export const routeKey = (r: Route) => `${r.httpMethod} ${r.template}`;
 export type CallerName = "anonymous" | "other" | "owner" | "admin";
 export type Mode = "existing" | "fresh";
 
-/** A user of one route's fixtures, with an order and a session. */
+/** A user of one route's fixtures, with an order, a session and the mails about them. */
 export interface Party {
   tag: string;
   id: string;
@@ -29,10 +29,19 @@ export interface Party {
   orderId: string;
   requestId: string;
   sessionId: string;
+  /** The delivery of the order's confirmation mail (sent). */
+  notificationId: string;
 }
 
 /** The resources fixtures hold, by message name: a request's `id` / `<name>_id` of that type gets this. */
-export const FIXTURE_RESOURCES: Record<string, "id" | "orderId" | "sessionId"> = { User: "id", Order: "orderId", Session: "sessionId" };
+export const FIXTURE_RESOURCES: Record<string, "id" | "orderId" | "sessionId" | "notificationId"> = {
+  User: "id",
+  Order: "orderId",
+  Session: "sessionId",
+  // notification.proto: a request's `id` is a delivery's (Notification and Delivery share their ids).
+  Notification: "notificationId",
+  Delivery: "notificationId",
+};
 
 /** A UUID no edge knows (the same on both). */
 export const MISSING_ID = randomUUID();
