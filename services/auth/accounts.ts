@@ -135,10 +135,13 @@ export class Accounts {
     await this.sessions.revoke({ userId: account.id, exceptSessionId: p.sessionId }, "password_change", "password_change", req, fields);
   }
 
-  /** Revoke every session, then remove the account (sessions and refresh tokens cascade). Idempotent. */
+  /**
+   * Revoke every session, then remove the account (sessions and refresh tokens
+   * cascade) with its AccountDeleted. Idempotent: a repeat changes nothing and writes no event.
+   */
   async deleteAccount(userId: string, clientId: string, req: RequestInfo): Promise<void> {
     await this.sessions.revoke({ userId }, "account_deleted", undefined, req, {});
-    if (await this.store.deleteAccount(userId)) await this.audit.record("account_deleted", { userId, clientId }, req);
+    if (await this.store.deleteAccount(userId, new Date(this.clock.now()))) await this.audit.record("account_deleted", { userId, clientId }, req);
   }
 
   private async fail(

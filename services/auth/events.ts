@@ -4,6 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
+  AccountDeletedSchema,
   AccountLockedSchema,
   EmailChangedSchema,
   LoginFromNewDeviceSchema,
@@ -26,6 +27,7 @@ export const ROUTING = {
   loginNewDevice: "user.login_new_device",
   locked: "user.locked",
   sessionRevoked: "user.session_revoked",
+  accountDeleted: "user.deleted",
 } as const;
 
 /** An account was created by registration: its id and the address the welcome mail goes to. */
@@ -87,5 +89,15 @@ export function sessionRevoked(userId: string, sessionId: string, reason: string
     aggregateId: userId,
     occurredAt: at,
     event: { case: "sessionRevoked", value: create(SessionRevokedSchema, { userId, sessionId, reason }) },
+  });
+}
+
+/** The account was removed (credentials, sessions): consumers forget the person. Only the id, never the address. */
+export function accountDeleted(userId: string, at: Date): OutboxEvent {
+  return envelopeEvent({
+    routingKey: ROUTING.accountDeleted,
+    aggregateId: userId,
+    occurredAt: at,
+    event: { case: "accountDeleted", value: create(AccountDeletedSchema, { userId }) },
   });
 }

@@ -7,7 +7,7 @@ import type { Insertable, Kysely } from "kysely";
 import { withDbRetry } from "../../platform/db.js";
 import { pgCode, PG_UNIQUE_VIOLATION } from "../../platform/errors.js";
 import { discardUnsent, enqueue, notifyRelays, type OutboxEvent } from "../../platform/outbox.js";
-import { emailChanged, passwordChanged } from "./events.js";
+import { accountDeleted, emailChanged, passwordChanged } from "./events.js";
 import { SCHEMA } from "./migrations.js";
 import type { Account, AccountTable, AuthDb } from "./tables.js";
 
@@ -94,9 +94,22 @@ export class AuthStore {
     notifyRelays(this.db, SCHEMA);
   }
 
-  async deleteAccount(id: string): Promise<boolean> {
-    const r = await withDbRetry(() => this.db.deleteFrom("auth.accounts").where("id", "=", id).executeTakeFirst());
-    return r.numDeletedRows > 0n;
+  /**
+   * Remove the account (sessions and refresh tokens cascade), with its
+   * AccountDeleted in the same transaction; false (and no event) when there
+   * was no such account (already deleted).
+   */
+  async deleteAccount(id: string, now = new Date()): Promise<boolean> {
+    const deleted = await withDbRetry(() =>
+      this.db.transaction().execute(async (trx) => {
+        const r = await trx.deleteFrom("auth.accounts").where("id", "=", id).executeTakeFirst();
+        if (r.numDeletedRows === 0n) return false;
+        await enqueue(trx, SCHEMA, accountDeleted(id, now));
+        return true;
+      }),
+    );
+    if (deleted) this.outboxCommitted();
+    return deleted;
   }
 
   /**

@@ -9,6 +9,8 @@
 //      preference (off: SUPPRESSED, no mail), then the send, then the SENT attempt; all of it
 //      commits with the record that the event was processed, so a redelivery after the
 //      commit sends nothing;
+//      AccountDeleted asks for no mail: in that transaction, the user's address is erased
+//      (store.ts, erase), and later events about the user are ignored (no address kept, no mail);
 //   4. a failed send rolls that transaction back; its attempt is then recorded on the plain
 //      database (RETRYING, or FAILED) and the error goes to the bus: a temporary one as a
 //      plain Error (retried with backoff and jitter), a permanent one (5xx) as PoisonMessage
@@ -85,7 +87,11 @@ function eventHandler(consumer: string, deps: ConsumerDeps): MessageHandler {
       db,
       schema: SCHEMA,
       consumer,
-      handle: (d, trx) => (planned ? deliver(planned, d, trx as Transaction<NotifyDb>, deps) : Promise.resolve()),
+      handle: (d, trx) => {
+        if (planned) return deliver(planned, d, trx as Transaction<NotifyDb>, deps);
+        if (event.erasure) return erase(event, trx as Transaction<NotifyDb>, deps);
+        return Promise.resolve();
+      },
     });
     try {
       await processOnce(delivery);
@@ -99,6 +105,13 @@ function eventHandler(consumer: string, deps: ConsumerDeps): MessageHandler {
 /** Step 2: the address the event carries, the mail it asks for, its QUEUED row. */
 async function plan(event: DecodedEvent, delivery: Delivery, deps: ConsumerDeps): Promise<Planned | undefined> {
   const { db, store, log } = deps;
+  const userId = event.recipient?.userId ?? event.notice?.userId;
+  if (event.erasure || !userId) return undefined;
+  if (await store.isErased(db, userId)) {
+    // Deleted: an event that was late or replayed keeps no address and sends no mail.
+    log.info("event about a deleted user ignored", { user_id: userId, type: event.envelope.type });
+    return undefined;
+  }
   if (event.recipient) await store.saveRecipient(db, event.recipient);
   const notice = event.notice;
   if (!notice) return undefined;
@@ -132,6 +145,11 @@ async function deliver(p: Planned, delivery: Delivery, trx: Transaction<NotifyDb
   const { store, mailer } = deps;
   const current = await store.delivery(trx, p.row.id);
   if (current?.status === "SENT" || current?.status === "SUPPRESSED") return; // decided before
+  if (await store.isErased(trx, p.notice.userId)) {
+    // Erased since step 2: no mail, and the row just queued loses its address too.
+    await store.suppress(trx, p.row);
+    return store.eraseDeliveries(trx, p.notice.userId);
+  }
   if (p.notice.category !== "security") {
     const prefs = await store.preferences(trx, p.notice.userId);
     if (!prefs[p.notice.category]) return store.suppress(trx, p.row);
@@ -147,6 +165,13 @@ async function deliver(p: Planned, delivery: Delivery, trx: Transaction<NotifyDb
   // From here to the commit the mail is out but not yet recorded: a crash in this window
   // sends it again on redelivery (with the same Message-ID). README.md, "Exactly once?".
   await store.recordAttempt(trx, p.row, { busAttempt: delivery.attempt, startedAt, durationMs: performance.now() - t0, outcome: "SENT", smtpCode, status: "SENT" });
+}
+
+/** AccountDeleted, in the consumer's transaction: forget the user's address. */
+async function erase(event: DecodedEvent, trx: Transaction<NotifyDb>, deps: ConsumerDeps): Promise<void> {
+  const { userId, occurredAt } = event.erasure!;
+  await deps.store.erase(trx, userId, occurredAt);
+  deps.log.info("deleted user's address erased", { user_id: userId });
 }
 
 /** Step 4: the failed attempt on the plain database, then the error the bus acts on. */

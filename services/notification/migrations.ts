@@ -76,4 +76,12 @@ export const migrations: Record<string, Migration> = {
   },
   // The events each consumer processed, in the transaction of its effect (platform/consumer.ts).
   "002_processed_events": processedEventsMigration(SCHEMA),
+  // AccountDeleted: the user's row stays as a tombstone (no address, erased_at set), so an
+  // older event arriving later cannot bring the address back (store.ts, saveRecipient).
+  "003_erased_recipients": {
+    async up(db) {
+      await sql`alter table notify.recipients alter column email drop not null, add column erased_at timestamptz`.execute(db);
+      await sql`alter table notify.recipients add constraint recipients_erased check ((email is null) = (erased_at is not null))`.execute(db);
+    },
+  },
 };

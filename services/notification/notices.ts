@@ -1,5 +1,6 @@
 // What an event means to the notification service: the mail it asks for (a
-// Notice) and the address it tells us about (a RecipientChange). Pure: no I/O.
+// Notice), the address it tells us about (a RecipientChange), or a user to
+// forget (an Erasure). Pure: no I/O.
 // A message that cannot be decoded, or whose event this service does not know,
 // is a PoisonMessage (dead-lettered at once; the consumer carries on).
 import { fromBinary } from "@bufbuild/protobuf";
@@ -32,10 +33,17 @@ export interface RecipientChange {
   occurredAt: Date;
 }
 
+/** A deleted account: forget the user's address (notify.recipients, the delivery log). */
+export interface Erasure {
+  userId: string;
+  occurredAt: Date;
+}
+
 export interface DecodedEvent {
   envelope: Envelope;
   notice?: Notice;
   recipient?: RecipientChange;
+  erasure?: Erasure;
 }
 
 /** Longest value of an event put into a mail (a user agent, a product name). */
@@ -141,6 +149,9 @@ export function decodeEvent(message: BusMessage): DecodedEvent {
       // The user ended it, or a password change or an admin did (those have their own notices).
       userIdOf(e.value.userId);
       return { envelope };
+    case "accountDeleted":
+      // No mail (there is nobody to write to any more): the consumer erases the address.
+      return { envelope, erasure: { userId: userIdOf(e.value.userId), occurredAt: at } };
     case "orderCreated": {
       const o = e.value;
       const data = {

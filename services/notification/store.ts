@@ -14,9 +14,11 @@ type Now = ColumnType<Date, never, Date>;
 
 export interface RecipientTable {
   user_id: string;
-  email: string;
+  /** Null once the user was erased (AccountDeleted): the row stays as a tombstone. */
+  email: string | null;
   occurred_at: Date;
   updated_at: Generated<Date>;
+  erased_at: Date | null;
 }
 
 export interface PreferenceTable {
@@ -93,6 +95,12 @@ export interface PreferenceValues {
 
 export const DEFAULT_PREFERENCES: PreferenceValues = { account: true, orders: true };
 
+/** The recipient of an erased user's deliveries (the column needs 3..254 characters). */
+export const ERASED = "(erased)";
+
+/** An address in a stored error text, masked or not (smtp-errors.ts masks them as "a***@example.com"). */
+const ADDRESS_IN_TEXT = `[^[:space:]<>()"',;:@]+@[^[:space:]<>()"',;:@]+`;
+
 /** The delivery id of (event, kind): the same on every redelivery, so the same row and Message-ID. */
 export function deliveryIdOf(eventId: string, kind: Kind): string {
   const h = createHash("sha256").update(`acme.notification\0${eventId}\0${kind}`).digest();
@@ -111,21 +119,72 @@ export class NotificationStore {
 
   // ---- recipients and preferences
 
-  /** Keep the address an event carries, unless a later event already set one. */
+  /**
+   * Keep the address an event carries, unless a later event already set one or
+   * the user was erased. (The condition is checked on the row as it is when
+   * the upsert gets its lock, so an erasure committing meanwhile wins.)
+   */
   async saveRecipient(ex: Executor, r: RecipientChange): Promise<void> {
     await ex
       .insertInto("notify.recipients")
       .values({ user_id: r.userId, email: r.email, occurred_at: r.occurredAt })
       .onConflict((oc) =>
         oc.column("user_id").doUpdateSet({ email: sql`excluded.email`, occurred_at: sql`excluded.occurred_at`, updated_at: sql`now()` })
-          .where("notify.recipients.occurred_at", "<=", sql<Date>`excluded.occurred_at`),
+          .where("notify.recipients.occurred_at", "<=", sql<Date>`excluded.occurred_at`)
+          .where("notify.recipients.erased_at", "is", null),
       )
       .execute();
   }
 
   async recipientOf(ex: Executor, userId: string): Promise<string | undefined> {
     const row = await ex.selectFrom("notify.recipients").select("email").where("user_id", "=", userId).executeTakeFirst();
-    return row?.email;
+    return row?.email ?? undefined;
+  }
+
+  /** Whether AccountDeleted erased this user (for good: user ids are never reused). */
+  async isErased(ex: Executor, userId: string): Promise<boolean> {
+    const row = await ex.selectFrom("notify.recipients").select("user_id").where("user_id", "=", userId).where("erased_at", "is not", null).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /**
+   * Forget a deleted user's address, in `trx` (the consumer's): the recipient row
+   * becomes a tombstone (no address), the preferences go, and the delivery log
+   * keeps its rows and attempts with the recipient ERASED and any address in an
+   * error text (masked ones too) replaced. Idempotent.
+   */
+  async erase(trx: Transaction<NotifyDb>, userId: string, occurredAt: Date): Promise<void> {
+    await trx
+      .insertInto("notify.recipients")
+      .values({ user_id: userId, email: null, occurred_at: occurredAt, erased_at: sql<Date>`now()` })
+      .onConflict((oc) =>
+        oc.column("user_id").doUpdateSet({
+          email: null,
+          occurred_at: sql`greatest(notify.recipients.occurred_at, excluded.occurred_at)`,
+          erased_at: sql`coalesce(notify.recipients.erased_at, excluded.erased_at)`,
+          updated_at: sql`now()`,
+        }),
+      )
+      .execute();
+    await trx.deleteFrom("notify.preferences").where("user_id", "=", userId).execute();
+    await this.eraseDeliveries(trx, userId);
+  }
+
+  /** The erasure of the delivery log: every row and attempt stays, with no address in it. */
+  async eraseDeliveries(trx: Transaction<NotifyDb>, userId: string): Promise<void> {
+    const scrub = (column: string) => sql<string | null>`regexp_replace(${sql.ref(column)}, ${ADDRESS_IN_TEXT}, ${ERASED}, 'g')`;
+    await trx
+      .updateTable("notify.deliveries")
+      .set({ recipient: ERASED, last_error: scrub("last_error"), updated_at: sql`now()` })
+      .where("user_id", "=", userId)
+      .where((eb) => eb.or([eb("recipient", "<>", ERASED), eb("last_error", "~", ADDRESS_IN_TEXT)]))
+      .execute();
+    await trx
+      .updateTable("notify.delivery_attempts")
+      .set({ error: scrub("error") })
+      .where("delivery_id", "in", (eb) => eb.selectFrom("notify.deliveries").select("id").where("user_id", "=", userId))
+      .where("error", "~", ADDRESS_IN_TEXT)
+      .execute();
   }
 
   async preferences(ex: Executor, userId: string): Promise<PreferenceValues> {

@@ -192,6 +192,23 @@ describe("events: emitted by the account and order flows, in the transaction of 
       assert.equal((await authEvents(u.id, AUTH.emailChanged)).length, 1);
       assert.equal((await store.getAccount(u.id))?.email, next);
     });
+
+    it("user.deleted: one for DeleteUser (the account removed in its transaction) with the id only; none when refused or repeated", async () => {
+      const u = await signUp(t);
+      const other = await signUp(t);
+      await rejectsWith(t.users(other.token).deleteUser({ id: u.id }), Code.NotFound); // not the owner
+      assert.equal((await authEvents(u.id, AUTH.accountDeleted)).length, 0, "refused: no event");
+      await t.users(u.token).deleteUser({ id: u.id });
+      const es = await authEvents(u.id, AUTH.accountDeleted);
+      assert.equal(only(es, "accountDeleted").userId, u.id);
+      assert.equal(es[0].envelope.type, "acme.events.v1.AccountDeleted");
+      noSecrets(es[0], u.email, PASSWORD, u.token, u.refreshToken);
+      assert.equal(await authModule(t).internals.store.getAccount(u.id), undefined, "the account is gone with its event");
+      // Repeated: through the product (the profile is gone) and in auth itself (no account left).
+      await rejectsWith(t.users((await signUpAdmin(t)).token).deleteUser({ id: u.id }), Code.NotFound);
+      assert.equal(await authModule(t).internals.store.deleteAccount(u.id), false);
+      assert.equal((await authEvents(u.id, AUTH.accountDeleted)).length, 1);
+    });
   });
 
   describe("order (exchange acme.order)", () => {

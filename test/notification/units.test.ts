@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type AddressInfo } from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { EnvelopeSchema, LoginFromNewDeviceSchema, OrderCancelledSchema, SessionRevokedSchema, UserRegisteredSchema } from "../../gen/acme/events/v1/events_pb.js";
+import { AccountDeletedSchema, EnvelopeSchema, LoginFromNewDeviceSchema, OrderCancelledSchema, SessionRevokedSchema, UserRegisteredSchema } from "../../gen/acme/events/v1/events_pb.js";
 import { OrderStatus } from "../../gen/acme/order/v1/order_pb.js";
 import { PoisonMessage } from "../../platform/bus/bus.js";
 import { ConfigError } from "../../platform/config.js";
@@ -101,7 +101,7 @@ describe("notification: templates, errors, settings, events", () => {
     }
   });
 
-  it("events: what each means; a bad id or address is poison; SessionRevoked asks for no mail", () => {
+  it("events: what each means; a bad id or address is poison; SessionRevoked asks for no mail; AccountDeleted erases", () => {
     const userId = randomUUID();
     const reg = decodeEvent(eventMessage("user.registered", { case: "userRegistered", value: create(UserRegisteredSchema, { userId, email: "a@example.com" }) }));
     assert.deepEqual([reg.notice?.kind, reg.notice?.category, reg.notice?.to, reg.recipient?.email], ["welcome", "account", "a@example.com", "a@example.com"]);
@@ -116,6 +116,10 @@ describe("notification: templates, errors, settings, events", () => {
     }));
     assert.deepEqual([cancelled.notice?.kind, cancelled.notice?.category, cancelled.notice?.to, cancelled.notice?.data.reason], ["order_status", "orders", undefined, "expired"]);
     assert.equal(decodeEvent(eventMessage("user.session_revoked", { case: "sessionRevoked", value: create(SessionRevokedSchema, { userId, sessionId: "s", reason: "logout" }) })).notice, undefined);
+    const at = new Date("2025-03-01T14:05:09Z");
+    const deleted = decodeEvent(eventMessage("user.deleted", { case: "accountDeleted", value: create(AccountDeletedSchema, { userId: userId.toUpperCase() }) }, { occurredAt: at }));
+    assert.deepEqual([deleted.notice, deleted.recipient, deleted.erasure], [undefined, undefined, { userId, occurredAt: at }]);
+    assert.throws(() => decodeEvent(eventMessage("user.deleted", { case: "accountDeleted", value: create(AccountDeletedSchema, { userId: "" }) })), PoisonMessage);
     assert.throws(() => decodeEvent(eventMessage("user.registered", { case: "userRegistered", value: create(UserRegisteredSchema, { userId: "nope", email: "a@example.com" }) })), PoisonMessage);
     assert.throws(() => decodeEvent(eventMessage("user.registered", { case: "userRegistered", value: create(UserRegisteredSchema, { userId, email: "a b@c" }) })), PoisonMessage);
     const envelope = create(EnvelopeSchema, { eventId: "x", occurredAt: timestampFromDate(new Date()) });

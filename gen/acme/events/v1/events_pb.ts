@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acme/events/v1/events.proto.
  */
 export const file_acme_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChthY21lL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDmFjbWUuZXZlbnRzLnYxItkFCghFbnZlbG9wZRIQCghldmVudF9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEhQKDGFnZ3JlZ2F0ZV9pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc2NoZW1hX3ZlcnNpb24YBSABKA0SEwoLdHJhY2VwYXJlbnQYBiABKAkSEgoKdHJhY2VzdGF0ZRgHIAEoCRI5Cg91c2VyX3JlZ2lzdGVyZWQYCiABKAsyHi5hY21lLmV2ZW50cy52MS5Vc2VyUmVnaXN0ZXJlZEgAEjUKDWVtYWlsX2NoYW5nZWQYCyABKAsyHC5hY21lLmV2ZW50cy52MS5FbWFpbENoYW5nZWRIABI7ChBwYXNzd29yZF9jaGFuZ2VkGAwgASgLMh8uYWNtZS5ldmVudHMudjEuUGFzc3dvcmRDaGFuZ2VkSAASQwoVbG9naW5fZnJvbV9uZXdfZGV2aWNlGA0gASgLMiIuYWNtZS5ldmVudHMudjEuTG9naW5Gcm9tTmV3RGV2aWNlSAASNwoOYWNjb3VudF9sb2NrZWQYDiABKAsyHS5hY21lLmV2ZW50cy52MS5BY2NvdW50TG9ja2VkSAASOQoPc2Vzc2lvbl9yZXZva2VkGA8gASgLMh4uYWNtZS5ldmVudHMudjEuU2Vzc2lvblJldm9rZWRIABI1Cg1vcmRlcl9jcmVhdGVkGBQgASgLMhwuYWNtZS5ldmVudHMudjEuT3JkZXJDcmVhdGVkSAASQgoUb3JkZXJfc3RhdHVzX2NoYW5nZWQYFSABKAsyIi5hY21lLmV2ZW50cy52MS5PcmRlclN0YXR1c0NoYW5nZWRIABI5Cg9vcmRlcl9jYW5jZWxsZWQYFiABKAsyHi5hY21lLmV2ZW50cy52MS5PcmRlckNhbmNlbGxlZEgAQgcKBWV2ZW50IjAKDlVzZXJSZWdpc3RlcmVkEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkiRQoMRW1haWxDaGFuZ2VkEg8KB3VzZXJfaWQYASABKAkSEQoJb2xkX2VtYWlsGAIgASgJEhEKCW5ld19lbWFpbBgDIAEoCSIxCg9QYXNzd29yZENoYW5nZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCSJ7ChJMb2dpbkZyb21OZXdEZXZpY2USDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEhEKCWRldmljZV9pZBgEIAEoCRIKCgJpcBgFIAEoCRISCgp1c2VyX2FnZW50GAYgASgJInEKDUFjY291bnRMb2NrZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIOCgZyZWFzb24YAyABKAkSMAoMbG9ja2VkX3VudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJFCg5TZXNzaW9uUmV2b2tlZBIPCgd1c2VyX2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSDgoGcmVhc29uGAMgASgJIq8BCgxPcmRlckNyZWF0ZWQSEAoIb3JkZXJfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIPCgdwcm9kdWN0GAMgASgJEhAKCHF1YW50aXR5GAQgASgFEhgKEHVuaXRfcHJpY2VfY2VudHMYBSABKAMSEwoLdG90YWxfY2VudHMYBiABKAMSKgoGc3RhdHVzGAcgASgOMhouYWNtZS5vcmRlci52MS5PcmRlclN0YXR1cyKXAQoST3JkZXJTdGF0dXNDaGFuZ2VkEhAKCG9yZGVyX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLZnJvbV9zdGF0dXMYAyABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzEi0KCXRvX3N0YXR1cxgEIAEoDjIaLmFjbWUub3JkZXIudjEuT3JkZXJTdGF0dXMidAoOT3JkZXJDYW5jZWxsZWQSEAoIb3JkZXJfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIvCgtmcm9tX3N0YXR1cxgDIAEoDjIaLmFjbWUub3JkZXIudjEuT3JkZXJTdGF0dXMSDgoGcmVhc29uGAQgASgJQmcKEmNvbS5hY21lLmV2ZW50cy52MVABWj5naXRodWIuY29tL2FjbWUvYWNtZS1lZGdlLXN0YWNrL2dlbi9nby9hY21lL2V2ZW50cy92MTtldmVudHN2MaoCDkFjbWUuRXZlbnRzLlYxYgZwcm90bzM", [file_acme_order_v1_order, file_google_protobuf_timestamp]);
+  fileDesc("ChthY21lL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDmFjbWUuZXZlbnRzLnYxIpQGCghFbnZlbG9wZRIQCghldmVudF9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEhQKDGFnZ3JlZ2F0ZV9pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc2NoZW1hX3ZlcnNpb24YBSABKA0SEwoLdHJhY2VwYXJlbnQYBiABKAkSEgoKdHJhY2VzdGF0ZRgHIAEoCRI5Cg91c2VyX3JlZ2lzdGVyZWQYCiABKAsyHi5hY21lLmV2ZW50cy52MS5Vc2VyUmVnaXN0ZXJlZEgAEjUKDWVtYWlsX2NoYW5nZWQYCyABKAsyHC5hY21lLmV2ZW50cy52MS5FbWFpbENoYW5nZWRIABI7ChBwYXNzd29yZF9jaGFuZ2VkGAwgASgLMh8uYWNtZS5ldmVudHMudjEuUGFzc3dvcmRDaGFuZ2VkSAASQwoVbG9naW5fZnJvbV9uZXdfZGV2aWNlGA0gASgLMiIuYWNtZS5ldmVudHMudjEuTG9naW5Gcm9tTmV3RGV2aWNlSAASNwoOYWNjb3VudF9sb2NrZWQYDiABKAsyHS5hY21lLmV2ZW50cy52MS5BY2NvdW50TG9ja2VkSAASOQoPc2Vzc2lvbl9yZXZva2VkGA8gASgLMh4uYWNtZS5ldmVudHMudjEuU2Vzc2lvblJldm9rZWRIABI5Cg9hY2NvdW50X2RlbGV0ZWQYECABKAsyHi5hY21lLmV2ZW50cy52MS5BY2NvdW50RGVsZXRlZEgAEjUKDW9yZGVyX2NyZWF0ZWQYFCABKAsyHC5hY21lLmV2ZW50cy52MS5PcmRlckNyZWF0ZWRIABJCChRvcmRlcl9zdGF0dXNfY2hhbmdlZBgVIAEoCzIiLmFjbWUuZXZlbnRzLnYxLk9yZGVyU3RhdHVzQ2hhbmdlZEgAEjkKD29yZGVyX2NhbmNlbGxlZBgWIAEoCzIeLmFjbWUuZXZlbnRzLnYxLk9yZGVyQ2FuY2VsbGVkSABCBwoFZXZlbnQiMAoOVXNlclJlZ2lzdGVyZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCSJFCgxFbWFpbENoYW5nZWQSDwoHdXNlcl9pZBgBIAEoCRIRCglvbGRfZW1haWwYAiABKAkSEQoJbmV3X2VtYWlsGAMgASgJIjEKD1Bhc3N3b3JkQ2hhbmdlZBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJInsKEkxvZ2luRnJvbU5ld0RldmljZRIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSEQoJZGV2aWNlX2lkGAQgASgJEgoKAmlwGAUgASgJEhIKCnVzZXJfYWdlbnQYBiABKAkicQoNQWNjb3VudExvY2tlZBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIwCgxsb2NrZWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkUKDlNlc3Npb25SZXZva2VkEg8KB3VzZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiIQoOQWNjb3VudERlbGV0ZWQSDwoHdXNlcl9pZBgBIAEoCSKvAQoMT3JkZXJDcmVhdGVkEhAKCG9yZGVyX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDwoHcHJvZHVjdBgDIAEoCRIQCghxdWFudGl0eRgEIAEoBRIYChB1bml0X3ByaWNlX2NlbnRzGAUgASgDEhMKC3RvdGFsX2NlbnRzGAYgASgDEioKBnN0YXR1cxgHIAEoDjIaLmFjbWUub3JkZXIudjEuT3JkZXJTdGF0dXMilwEKEk9yZGVyU3RhdHVzQ2hhbmdlZBIQCghvcmRlcl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEi8KC2Zyb21fc3RhdHVzGAMgASgOMhouYWNtZS5vcmRlci52MS5PcmRlclN0YXR1cxItCgl0b19zdGF0dXMYBCABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzInQKDk9yZGVyQ2FuY2VsbGVkEhAKCG9yZGVyX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLZnJvbV9zdGF0dXMYAyABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzEg4KBnJlYXNvbhgEIAEoCUJnChJjb20uYWNtZS5ldmVudHMudjFQAVo+Z2l0aHViLmNvbS9hY21lL2FjbWUtZWRnZS1zdGFjay9nZW4vZ28vYWNtZS9ldmVudHMvdjE7ZXZlbnRzdjGqAg5BY21lLkV2ZW50cy5WMWIGcHJvdG8z", [file_acme_order_v1_order, file_google_protobuf_timestamp]);
 
 /**
  * Domain events the services publish on the message bus (platform/bus/bus.ts)
@@ -114,6 +114,12 @@ export type Envelope = Message<"acme.events.v1.Envelope"> & {
      */
     value: SessionRevoked;
     case: "sessionRevoked";
+  } | {
+    /**
+     * @generated from field: acme.events.v1.AccountDeleted account_deleted = 16;
+     */
+    value: AccountDeleted;
+    case: "accountDeleted";
   } | {
     /**
      * @generated from field: acme.events.v1.OrderCreated order_created = 20;
@@ -341,6 +347,27 @@ export const SessionRevokedSchema: GenMessage<SessionRevoked> = /*@__PURE__*/
   messageDesc(file_acme_events_v1_events, 6);
 
 /**
+ * The account was deleted ("user.deleted"): its credentials and sessions are
+ * gone. Consumers forget what they keep about the person (their address).
+ * Only the id: the address is not repeated here.
+ *
+ * @generated from message acme.events.v1.AccountDeleted
+ */
+export type AccountDeleted = Message<"acme.events.v1.AccountDeleted"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message acme.events.v1.AccountDeleted.
+ * Use `create(AccountDeletedSchema)` to create a new message.
+ */
+export const AccountDeletedSchema: GenMessage<AccountDeleted> = /*@__PURE__*/
+  messageDesc(file_acme_events_v1_events, 7);
+
+/**
  * An order was created ("order.created").
  *
  * @generated from message acme.events.v1.OrderCreated
@@ -389,7 +416,7 @@ export type OrderCreated = Message<"acme.events.v1.OrderCreated"> & {
  * Use `create(OrderCreatedSchema)` to create a new message.
  */
 export const OrderCreatedSchema: GenMessage<OrderCreated> = /*@__PURE__*/
-  messageDesc(file_acme_events_v1_events, 7);
+  messageDesc(file_acme_events_v1_events, 8);
 
 /**
  * An order moved from one status to another ("order.status_changed").
@@ -423,7 +450,7 @@ export type OrderStatusChanged = Message<"acme.events.v1.OrderStatusChanged"> & 
  * Use `create(OrderStatusChangedSchema)` to create a new message.
  */
 export const OrderStatusChangedSchema: GenMessage<OrderStatusChanged> = /*@__PURE__*/
-  messageDesc(file_acme_events_v1_events, 8);
+  messageDesc(file_acme_events_v1_events, 9);
 
 /**
  * An order was cancelled ("order.cancelled"), by its owner, an admin or the
@@ -460,5 +487,5 @@ export type OrderCancelled = Message<"acme.events.v1.OrderCancelled"> & {
  * Use `create(OrderCancelledSchema)` to create a new message.
  */
 export const OrderCancelledSchema: GenMessage<OrderCancelled> = /*@__PURE__*/
-  messageDesc(file_acme_events_v1_events, 9);
+  messageDesc(file_acme_events_v1_events, 10);
 

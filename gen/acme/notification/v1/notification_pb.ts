@@ -40,7 +40,7 @@ export type Notification = Message<"acme.notification.v1.Notification"> & {
   category: Category;
 
   /**
-   * The address it went (or was to go) to.
+   * The address it went (or was to go) to; "(erased)" once the account was deleted.
    *
    * @generated from field: string recipient = 4;
    */
@@ -147,6 +147,8 @@ export type Delivery = Message<"acme.notification.v1.Delivery"> & {
   userId: string;
 
   /**
+   * The address; "(erased)" once the account was deleted (AccountDeleted).
+   *
    * @generated from field: string recipient = 6;
    */
   recipient: string;
