@@ -80,10 +80,15 @@ describe("notifications on the real stack: outbox -> RabbitMQ -> notification se
     const traceId = randomBytes(16).toString("hex");
     const u = await signUp("trace", { traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01` });
     await mail.waitFor((m) => m.To.some((t) => t.Address === u.email) && m.Subject === "Welcome to Acme", 30_000);
+    // Export is batched (Envoy's every 5 s): poll until the SMTP send's chain reaches Envoy's span.
+    let last: Awaited<ReturnType<typeof traceById>>;
     const tr = await eventually(async () => {
-      const t = await traceById(stack.jaegerUrl, traceId);
-      return t?.spans.some((s) => s.service === "envoy-edge") && t.spans.some((s) => s.service === "notification" && s.op === "smtp send") ? t : undefined;
-    }, "the trace with Envoy's span and the SMTP send", 30_000);
+      const t = (last = await traceById(stack.jaegerUrl, traceId));
+      const send = t?.spans.find((s) => s.service === "notification" && s.op === "smtp send");
+      return t && send && ancestors(t, send).some((s) => s.service === "envoy-edge") ? t : undefined;
+    }, "the trace from Envoy's span to the SMTP send", 45_000).catch((err) => {
+      throw new Error(`${(err as Error).message}\n${last ? render(last) : "(no trace)"}`);
+    });
     const smtp = tr.spans.find((s) => s.service === "notification" && s.op === "smtp send")!;
     const chain = ancestors(tr, smtp);
     const has = (service: string, op: RegExp | string, kind?: string) =>
