@@ -13,6 +13,8 @@ import type { JwksPublisher } from "./jwks.js";
 import type { Sessions } from "./sessions.js";
 import type { TokenMinter } from "./tokens.js";
 import { withRetryAfter } from "./throttled.js";
+import { emailHandlers } from "./email-handlers.js";
+import { secondFactorHandlers } from "./mfa/handlers.js";
 import { check, nameProblem, passwordProblem, UUID } from "./validate.js";
 
 /** Register's one answer, for a new and for a taken email. */
@@ -29,6 +31,9 @@ export interface HandlerDeps {
 
 export function authHandlers(d: HandlerDeps): ServiceImpl<typeof AuthService> {
   return {
+    ...emailHandlers(),
+    ...secondFactorHandlers(),
+
     async register(req, ctx) {
       const email = normalizeEmail(req.email);
       const name = req.name.trim();
@@ -71,6 +76,15 @@ export function authHandlers(d: HandlerDeps): ServiceImpl<typeof AuthService> {
           }),
         ),
       };
+    },
+
+    async revokeOtherSessions(_req, ctx) {
+      const p = requireUser(ctx);
+      const revoked = await d.sessions.revoke({ userId: p.userId, exceptSessionId: p.sessionId }, "revoke_others", "sessions_revoked", requestInfo(ctx), {
+        userId: p.userId,
+        sessionId: p.sessionId,
+      });
+      return { revoked };
     },
 
     async deleteSession(req, ctx) {

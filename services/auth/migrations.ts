@@ -172,4 +172,64 @@ export const migrations: Record<string, Migration> = {
         on conflict do nothing`.execute(db);
     },
   },
+  "008_account_lifecycle": {
+    async up(db) {
+      // Email verification (verification.ts): null until the address is verified. Accounts that
+      // existed before count as verified (they were created when nothing was checked).
+      await sql`alter table auth.accounts add column email_verified_at timestamptz`.execute(db);
+      await sql`update auth.accounts set email_verified_at = created_at`.execute(db);
+      // Single-use mailed tokens (account-tokens.ts): verification, email change, password reset.
+      await sql`
+        create table auth.account_tokens (
+          -- SHA-256 of the token; the token itself is never stored
+          token_hash bytea primary key,
+          user_id uuid not null references auth.accounts (id) on delete cascade,
+          purpose text not null check (purpose in ('verify_email', 'change_email', 'reset_password')),
+          -- the address the token was mailed to (for change_email: the new address)
+          email text not null,
+          created_at timestamptz not null,
+          expires_at timestamptz not null,
+          used_at timestamptz
+        )`.execute(db);
+      // A new token of a purpose retires the user's earlier ones; resend limits count them.
+      await sql`create index account_tokens_user on auth.account_tokens (user_id, purpose, created_at)`.execute(db);
+      // Cleanup of expired tokens.
+      await sql`create index account_tokens_expires on auth.account_tokens (expires_at)`.execute(db);
+
+      // TOTP (mfa/): the secret encrypted like the signing keys (AES-256-GCM under the data key,
+      // AAD = user id); pending until a first code confirms it. last_step: the newest time step
+      // accepted, so a code is never accepted twice.
+      await sql`
+        create table auth.totp (
+          user_id uuid primary key references auth.accounts (id) on delete cascade,
+          secret_enc bytea not null,
+          created_at timestamptz not null,
+          confirmed_at timestamptz,
+          last_step bigint not null default 0
+        )`.execute(db);
+      await sql`
+        create table auth.recovery_codes (
+          user_id uuid not null references auth.accounts (id) on delete cascade,
+          -- SHA-256 of the normalised code
+          code_hash bytea not null,
+          created_at timestamptz not null,
+          used_at timestamptz,
+          primary key (user_id, code_hash)
+        )`.execute(db);
+      // Second-factor challenges: the password was right, a code is awaited.
+      await sql`
+        create table auth.login_challenges (
+          -- SHA-256 of the challenge
+          challenge_hash bytea primary key,
+          user_id uuid not null references auth.accounts (id) on delete cascade,
+          created_at timestamptz not null,
+          expires_at timestamptz not null,
+          failures integer not null default 0,
+          used_at timestamptz,
+          user_agent text not null default '',
+          ip text not null default ''
+        )`.execute(db);
+      await sql`create index login_challenges_expires on auth.login_challenges (expires_at)`.execute(db);
+    },
+  },
 };

@@ -14,6 +14,51 @@ export interface AccountTable extends Timestamps {
   password_hash: string;
   created_by: Generated<AccountOrigin>;
   password_changed_at: ColumnType<Date, never, Date>;
+  /** Null until the address is verified (verification.ts). */
+  email_verified_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+
+export type AccountTokenPurpose = "verify_email" | "change_email" | "reset_password";
+
+/** A mailed single-use token (account-tokens.ts), stored as its hash. */
+export interface AccountTokenTable {
+  token_hash: Uint8Array;
+  user_id: string;
+  purpose: AccountTokenPurpose;
+  /** Where it was mailed (change_email: the new address). */
+  email: string;
+  created_at: Date;
+  expires_at: Date;
+  used_at: Date | null;
+}
+
+/** An account's TOTP secret (mfa/), encrypted; confirmed_at null while enrolment is pending. */
+export interface TotpTable {
+  user_id: string;
+  secret_enc: Uint8Array;
+  created_at: Date;
+  confirmed_at: Date | null;
+  /** Newest accepted time step (replay guard); bigint comes back as a string. */
+  last_step: ColumnType<string, number | string | undefined, number | string>;
+}
+
+export interface RecoveryCodeTable {
+  user_id: string;
+  code_hash: Uint8Array;
+  created_at: Date;
+  used_at: Date | null;
+}
+
+/** A login waiting for its second factor (mfa/). */
+export interface LoginChallengeTable {
+  challenge_hash: Uint8Array;
+  user_id: string;
+  created_at: Date;
+  expires_at: Date;
+  failures: Generated<number>;
+  used_at: Date | null;
+  user_agent: string;
+  ip: string;
 }
 
 export interface SessionTable {
@@ -94,6 +139,10 @@ export interface AuthDb {
   "auth.signing_keys": SigningKeyTable;
   "auth.service_clients": ServiceClientTable;
   "auth.auth_events": AuthEventTable;
+  "auth.account_tokens": AccountTokenTable;
+  "auth.totp": TotpTable;
+  "auth.recovery_codes": RecoveryCodeTable;
+  "auth.login_challenges": LoginChallengeTable;
 }
 
 export type Account = Selectable<AccountTable>;

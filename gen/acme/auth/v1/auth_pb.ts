@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acme/auth/v1/auth.proto.
  */
 export const file_acme_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChdhY21lL2F1dGgvdjEvYXV0aC5wcm90bxIMYWNtZS5hdXRoLnYxIl0KBlRva2VucxIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgpleHBpcmVzX2luGAMgASgFEhIKCnRva2VuX3R5cGUYBCABKAkiQAoPUmVnaXN0ZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEgwKBG5hbWUYAyABKAkicgoQUmVnaXN0ZXJSZXNwb25zZRIkCgR1c2VyGAEgASgLMhIuYWNtZS51c2VyLnYxLlVzZXJCAhgBEigKBnRva2VucxgCIAEoCzIULmFjbWUuYXV0aC52MS5Ub2tlbnNCAhgBEg4KBnN0YXR1cxgDIAEoCSIvCgxMb2dpblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiVwoNTG9naW5SZXNwb25zZRIgCgR1c2VyGAEgASgLMhIuYWNtZS51c2VyLnYxLlVzZXISJAoGdG9rZW5zGAIgASgLMhQuYWNtZS5hdXRoLnYxLlRva2VucyInCg5SZWZyZXNoUmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIjcKD1JlZnJlc2hSZXNwb25zZRIkCgZ0b2tlbnMYASABKAsyFC5hY21lLmF1dGgudjEuVG9rZW5zIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSISChBMb2dvdXRBbGxSZXF1ZXN0IhMKEUxvZ291dEFsbFJlc3BvbnNlIqgBCgdTZXNzaW9uEgoKAmlkGAEgASgJEi4KCmNyZWF0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdXNlcl9hZ2VudBgEIAEoCRIKCgJpcBgFIAEoCRIPCgdjdXJyZW50GAYgASgIIhUKE0xpc3RTZXNzaW9uc1JlcXVlc3QiPwoUTGlzdFNlc3Npb25zUmVzcG9uc2USJwoIc2Vzc2lvbnMYASADKAsyFS5hY21lLmF1dGgudjEuU2Vzc2lvbiIiChREZWxldGVTZXNzaW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIXChVEZWxldGVTZXNzaW9uUmVzcG9uc2UiRwoVQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0EhgKEGN1cnJlbnRfcGFzc3dvcmQYASABKAkSFAoMbmV3X3Bhc3N3b3JkGAIgASgJIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiVgoYSXNzdWVTZXJ2aWNlVG9rZW5SZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIVCg1jbGllbnRfc2VjcmV0GAIgASgJEhAKCGF1ZGllbmNlGAMgASgJIlkKGUlzc3VlU2VydmljZVRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhIKCmV4cGlyZXNfaW4YAiABKAUSEgoKdG9rZW5fdHlwZRgDIAEoCSIQCg5HZXRKd2tzUmVxdWVzdCI8ChlSZXZva2VVc2VyU2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIi0KGlJldm9rZVVzZXJTZXNzaW9uc1Jlc3BvbnNlEg8KB3Jldm9rZWQYASABKAUiJwoURGVsZXRlQWNjb3VudFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIXChVEZWxldGVBY2NvdW50UmVzcG9uc2UysAkKC0F1dGhTZXJ2aWNlEnMKCFJlZ2lzdGVyEh0uYWNtZS5hdXRoLnYxLlJlZ2lzdGVyUmVxdWVzdBoeLmFjbWUuYXV0aC52MS5SZWdpc3RlclJlc3BvbnNlIiiquxgICAEaBGF1dGiC0+STAhY6ASoiES92MS9hdXRoL3JlZ2lzdGVyEmcKBUxvZ2luEhouYWNtZS5hdXRoLnYxLkxvZ2luUmVxdWVzdBobLmFjbWUuYXV0aC52MS5Mb2dpblJlc3BvbnNlIiWquxgICAEaBGF1dGiC0+STAhM6ASoiDi92MS9hdXRoL2xvZ2luEm8KB1JlZnJlc2gSHC5hY21lLmF1dGgudjEuUmVmcmVzaFJlcXVlc3QaHS5hY21lLmF1dGgudjEuUmVmcmVzaFJlc3BvbnNlIiequxgICAEaBGF1dGiC0+STAhU6ASoiEC92MS9hdXRoL3JlZnJlc2gSawoGTG9nb3V0EhsuYWNtZS5hdXRoLnYxLkxvZ291dFJlcXVlc3QaHC5hY21lLmF1dGgudjEuTG9nb3V0UmVzcG9uc2UiJqq7GAgIARoEYXV0aILT5JMCFDoBKiIPL3YxL2F1dGgvbG9nb3V0EnIKCUxvZ291dEFsbBIeLmFjbWUuYXV0aC52MS5Mb2dvdXRBbGxSZXF1ZXN0Gh8uYWNtZS5hdXRoLnYxLkxvZ291dEFsbFJlc3BvbnNlIiSquxgCCAKC0+STAhg6ASoiEy92MS9hdXRoL2xvZ291dC1hbGwSdgoMTGlzdFNlc3Npb25zEiEuYWNtZS5hdXRoLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaIi5hY21lLmF1dGgudjEuTGlzdFNlc3Npb25zUmVzcG9uc2UiH6q7GAIIAoLT5JMCExIRL3YxL2F1dGgvc2Vzc2lvbnMSfgoNRGVsZXRlU2Vzc2lvbhIiLmFjbWUuYXV0aC52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBojLmFjbWUuYXV0aC52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2UiJKq7GAIIAoLT5JMCGCoWL3YxL2F1dGgvc2Vzc2lvbnMve2lkfRKFAQoOQ2hhbmdlUGFzc3dvcmQSIy5hY21lLmF1dGgudjEuQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0GiQuYWNtZS5hdXRoLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiKKq7GAgIAhoEYXV0aILT5JMCFjoBKiIRL3YxL2F1dGgvcGFzc3dvcmQSiwEKEUlzc3VlU2VydmljZVRva2VuEiYuYWNtZS5hdXRoLnYxLklzc3VlU2VydmljZVRva2VuUmVxdWVzdBonLmFjbWUuYXV0aC52MS5Jc3N1ZVNlcnZpY2VUb2tlblJlc3BvbnNlIiWquxgICAEaBGF1dGiC0+STAhM6ASoiDi92MS9hdXRoL3Rva2VuEmMKB0dldEp3a3MSHC5hY21lLmF1dGgudjEuR2V0Sndrc1JlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IiSquxgCCAGC0+STAhgSFi8ud2VsbC1rbm93bi9qd2tzLmpzb24ymwIKE0F1dGhJbnRlcm5hbFNlcnZpY2UShQEKElJldm9rZVVzZXJTZXNzaW9ucxInLmFjbWUuYXV0aC52MS5SZXZva2VVc2VyU2Vzc2lvbnNSZXF1ZXN0GiguYWNtZS5hdXRoLnYxLlJldm9rZVVzZXJTZXNzaW9uc1Jlc3BvbnNlIhyquxgYCAMiFGF1dGguc2Vzc2lvbnMucmV2b2tlEnYKDURlbGV0ZUFjY291bnQSIi5hY21lLmF1dGgudjEuRGVsZXRlQWNjb3VudFJlcXVlc3QaIy5hY21lLmF1dGgudjEuRGVsZXRlQWNjb3VudFJlc3BvbnNlIhyquxgYCAMiFGF1dGguYWNjb3VudHMuZGVsZXRlGgSwuxgBQl8KEGNvbS5hY21lLmF1dGgudjFQAVo6Z2l0aHViLmNvbS9hY21lL2FjbWUtZWRnZS1zdGFjay9nZW4vZ28vYWNtZS9hdXRoL3YxO2F1dGh2MaoCDEFjbWUuQXV0aC5WMWIGcHJvdG8z", [file_acme_edge_v1_policy, file_acme_user_v1_user, file_google_api_annotations, file_google_api_httpbody, file_google_protobuf_timestamp]);
+  fileDesc("ChdhY21lL2F1dGgvdjEvYXV0aC5wcm90bxIMYWNtZS5hdXRoLnYxIl0KBlRva2VucxIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgpleHBpcmVzX2luGAMgASgFEhIKCnRva2VuX3R5cGUYBCABKAkiQAoPUmVnaXN0ZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEgwKBG5hbWUYAyABKAkicgoQUmVnaXN0ZXJSZXNwb25zZRIkCgR1c2VyGAEgASgLMhIuYWNtZS51c2VyLnYxLlVzZXJCAhgBEigKBnRva2VucxgCIAEoCzIULmFjbWUuYXV0aC52MS5Ub2tlbnNCAhgBEg4KBnN0YXR1cxgDIAEoCSIvCgxMb2dpblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkikwEKDUxvZ2luUmVzcG9uc2USIAoEdXNlchgBIAEoCzISLmFjbWUudXNlci52MS5Vc2VyEiQKBnRva2VucxgCIAEoCzIULmFjbWUuYXV0aC52MS5Ub2tlbnMSOgoNc2Vjb25kX2ZhY3RvchgDIAEoCzIjLmFjbWUuYXV0aC52MS5TZWNvbmRGYWN0b3JDaGFsbGVuZ2UiTwoVU2Vjb25kRmFjdG9yQ2hhbGxlbmdlEhEKCWNoYWxsZW5nZRgBIAEoCRISCgpleHBpcmVzX2luGAIgASgFEg8KB21ldGhvZHMYAyADKAkiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSI3Cg9SZWZyZXNoUmVzcG9uc2USJAoGdG9rZW5zGAEgASgLMhQuYWNtZS5hdXRoLnYxLlRva2VucyImCg1Mb2dvdXRSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiEAoOTG9nb3V0UmVzcG9uc2UiEgoQTG9nb3V0QWxsUmVxdWVzdCITChFMb2dvdXRBbGxSZXNwb25zZSK4AQoHU2Vzc2lvbhIKCgJpZBgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnVzZXJfYWdlbnQYBCABKAkSCgoCaXAYBSABKAkSDwoHY3VycmVudBgGIAEoCBIOCgZkZXZpY2UYByABKAkiFQoTTGlzdFNlc3Npb25zUmVxdWVzdCI/ChRMaXN0U2Vzc2lvbnNSZXNwb25zZRInCghzZXNzaW9ucxgBIAMoCzIVLmFjbWUuYXV0aC52MS5TZXNzaW9uIiIKFERlbGV0ZVNlc3Npb25SZXF1ZXN0EgoKAmlkGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSJHChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSGAoQY3VycmVudF9wYXNzd29yZBgBIAEoCRIUCgxuZXdfcGFzc3dvcmQYAiABKAkiGAoWQ2hhbmdlUGFzc3dvcmRSZXNwb25zZSIjChJWZXJpZnlFbWFpbFJlcXVlc3QSDQoFdG9rZW4YASABKAkiJAoTVmVyaWZ5RW1haWxSZXNwb25zZRINCgVlbWFpbBgBIAEoCSIbChlSZXNlbmRWZXJpZmljYXRpb25SZXF1ZXN0IiwKGlJlc2VuZFZlcmlmaWNhdGlvblJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCSJBChJDaGFuZ2VFbWFpbFJlcXVlc3QSEQoJbmV3X2VtYWlsGAEgASgJEhgKEGN1cnJlbnRfcGFzc3dvcmQYAiABKAkiJQoTQ2hhbmdlRW1haWxSZXNwb25zZRIOCgZzdGF0dXMYASABKAkiLAobUmVxdWVzdFBhc3N3b3JkUmVzZXRSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJIi4KHFJlcXVlc3RQYXNzd29yZFJlc2V0UmVzcG9uc2USDgoGc3RhdHVzGAEgASgJIjsKFFJlc2V0UGFzc3dvcmRSZXF1ZXN0Eg0KBXRva2VuGAEgASgJEhQKDG5ld19wYXNzd29yZBgCIAEoCSIXChVSZXNldFBhc3N3b3JkUmVzcG9uc2UiTgoUQ29tcGxldGVMb2dpblJlcXVlc3QSEQoJY2hhbGxlbmdlGAEgASgJEgwKBGNvZGUYAiABKAkSFQoNcmVjb3ZlcnlfY29kZRgDIAEoCSJfChVDb21wbGV0ZUxvZ2luUmVzcG9uc2USIAoEdXNlchgBIAEoCzISLmFjbWUudXNlci52MS5Vc2VyEiQKBnRva2VucxgCIAEoCzIULmFjbWUuYXV0aC52MS5Ub2tlbnMiGAoWR2V0U2Vjb25kRmFjdG9yUmVxdWVzdCKBAQoXR2V0U2Vjb25kRmFjdG9yUmVzcG9uc2USFAoMdG90cF9lbmFibGVkGAEgASgIEjMKD3RvdHBfZW5hYmxlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTcmVjb3ZlcnlfY29kZXNfbGVmdBgDIAEoBSI2ChpTdGFydFRvdHBFbnJvbGxtZW50UmVxdWVzdBIYChBjdXJyZW50X3Bhc3N3b3JkGAEgASgJImYKG1N0YXJ0VG90cEVucm9sbG1lbnRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkSEwoLb3RwYXV0aF91cmkYAiABKAkSDgoGcXJfc3ZnGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKAUiIgoSQ29uZmlybVRvdHBSZXF1ZXN0EgwKBGNvZGUYASABKAkiLQoTQ29uZmlybVRvdHBSZXNwb25zZRIWCg5yZWNvdmVyeV9jb2RlcxgBIAMoCSI5ChJEaXNhYmxlVG90cFJlcXVlc3QSDAoEY29kZRgBIAEoCRIVCg1yZWNvdmVyeV9jb2RlGAIgASgJIhUKE0Rpc2FibGVUb3RwUmVzcG9uc2UiLgoeUmVnZW5lcmF0ZVJlY292ZXJ5Q29kZXNSZXF1ZXN0EgwKBGNvZGUYASABKAkiOQofUmVnZW5lcmF0ZVJlY292ZXJ5Q29kZXNSZXNwb25zZRIWCg5yZWNvdmVyeV9jb2RlcxgBIAMoCSIrChhSZXNldFNlY29uZEZhY3RvclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIbChlSZXNldFNlY29uZEZhY3RvclJlc3BvbnNlIhwKGlJldm9rZU90aGVyU2Vzc2lvbnNSZXF1ZXN0Ii4KG1Jldm9rZU90aGVyU2Vzc2lvbnNSZXNwb25zZRIPCgdyZXZva2VkGAEgASgFIlYKGElzc3VlU2VydmljZVRva2VuUmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkSFQoNY2xpZW50X3NlY3JldBgCIAEoCRIQCghhdWRpZW5jZRgDIAEoCSJZChlJc3N1ZVNlcnZpY2VUb2tlblJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRISCgpleHBpcmVzX2luGAIgASgFEhIKCnRva2VuX3R5cGUYAyABKAkiEAoOR2V0Sndrc1JlcXVlc3QiPAoZUmV2b2tlVXNlclNlc3Npb25zUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSItChpSZXZva2VVc2VyU2Vzc2lvbnNSZXNwb25zZRIPCgdyZXZva2VkGAEgASgFIicKFERlbGV0ZUFjY291bnRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiFwoVRGVsZXRlQWNjb3VudFJlc3BvbnNlMpgYCgtBdXRoU2VydmljZRJzCghSZWdpc3RlchIdLmFjbWUuYXV0aC52MS5SZWdpc3RlclJlcXVlc3QaHi5hY21lLmF1dGgudjEuUmVnaXN0ZXJSZXNwb25zZSIoqrsYCAgBGgRhdXRogtPkkwIWOgEqIhEvdjEvYXV0aC9yZWdpc3RlchJnCgVMb2dpbhIaLmFjbWUuYXV0aC52MS5Mb2dpblJlcXVlc3QaGy5hY21lLmF1dGgudjEuTG9naW5SZXNwb25zZSIlqrsYCAgBGgRhdXRogtPkkwITOgEqIg4vdjEvYXV0aC9sb2dpbhJvCgdSZWZyZXNoEhwuYWNtZS5hdXRoLnYxLlJlZnJlc2hSZXF1ZXN0Gh0uYWNtZS5hdXRoLnYxLlJlZnJlc2hSZXNwb25zZSInqrsYCAgBGgRhdXRogtPkkwIVOgEqIhAvdjEvYXV0aC9yZWZyZXNoEmsKBkxvZ291dBIbLmFjbWUuYXV0aC52MS5Mb2dvdXRSZXF1ZXN0GhwuYWNtZS5hdXRoLnYxLkxvZ291dFJlc3BvbnNlIiaquxgICAEaBGF1dGiC0+STAhQ6ASoiDy92MS9hdXRoL2xvZ291dBJyCglMb2dvdXRBbGwSHi5hY21lLmF1dGgudjEuTG9nb3V0QWxsUmVxdWVzdBofLmFjbWUuYXV0aC52MS5Mb2dvdXRBbGxSZXNwb25zZSIkqrsYAggCgtPkkwIYOgEqIhMvdjEvYXV0aC9sb2dvdXQtYWxsEnYKDExpc3RTZXNzaW9ucxIhLmFjbWUuYXV0aC52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiIuYWNtZS5hdXRoLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlIh+quxgCCAKC0+STAhMSES92MS9hdXRoL3Nlc3Npb25zEn4KDURlbGV0ZVNlc3Npb24SIi5hY21lLmF1dGgudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaIy5hY21lLmF1dGgudjEuRGVsZXRlU2Vzc2lvblJlc3BvbnNlIiSquxgCCAKC0+STAhgqFi92MS9hdXRoL3Nlc3Npb25zL3tpZH0ShQEKDkNoYW5nZVBhc3N3b3JkEiMuYWNtZS5hdXRoLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdBokLmFjbWUuYXV0aC52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlIiiquxgICAIaBGF1dGiC0+STAhY6ASoiES92MS9hdXRoL3Bhc3N3b3JkEoABCgtWZXJpZnlFbWFpbBIgLmFjbWUuYXV0aC52MS5WZXJpZnlFbWFpbFJlcXVlc3QaIS5hY21lLmF1dGgudjEuVmVyaWZ5RW1haWxSZXNwb25zZSIsqrsYCAgBGgRhdXRogtPkkwIaOgEqIhUvdjEvYXV0aC9lbWFpbC92ZXJpZnkSmwEKElJlc2VuZFZlcmlmaWNhdGlvbhInLmFjbWUuYXV0aC52MS5SZXNlbmRWZXJpZmljYXRpb25SZXF1ZXN0GiguYWNtZS5hdXRoLnYxLlJlc2VuZFZlcmlmaWNhdGlvblJlc3BvbnNlIjKquxgICAIaBGF1dGiC0+STAiA6ASoiGy92MS9hdXRoL2VtYWlsL3ZlcmlmaWNhdGlvbhJ5CgtDaGFuZ2VFbWFpbBIgLmFjbWUuYXV0aC52MS5DaGFuZ2VFbWFpbFJlcXVlc3QaIS5hY21lLmF1dGgudjEuQ2hhbmdlRW1haWxSZXNwb25zZSIlqrsYCAgCGgRhdXRogtPkkwITOgEqIg4vdjEvYXV0aC9lbWFpbBKeAQoUUmVxdWVzdFBhc3N3b3JkUmVzZXQSKS5hY21lLmF1dGgudjEuUmVxdWVzdFBhc3N3b3JkUmVzZXRSZXF1ZXN0GiouYWNtZS5hdXRoLnYxLlJlcXVlc3RQYXNzd29yZFJlc2V0UmVzcG9uc2UiL6q7GAgIARoEYXV0aILT5JMCHToBKiIYL3YxL2F1dGgvcGFzc3dvcmQvZm9yZ290EogBCg1SZXNldFBhc3N3b3JkEiIuYWNtZS5hdXRoLnYxLlJlc2V0UGFzc3dvcmRSZXF1ZXN0GiMuYWNtZS5hdXRoLnYxLlJlc2V0UGFzc3dvcmRSZXNwb25zZSIuqrsYCAgBGgRhdXRogtPkkwIcOgEqIhcvdjEvYXV0aC9wYXNzd29yZC9yZXNldBKNAQoNQ29tcGxldGVMb2dpbhIiLmFjbWUuYXV0aC52MS5Db21wbGV0ZUxvZ2luUmVxdWVzdBojLmFjbWUuYXV0aC52MS5Db21wbGV0ZUxvZ2luUmVzcG9uc2UiM6q7GAgIARoEYXV0aILT5JMCIToBKiIcL3YxL2F1dGgvbG9naW4vc2Vjb25kLWZhY3RvchJ6Cg9HZXRTZWNvbmRGYWN0b3ISJC5hY21lLmF1dGgudjEuR2V0U2Vjb25kRmFjdG9yUmVxdWVzdBolLmFjbWUuYXV0aC52MS5HZXRTZWNvbmRGYWN0b3JSZXNwb25zZSIaqrsYAggCgtPkkwIOEgwvdjEvYXV0aC9tZmESlAEKE1N0YXJ0VG90cEVucm9sbG1lbnQSKC5hY21lLmF1dGgudjEuU3RhcnRUb3RwRW5yb2xsbWVudFJlcXVlc3QaKS5hY21lLmF1dGgudjEuU3RhcnRUb3RwRW5yb2xsbWVudFJlc3BvbnNlIiiquxgICAIaBGF1dGiC0+STAhY6ASoiES92MS9hdXRoL21mYS90b3RwEoQBCgtDb25maXJtVG90cBIgLmFjbWUuYXV0aC52MS5Db25maXJtVG90cFJlcXVlc3QaIS5hY21lLmF1dGgudjEuQ29uZmlybVRvdHBSZXNwb25zZSIwqrsYCAgCGgRhdXRogtPkkwIeOgEqIhkvdjEvYXV0aC9tZmEvdG90cC9jb25maXJtEoQBCgtEaXNhYmxlVG90cBIgLmFjbWUuYXV0aC52MS5EaXNhYmxlVG90cFJlcXVlc3QaIS5hY21lLmF1dGgudjEuRGlzYWJsZVRvdHBSZXNwb25zZSIwqrsYCAgCGgRhdXRogtPkkwIeOgEqIhkvdjEvYXV0aC9tZmEvdG90cC9kaXNhYmxlEqoBChdSZWdlbmVyYXRlUmVjb3ZlcnlDb2RlcxIsLmFjbWUuYXV0aC52MS5SZWdlbmVyYXRlUmVjb3ZlcnlDb2Rlc1JlcXVlc3QaLS5hY21lLmF1dGgudjEuUmVnZW5lcmF0ZVJlY292ZXJ5Q29kZXNSZXNwb25zZSIyqrsYCAgCGgRhdXRogtPkkwIgOgEqIhsvdjEvYXV0aC9tZmEvcmVjb3ZlcnktY29kZXMSoAEKEVJlc2V0U2Vjb25kRmFjdG9yEiYuYWNtZS5hdXRoLnYxLlJlc2V0U2Vjb25kRmFjdG9yUmVxdWVzdBonLmFjbWUuYXV0aC52MS5SZXNldFNlY29uZEZhY3RvclJlc3BvbnNlIjqquxgJCAISBWFkbWlugtPkkwInOgEqIiIvdjEvYXV0aC91c2Vycy97dXNlcl9pZH0vbWZhL3Jlc2V0EpwBChNSZXZva2VPdGhlclNlc3Npb25zEiguYWNtZS5hdXRoLnYxLlJldm9rZU90aGVyU2Vzc2lvbnNSZXF1ZXN0GikuYWNtZS5hdXRoLnYxLlJldm9rZU90aGVyU2Vzc2lvbnNSZXNwb25zZSIwqrsYAggCgtPkkwIkOgEqIh8vdjEvYXV0aC9zZXNzaW9ucy9yZXZva2Utb3RoZXJzEosBChFJc3N1ZVNlcnZpY2VUb2tlbhImLmFjbWUuYXV0aC52MS5Jc3N1ZVNlcnZpY2VUb2tlblJlcXVlc3QaJy5hY21lLmF1dGgudjEuSXNzdWVTZXJ2aWNlVG9rZW5SZXNwb25zZSIlqrsYCAgBGgRhdXRogtPkkwITOgEqIg4vdjEvYXV0aC90b2tlbhJjCgdHZXRKd2tzEhwuYWNtZS5hdXRoLnYxLkdldEp3a3NSZXF1ZXN0GhQuZ29vZ2xlLmFwaS5IdHRwQm9keSIkqrsYAggBgtPkkwIYEhYvLndlbGwta25vd24vandrcy5qc29uMpsCChNBdXRoSW50ZXJuYWxTZXJ2aWNlEoUBChJSZXZva2VVc2VyU2Vzc2lvbnMSJy5hY21lLmF1dGgudjEuUmV2b2tlVXNlclNlc3Npb25zUmVxdWVzdBooLmFjbWUuYXV0aC52MS5SZXZva2VVc2VyU2Vzc2lvbnNSZXNwb25zZSIcqrsYGAgDIhRhdXRoLnNlc3Npb25zLnJldm9rZRJ2Cg1EZWxldGVBY2NvdW50EiIuYWNtZS5hdXRoLnYxLkRlbGV0ZUFjY291bnRSZXF1ZXN0GiMuYWNtZS5hdXRoLnYxLkRlbGV0ZUFjY291bnRSZXNwb25zZSIcqrsYGAgDIhRhdXRoLmFjY291bnRzLmRlbGV0ZRoEsLsYAUJfChBjb20uYWNtZS5hdXRoLnYxUAFaOmdpdGh1Yi5jb20vYWNtZS9hY21lLWVkZ2Utc3RhY2svZ2VuL2dvL2FjbWUvYXV0aC92MTthdXRodjGqAgxBY21lLkF1dGguVjFiBnByb3RvMw", [file_acme_edge_v1_policy, file_acme_user_v1_user, file_google_api_annotations, file_google_api_httpbody, file_google_protobuf_timestamp]);
 
 /**
  * An access token and a refresh token.
@@ -151,6 +151,9 @@ export const LoginRequestSchema: GenMessage<LoginRequest> = /*@__PURE__*/
   messageDesc(file_acme_auth_v1_auth, 3);
 
 /**
+ * Either signed in (user and tokens), or, for an account with a second
+ * factor, only second_factor: call CompleteLogin with its challenge.
+ *
  * @generated from message acme.auth.v1.LoginResponse
  */
 export type LoginResponse = Message<"acme.auth.v1.LoginResponse"> & {
@@ -163,6 +166,11 @@ export type LoginResponse = Message<"acme.auth.v1.LoginResponse"> & {
    * @generated from field: acme.auth.v1.Tokens tokens = 2;
    */
   tokens?: Tokens | undefined;
+
+  /**
+   * @generated from field: acme.auth.v1.SecondFactorChallenge second_factor = 3;
+   */
+  secondFactor?: SecondFactorChallenge | undefined;
 };
 
 /**
@@ -171,6 +179,39 @@ export type LoginResponse = Message<"acme.auth.v1.LoginResponse"> & {
  */
 export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
   messageDesc(file_acme_auth_v1_auth, 4);
+
+/**
+ * The password was right; a second factor is needed before tokens are issued.
+ *
+ * @generated from message acme.auth.v1.SecondFactorChallenge
+ */
+export type SecondFactorChallenge = Message<"acme.auth.v1.SecondFactorChallenge"> & {
+  /**
+   * Opaque, single use, short lived (AUTH_MFA_CHALLENGE_SECONDS).
+   *
+   * @generated from field: string challenge = 1;
+   */
+  challenge: string;
+
+  /**
+   * @generated from field: int32 expires_in = 2;
+   */
+  expiresIn: number;
+
+  /**
+   * What CompleteLogin accepts: "totp", "recovery_code".
+   *
+   * @generated from field: repeated string methods = 3;
+   */
+  methods: string[];
+};
+
+/**
+ * Describes the message acme.auth.v1.SecondFactorChallenge.
+ * Use `create(SecondFactorChallengeSchema)` to create a new message.
+ */
+export const SecondFactorChallengeSchema: GenMessage<SecondFactorChallenge> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 5);
 
 /**
  * @generated from message acme.auth.v1.RefreshRequest
@@ -187,7 +228,7 @@ export type RefreshRequest = Message<"acme.auth.v1.RefreshRequest"> & {
  * Use `create(RefreshRequestSchema)` to create a new message.
  */
 export const RefreshRequestSchema: GenMessage<RefreshRequest> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 5);
+  messageDesc(file_acme_auth_v1_auth, 6);
 
 /**
  * @generated from message acme.auth.v1.RefreshResponse
@@ -204,7 +245,7 @@ export type RefreshResponse = Message<"acme.auth.v1.RefreshResponse"> & {
  * Use `create(RefreshResponseSchema)` to create a new message.
  */
 export const RefreshResponseSchema: GenMessage<RefreshResponse> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 6);
+  messageDesc(file_acme_auth_v1_auth, 7);
 
 /**
  * @generated from message acme.auth.v1.LogoutRequest
@@ -221,7 +262,7 @@ export type LogoutRequest = Message<"acme.auth.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 7);
+  messageDesc(file_acme_auth_v1_auth, 8);
 
 /**
  * @generated from message acme.auth.v1.LogoutResponse
@@ -234,7 +275,7 @@ export type LogoutResponse = Message<"acme.auth.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 8);
+  messageDesc(file_acme_auth_v1_auth, 9);
 
 /**
  * @generated from message acme.auth.v1.LogoutAllRequest
@@ -247,7 +288,7 @@ export type LogoutAllRequest = Message<"acme.auth.v1.LogoutAllRequest"> & {
  * Use `create(LogoutAllRequestSchema)` to create a new message.
  */
 export const LogoutAllRequestSchema: GenMessage<LogoutAllRequest> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 9);
+  messageDesc(file_acme_auth_v1_auth, 10);
 
 /**
  * @generated from message acme.auth.v1.LogoutAllResponse
@@ -260,7 +301,7 @@ export type LogoutAllResponse = Message<"acme.auth.v1.LogoutAllResponse"> & {
  * Use `create(LogoutAllResponseSchema)` to create a new message.
  */
 export const LogoutAllResponseSchema: GenMessage<LogoutAllResponse> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 10);
+  messageDesc(file_acme_auth_v1_auth, 11);
 
 /**
  * One signed-in device or client.
@@ -299,6 +340,13 @@ export type Session = Message<"acme.auth.v1.Session"> & {
    * @generated from field: bool current = 6;
    */
   current: boolean;
+
+  /**
+   * Read from the user agent, e.g. "Firefox 128 on Linux" ("" when unknown).
+   *
+   * @generated from field: string device = 7;
+   */
+  device: string;
 };
 
 /**
@@ -306,7 +354,7 @@ export type Session = Message<"acme.auth.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 11);
+  messageDesc(file_acme_auth_v1_auth, 12);
 
 /**
  * @generated from message acme.auth.v1.ListSessionsRequest
@@ -319,7 +367,7 @@ export type ListSessionsRequest = Message<"acme.auth.v1.ListSessionsRequest"> & 
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 12);
+  messageDesc(file_acme_auth_v1_auth, 13);
 
 /**
  * @generated from message acme.auth.v1.ListSessionsResponse
@@ -336,7 +384,7 @@ export type ListSessionsResponse = Message<"acme.auth.v1.ListSessionsResponse"> 
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 13);
+  messageDesc(file_acme_auth_v1_auth, 14);
 
 /**
  * @generated from message acme.auth.v1.DeleteSessionRequest
@@ -353,7 +401,7 @@ export type DeleteSessionRequest = Message<"acme.auth.v1.DeleteSessionRequest"> 
  * Use `create(DeleteSessionRequestSchema)` to create a new message.
  */
 export const DeleteSessionRequestSchema: GenMessage<DeleteSessionRequest> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 14);
+  messageDesc(file_acme_auth_v1_auth, 15);
 
 /**
  * @generated from message acme.auth.v1.DeleteSessionResponse
@@ -366,7 +414,7 @@ export type DeleteSessionResponse = Message<"acme.auth.v1.DeleteSessionResponse"
  * Use `create(DeleteSessionResponseSchema)` to create a new message.
  */
 export const DeleteSessionResponseSchema: GenMessage<DeleteSessionResponse> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 15);
+  messageDesc(file_acme_auth_v1_auth, 16);
 
 /**
  * @generated from message acme.auth.v1.ChangePasswordRequest
@@ -390,7 +438,7 @@ export type ChangePasswordRequest = Message<"acme.auth.v1.ChangePasswordRequest"
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 16);
+  messageDesc(file_acme_auth_v1_auth, 17);
 
 /**
  * @generated from message acme.auth.v1.ChangePasswordResponse
@@ -403,7 +451,512 @@ export type ChangePasswordResponse = Message<"acme.auth.v1.ChangePasswordRespons
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 17);
+  messageDesc(file_acme_auth_v1_auth, 18);
+
+/**
+ * @generated from message acme.auth.v1.VerifyEmailRequest
+ */
+export type VerifyEmailRequest = Message<"acme.auth.v1.VerifyEmailRequest"> & {
+  /**
+   * The token from the mail.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.VerifyEmailRequest.
+ * Use `create(VerifyEmailRequestSchema)` to create a new message.
+ */
+export const VerifyEmailRequestSchema: GenMessage<VerifyEmailRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 19);
+
+/**
+ * @generated from message acme.auth.v1.VerifyEmailResponse
+ */
+export type VerifyEmailResponse = Message<"acme.auth.v1.VerifyEmailResponse"> & {
+  /**
+   * The address now verified (and, after ChangeEmail, the sign-in address).
+   *
+   * @generated from field: string email = 1;
+   */
+  email: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.VerifyEmailResponse.
+ * Use `create(VerifyEmailResponseSchema)` to create a new message.
+ */
+export const VerifyEmailResponseSchema: GenMessage<VerifyEmailResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 20);
+
+/**
+ * @generated from message acme.auth.v1.ResendVerificationRequest
+ */
+export type ResendVerificationRequest = Message<"acme.auth.v1.ResendVerificationRequest"> & {
+};
+
+/**
+ * Describes the message acme.auth.v1.ResendVerificationRequest.
+ * Use `create(ResendVerificationRequestSchema)` to create a new message.
+ */
+export const ResendVerificationRequestSchema: GenMessage<ResendVerificationRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 21);
+
+/**
+ * @generated from message acme.auth.v1.ResendVerificationResponse
+ */
+export type ResendVerificationResponse = Message<"acme.auth.v1.ResendVerificationResponse"> & {
+  /**
+   * "sent", or "already_verified".
+   *
+   * @generated from field: string status = 1;
+   */
+  status: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.ResendVerificationResponse.
+ * Use `create(ResendVerificationResponseSchema)` to create a new message.
+ */
+export const ResendVerificationResponseSchema: GenMessage<ResendVerificationResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 22);
+
+/**
+ * @generated from message acme.auth.v1.ChangeEmailRequest
+ */
+export type ChangeEmailRequest = Message<"acme.auth.v1.ChangeEmailRequest"> & {
+  /**
+   * @generated from field: string new_email = 1;
+   */
+  newEmail: string;
+
+  /**
+   * @generated from field: string current_password = 2;
+   */
+  currentPassword: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.ChangeEmailRequest.
+ * Use `create(ChangeEmailRequestSchema)` to create a new message.
+ */
+export const ChangeEmailRequestSchema: GenMessage<ChangeEmailRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 23);
+
+/**
+ * @generated from message acme.auth.v1.ChangeEmailResponse
+ */
+export type ChangeEmailResponse = Message<"acme.auth.v1.ChangeEmailResponse"> & {
+  /**
+   * Always "pending": the change happens when the mailed token is verified.
+   *
+   * @generated from field: string status = 1;
+   */
+  status: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.ChangeEmailResponse.
+ * Use `create(ChangeEmailResponseSchema)` to create a new message.
+ */
+export const ChangeEmailResponseSchema: GenMessage<ChangeEmailResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 24);
+
+/**
+ * @generated from message acme.auth.v1.RequestPasswordResetRequest
+ */
+export type RequestPasswordResetRequest = Message<"acme.auth.v1.RequestPasswordResetRequest"> & {
+  /**
+   * @generated from field: string email = 1;
+   */
+  email: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.RequestPasswordResetRequest.
+ * Use `create(RequestPasswordResetRequestSchema)` to create a new message.
+ */
+export const RequestPasswordResetRequestSchema: GenMessage<RequestPasswordResetRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 25);
+
+/**
+ * The same for a known and an unknown address.
+ *
+ * @generated from message acme.auth.v1.RequestPasswordResetResponse
+ */
+export type RequestPasswordResetResponse = Message<"acme.auth.v1.RequestPasswordResetResponse"> & {
+  /**
+   * Always "accepted".
+   *
+   * @generated from field: string status = 1;
+   */
+  status: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.RequestPasswordResetResponse.
+ * Use `create(RequestPasswordResetResponseSchema)` to create a new message.
+ */
+export const RequestPasswordResetResponseSchema: GenMessage<RequestPasswordResetResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 26);
+
+/**
+ * @generated from message acme.auth.v1.ResetPasswordRequest
+ */
+export type ResetPasswordRequest = Message<"acme.auth.v1.ResetPasswordRequest"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * 8..72 UTF-8 bytes.
+   *
+   * @generated from field: string new_password = 2;
+   */
+  newPassword: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.ResetPasswordRequest.
+ * Use `create(ResetPasswordRequestSchema)` to create a new message.
+ */
+export const ResetPasswordRequestSchema: GenMessage<ResetPasswordRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 27);
+
+/**
+ * @generated from message acme.auth.v1.ResetPasswordResponse
+ */
+export type ResetPasswordResponse = Message<"acme.auth.v1.ResetPasswordResponse"> & {
+};
+
+/**
+ * Describes the message acme.auth.v1.ResetPasswordResponse.
+ * Use `create(ResetPasswordResponseSchema)` to create a new message.
+ */
+export const ResetPasswordResponseSchema: GenMessage<ResetPasswordResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 28);
+
+/**
+ * @generated from message acme.auth.v1.CompleteLoginRequest
+ */
+export type CompleteLoginRequest = Message<"acme.auth.v1.CompleteLoginRequest"> & {
+  /**
+   * SecondFactorChallenge.challenge from Login.
+   *
+   * @generated from field: string challenge = 1;
+   */
+  challenge: string;
+
+  /**
+   * A 6-digit TOTP code; or, instead, recovery_code.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string recovery_code = 3;
+   */
+  recoveryCode: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.CompleteLoginRequest.
+ * Use `create(CompleteLoginRequestSchema)` to create a new message.
+ */
+export const CompleteLoginRequestSchema: GenMessage<CompleteLoginRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 29);
+
+/**
+ * @generated from message acme.auth.v1.CompleteLoginResponse
+ */
+export type CompleteLoginResponse = Message<"acme.auth.v1.CompleteLoginResponse"> & {
+  /**
+   * @generated from field: acme.user.v1.User user = 1;
+   */
+  user?: User | undefined;
+
+  /**
+   * @generated from field: acme.auth.v1.Tokens tokens = 2;
+   */
+  tokens?: Tokens | undefined;
+};
+
+/**
+ * Describes the message acme.auth.v1.CompleteLoginResponse.
+ * Use `create(CompleteLoginResponseSchema)` to create a new message.
+ */
+export const CompleteLoginResponseSchema: GenMessage<CompleteLoginResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 30);
+
+/**
+ * @generated from message acme.auth.v1.GetSecondFactorRequest
+ */
+export type GetSecondFactorRequest = Message<"acme.auth.v1.GetSecondFactorRequest"> & {
+};
+
+/**
+ * Describes the message acme.auth.v1.GetSecondFactorRequest.
+ * Use `create(GetSecondFactorRequestSchema)` to create a new message.
+ */
+export const GetSecondFactorRequestSchema: GenMessage<GetSecondFactorRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 31);
+
+/**
+ * @generated from message acme.auth.v1.GetSecondFactorResponse
+ */
+export type GetSecondFactorResponse = Message<"acme.auth.v1.GetSecondFactorResponse"> & {
+  /**
+   * @generated from field: bool totp_enabled = 1;
+   */
+  totpEnabled: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp totp_enabled_at = 2;
+   */
+  totpEnabledAt?: Timestamp | undefined;
+
+  /**
+   * Unused recovery codes left.
+   *
+   * @generated from field: int32 recovery_codes_left = 3;
+   */
+  recoveryCodesLeft: number;
+};
+
+/**
+ * Describes the message acme.auth.v1.GetSecondFactorResponse.
+ * Use `create(GetSecondFactorResponseSchema)` to create a new message.
+ */
+export const GetSecondFactorResponseSchema: GenMessage<GetSecondFactorResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 32);
+
+/**
+ * @generated from message acme.auth.v1.StartTotpEnrollmentRequest
+ */
+export type StartTotpEnrollmentRequest = Message<"acme.auth.v1.StartTotpEnrollmentRequest"> & {
+  /**
+   * @generated from field: string current_password = 1;
+   */
+  currentPassword: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.StartTotpEnrollmentRequest.
+ * Use `create(StartTotpEnrollmentRequestSchema)` to create a new message.
+ */
+export const StartTotpEnrollmentRequestSchema: GenMessage<StartTotpEnrollmentRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 33);
+
+/**
+ * @generated from message acme.auth.v1.StartTotpEnrollmentResponse
+ */
+export type StartTotpEnrollmentResponse = Message<"acme.auth.v1.StartTotpEnrollmentResponse"> & {
+  /**
+   * Base32 secret, for typing into an authenticator app.
+   *
+   * @generated from field: string secret = 1;
+   */
+  secret: string;
+
+  /**
+   * otpauth://totp/... (Key Uri Format).
+   *
+   * @generated from field: string otpauth_uri = 2;
+   */
+  otpauthUri: string;
+
+  /**
+   * The URI as a QR code, an SVG document.
+   *
+   * @generated from field: string qr_svg = 3;
+   */
+  qrSvg: string;
+
+  /**
+   * Seconds the enrolment waits for ConfirmTotp.
+   *
+   * @generated from field: int32 expires_in = 4;
+   */
+  expiresIn: number;
+};
+
+/**
+ * Describes the message acme.auth.v1.StartTotpEnrollmentResponse.
+ * Use `create(StartTotpEnrollmentResponseSchema)` to create a new message.
+ */
+export const StartTotpEnrollmentResponseSchema: GenMessage<StartTotpEnrollmentResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 34);
+
+/**
+ * @generated from message acme.auth.v1.ConfirmTotpRequest
+ */
+export type ConfirmTotpRequest = Message<"acme.auth.v1.ConfirmTotpRequest"> & {
+  /**
+   * @generated from field: string code = 1;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.ConfirmTotpRequest.
+ * Use `create(ConfirmTotpRequestSchema)` to create a new message.
+ */
+export const ConfirmTotpRequestSchema: GenMessage<ConfirmTotpRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 35);
+
+/**
+ * @generated from message acme.auth.v1.ConfirmTotpResponse
+ */
+export type ConfirmTotpResponse = Message<"acme.auth.v1.ConfirmTotpResponse"> & {
+  /**
+   * Ten single-use codes, shown only now.
+   *
+   * @generated from field: repeated string recovery_codes = 1;
+   */
+  recoveryCodes: string[];
+};
+
+/**
+ * Describes the message acme.auth.v1.ConfirmTotpResponse.
+ * Use `create(ConfirmTotpResponseSchema)` to create a new message.
+ */
+export const ConfirmTotpResponseSchema: GenMessage<ConfirmTotpResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 36);
+
+/**
+ * @generated from message acme.auth.v1.DisableTotpRequest
+ */
+export type DisableTotpRequest = Message<"acme.auth.v1.DisableTotpRequest"> & {
+  /**
+   * A current code, or instead a recovery code.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string recovery_code = 2;
+   */
+  recoveryCode: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.DisableTotpRequest.
+ * Use `create(DisableTotpRequestSchema)` to create a new message.
+ */
+export const DisableTotpRequestSchema: GenMessage<DisableTotpRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 37);
+
+/**
+ * @generated from message acme.auth.v1.DisableTotpResponse
+ */
+export type DisableTotpResponse = Message<"acme.auth.v1.DisableTotpResponse"> & {
+};
+
+/**
+ * Describes the message acme.auth.v1.DisableTotpResponse.
+ * Use `create(DisableTotpResponseSchema)` to create a new message.
+ */
+export const DisableTotpResponseSchema: GenMessage<DisableTotpResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 38);
+
+/**
+ * @generated from message acme.auth.v1.RegenerateRecoveryCodesRequest
+ */
+export type RegenerateRecoveryCodesRequest = Message<"acme.auth.v1.RegenerateRecoveryCodesRequest"> & {
+  /**
+   * @generated from field: string code = 1;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.RegenerateRecoveryCodesRequest.
+ * Use `create(RegenerateRecoveryCodesRequestSchema)` to create a new message.
+ */
+export const RegenerateRecoveryCodesRequestSchema: GenMessage<RegenerateRecoveryCodesRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 39);
+
+/**
+ * @generated from message acme.auth.v1.RegenerateRecoveryCodesResponse
+ */
+export type RegenerateRecoveryCodesResponse = Message<"acme.auth.v1.RegenerateRecoveryCodesResponse"> & {
+  /**
+   * @generated from field: repeated string recovery_codes = 1;
+   */
+  recoveryCodes: string[];
+};
+
+/**
+ * Describes the message acme.auth.v1.RegenerateRecoveryCodesResponse.
+ * Use `create(RegenerateRecoveryCodesResponseSchema)` to create a new message.
+ */
+export const RegenerateRecoveryCodesResponseSchema: GenMessage<RegenerateRecoveryCodesResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 40);
+
+/**
+ * @generated from message acme.auth.v1.ResetSecondFactorRequest
+ */
+export type ResetSecondFactorRequest = Message<"acme.auth.v1.ResetSecondFactorRequest"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message acme.auth.v1.ResetSecondFactorRequest.
+ * Use `create(ResetSecondFactorRequestSchema)` to create a new message.
+ */
+export const ResetSecondFactorRequestSchema: GenMessage<ResetSecondFactorRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 41);
+
+/**
+ * @generated from message acme.auth.v1.ResetSecondFactorResponse
+ */
+export type ResetSecondFactorResponse = Message<"acme.auth.v1.ResetSecondFactorResponse"> & {
+};
+
+/**
+ * Describes the message acme.auth.v1.ResetSecondFactorResponse.
+ * Use `create(ResetSecondFactorResponseSchema)` to create a new message.
+ */
+export const ResetSecondFactorResponseSchema: GenMessage<ResetSecondFactorResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 42);
+
+/**
+ * @generated from message acme.auth.v1.RevokeOtherSessionsRequest
+ */
+export type RevokeOtherSessionsRequest = Message<"acme.auth.v1.RevokeOtherSessionsRequest"> & {
+};
+
+/**
+ * Describes the message acme.auth.v1.RevokeOtherSessionsRequest.
+ * Use `create(RevokeOtherSessionsRequestSchema)` to create a new message.
+ */
+export const RevokeOtherSessionsRequestSchema: GenMessage<RevokeOtherSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 43);
+
+/**
+ * @generated from message acme.auth.v1.RevokeOtherSessionsResponse
+ */
+export type RevokeOtherSessionsResponse = Message<"acme.auth.v1.RevokeOtherSessionsResponse"> & {
+  /**
+   * @generated from field: int32 revoked = 1;
+   */
+  revoked: number;
+};
+
+/**
+ * Describes the message acme.auth.v1.RevokeOtherSessionsResponse.
+ * Use `create(RevokeOtherSessionsResponseSchema)` to create a new message.
+ */
+export const RevokeOtherSessionsResponseSchema: GenMessage<RevokeOtherSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_acme_auth_v1_auth, 44);
 
 /**
  * @generated from message acme.auth.v1.IssueServiceTokenRequest
@@ -432,7 +985,7 @@ export type IssueServiceTokenRequest = Message<"acme.auth.v1.IssueServiceTokenRe
  * Use `create(IssueServiceTokenRequestSchema)` to create a new message.
  */
 export const IssueServiceTokenRequestSchema: GenMessage<IssueServiceTokenRequest> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 18);
+  messageDesc(file_acme_auth_v1_auth, 45);
 
 /**
  * @generated from message acme.auth.v1.IssueServiceTokenResponse
@@ -459,7 +1012,7 @@ export type IssueServiceTokenResponse = Message<"acme.auth.v1.IssueServiceTokenR
  * Use `create(IssueServiceTokenResponseSchema)` to create a new message.
  */
 export const IssueServiceTokenResponseSchema: GenMessage<IssueServiceTokenResponse> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 19);
+  messageDesc(file_acme_auth_v1_auth, 46);
 
 /**
  * @generated from message acme.auth.v1.GetJwksRequest
@@ -472,7 +1025,7 @@ export type GetJwksRequest = Message<"acme.auth.v1.GetJwksRequest"> & {
  * Use `create(GetJwksRequestSchema)` to create a new message.
  */
 export const GetJwksRequestSchema: GenMessage<GetJwksRequest> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 20);
+  messageDesc(file_acme_auth_v1_auth, 47);
 
 /**
  * @generated from message acme.auth.v1.RevokeUserSessionsRequest
@@ -496,7 +1049,7 @@ export type RevokeUserSessionsRequest = Message<"acme.auth.v1.RevokeUserSessions
  * Use `create(RevokeUserSessionsRequestSchema)` to create a new message.
  */
 export const RevokeUserSessionsRequestSchema: GenMessage<RevokeUserSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 21);
+  messageDesc(file_acme_auth_v1_auth, 48);
 
 /**
  * @generated from message acme.auth.v1.RevokeUserSessionsResponse
@@ -513,7 +1066,7 @@ export type RevokeUserSessionsResponse = Message<"acme.auth.v1.RevokeUserSession
  * Use `create(RevokeUserSessionsResponseSchema)` to create a new message.
  */
 export const RevokeUserSessionsResponseSchema: GenMessage<RevokeUserSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 22);
+  messageDesc(file_acme_auth_v1_auth, 49);
 
 /**
  * @generated from message acme.auth.v1.DeleteAccountRequest
@@ -530,7 +1083,7 @@ export type DeleteAccountRequest = Message<"acme.auth.v1.DeleteAccountRequest"> 
  * Use `create(DeleteAccountRequestSchema)` to create a new message.
  */
 export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 23);
+  messageDesc(file_acme_auth_v1_auth, 50);
 
 /**
  * @generated from message acme.auth.v1.DeleteAccountResponse
@@ -543,7 +1096,7 @@ export type DeleteAccountResponse = Message<"acme.auth.v1.DeleteAccountResponse"
  * Use `create(DeleteAccountResponseSchema)` to create a new message.
  */
 export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
-  messageDesc(file_acme_auth_v1_auth, 24);
+  messageDesc(file_acme_auth_v1_auth, 51);
 
 /**
  * Accounts, sessions, tokens and signing keys.
@@ -631,6 +1184,146 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof ChangePasswordRequestSchema;
     output: typeof ChangePasswordResponseSchema;
+  },
+  /**
+   * Mark the address a mailed verification token was sent to as verified
+   * (after Register or ResendVerification), or, for a token mailed by
+   * ChangeEmail, make the new address the sign-in address. Single use.
+   *
+   * @generated from rpc acme.auth.v1.AuthService.VerifyEmail
+   */
+  verifyEmail: {
+    methodKind: "unary";
+    input: typeof VerifyEmailRequestSchema;
+    output: typeof VerifyEmailResponseSchema;
+  },
+  /**
+   * Mail a new verification token to the caller's address (earlier ones stop
+   * working). Limited per account (AUTH_VERIFY_RESEND_SECONDS).
+   *
+   * @generated from rpc acme.auth.v1.AuthService.ResendVerification
+   */
+  resendVerification: {
+    methodKind: "unary";
+    input: typeof ResendVerificationRequestSchema;
+    output: typeof ResendVerificationResponseSchema;
+  },
+  /**
+   * Start changing the sign-in address: the current password is checked and
+   * a token is mailed to the new address; VerifyEmail with it completes the
+   * change and the old address is told.
+   *
+   * @generated from rpc acme.auth.v1.AuthService.ChangeEmail
+   */
+  changeEmail: {
+    methodKind: "unary";
+    input: typeof ChangeEmailRequestSchema;
+    output: typeof ChangeEmailResponseSchema;
+  },
+  /**
+   * Forgotten password: the same answer whether or not the address has an
+   * account; its owner is mailed a single-use, short-lived reset token.
+   *
+   * @generated from rpc acme.auth.v1.AuthService.RequestPasswordReset
+   */
+  requestPasswordReset: {
+    methodKind: "unary";
+    input: typeof RequestPasswordResetRequestSchema;
+    output: typeof RequestPasswordResetResponseSchema;
+  },
+  /**
+   * Set a new password with a mailed reset token; every session ends and the
+   * owner is mailed.
+   *
+   * @generated from rpc acme.auth.v1.AuthService.ResetPassword
+   */
+  resetPassword: {
+    methodKind: "unary";
+    input: typeof ResetPasswordRequestSchema;
+    output: typeof ResetPasswordResponseSchema;
+  },
+  /**
+   * Second step of a login with a second factor: the challenge Login
+   * returned and a TOTP code or an unused recovery code.
+   *
+   * @generated from rpc acme.auth.v1.AuthService.CompleteLogin
+   */
+  completeLogin: {
+    methodKind: "unary";
+    input: typeof CompleteLoginRequestSchema;
+    output: typeof CompleteLoginResponseSchema;
+  },
+  /**
+   * The caller's second factors.
+   *
+   * @generated from rpc acme.auth.v1.AuthService.GetSecondFactor
+   */
+  getSecondFactor: {
+    methodKind: "unary";
+    input: typeof GetSecondFactorRequestSchema;
+    output: typeof GetSecondFactorResponseSchema;
+  },
+  /**
+   * Begin TOTP enrolment (RFC 6238): a new secret, its otpauth URI and a QR
+   * code of it. Nothing changes until ConfirmTotp checks a first code.
+   *
+   * @generated from rpc acme.auth.v1.AuthService.StartTotpEnrollment
+   */
+  startTotpEnrollment: {
+    methodKind: "unary";
+    input: typeof StartTotpEnrollmentRequestSchema;
+    output: typeof StartTotpEnrollmentResponseSchema;
+  },
+  /**
+   * Finish enrolment with a first code: TOTP is on, ten recovery codes are
+   * returned (shown once).
+   *
+   * @generated from rpc acme.auth.v1.AuthService.ConfirmTotp
+   */
+  confirmTotp: {
+    methodKind: "unary";
+    input: typeof ConfirmTotpRequestSchema;
+    output: typeof ConfirmTotpResponseSchema;
+  },
+  /**
+   * Turn TOTP off; needs a current code or a recovery code.
+   *
+   * @generated from rpc acme.auth.v1.AuthService.DisableTotp
+   */
+  disableTotp: {
+    methodKind: "unary";
+    input: typeof DisableTotpRequestSchema;
+    output: typeof DisableTotpResponseSchema;
+  },
+  /**
+   * Ten new recovery codes (the old ones stop working); needs a current code.
+   *
+   * @generated from rpc acme.auth.v1.AuthService.RegenerateRecoveryCodes
+   */
+  regenerateRecoveryCodes: {
+    methodKind: "unary";
+    input: typeof RegenerateRecoveryCodesRequestSchema;
+    output: typeof RegenerateRecoveryCodesResponseSchema;
+  },
+  /**
+   * Admin: remove a user's second factor (lost device); audited and mailed.
+   *
+   * @generated from rpc acme.auth.v1.AuthService.ResetSecondFactor
+   */
+  resetSecondFactor: {
+    methodKind: "unary";
+    input: typeof ResetSecondFactorRequestSchema;
+    output: typeof ResetSecondFactorResponseSchema;
+  },
+  /**
+   * End every session of the caller except the one making this call.
+   *
+   * @generated from rpc acme.auth.v1.AuthService.RevokeOtherSessions
+   */
+  revokeOtherSessions: {
+    methodKind: "unary";
+    input: typeof RevokeOtherSessionsRequestSchema;
+    output: typeof RevokeOtherSessionsResponseSchema;
   },
   /**
    * Client credentials: a service token for service-to-service calls.

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acme/edge/v1/policy.proto.
  */
 export const file_acme_edge_v1_policy: GenFile = /*@__PURE__*/
-  fileDesc("ChlhY21lL2VkZ2UvdjEvcG9saWN5LnByb3RvEgxhY21lLmVkZ2UudjEicAoGUG9saWN5EiQKBmFjY2VzcxgBIAEoDjIULmFjbWUuZWRnZS52MS5BY2Nlc3MSDQoFcm9sZXMYAiADKAkSEgoKcmF0ZV9saW1pdBgDIAEoCRIOCgZzY29wZXMYBCADKAkSDQoFb3duZXIYBSABKAkqYQoGQWNjZXNzEhYKEkFDQ0VTU19VTlNQRUNJRklFRBAAEhEKDUFDQ0VTU19QVUJMSUMQARIYChRBQ0NFU1NfQVVUSEVOVElDQVRFRBACEhIKDkFDQ0VTU19TRVJWSUNFEAM6TgoGcG9saWN5Eh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtYcDIAEoCzIULmFjbWUuZWRnZS52MS5Qb2xpY3lSBnBvbGljeTo9CghpbnRlcm5hbBIfLmdvb2dsZS5wcm90b2J1Zi5TZXJ2aWNlT3B0aW9ucxi2hwMgASgIUghpbnRlcm5hbEJfChBjb20uYWNtZS5lZGdlLnYxUAFaOmdpdGh1Yi5jb20vYWNtZS9hY21lLWVkZ2Utc3RhY2svZ2VuL2dvL2FjbWUvZWRnZS92MTtlZGdldjGqAgxBY21lLkVkZ2UuVjFiBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("ChlhY21lL2VkZ2UvdjEvcG9saWN5LnByb3RvEgxhY21lLmVkZ2UudjEiiAEKBlBvbGljeRIkCgZhY2Nlc3MYASABKA4yFC5hY21lLmVkZ2UudjEuQWNjZXNzEg0KBXJvbGVzGAIgAygJEhIKCnJhdGVfbGltaXQYAyABKAkSDgoGc2NvcGVzGAQgAygJEg0KBW93bmVyGAUgASgJEhYKDnZlcmlmaWVkX2VtYWlsGAYgASgIKmEKBkFjY2VzcxIWChJBQ0NFU1NfVU5TUEVDSUZJRUQQABIRCg1BQ0NFU1NfUFVCTElDEAESGAoUQUNDRVNTX0FVVEhFTlRJQ0FURUQQAhISCg5BQ0NFU1NfU0VSVklDRRADOk4KBnBvbGljeRIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLWHAyABKAsyFC5hY21lLmVkZ2UudjEuUG9saWN5UgZwb2xpY3k6PQoIaW50ZXJuYWwSHy5nb29nbGUucHJvdG9idWYuU2VydmljZU9wdGlvbnMYtocDIAEoCFIIaW50ZXJuYWxCXwoQY29tLmFjbWUuZWRnZS52MVABWjpnaXRodWIuY29tL2FjbWUvYWNtZS1lZGdlLXN0YWNrL2dlbi9nby9hY21lL2VkZ2UvdjE7ZWRnZXYxqgIMQWNtZS5FZGdlLlYxYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * Edge and service policy of one RPC.
@@ -59,6 +59,15 @@ export type Policy = Message<"acme.edge.v1.Policy"> & {
    * @generated from field: string owner = 5;
    */
   owner: string;
+
+  /**
+   * ACCESS_AUTHENTICATED: the caller's address must be verified (the access
+   * token's email_verified claim). VERIFIED_EMAIL_POLICY=off lifts it
+   * (docs/accounts.md).
+   *
+   * @generated from field: bool verified_email = 6;
+   */
+  verifiedEmail: boolean;
 };
 
 /**

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acme/events/v1/events.proto.
  */
 export const file_acme_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChthY21lL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDmFjbWUuZXZlbnRzLnYxIpQGCghFbnZlbG9wZRIQCghldmVudF9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEhQKDGFnZ3JlZ2F0ZV9pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc2NoZW1hX3ZlcnNpb24YBSABKA0SEwoLdHJhY2VwYXJlbnQYBiABKAkSEgoKdHJhY2VzdGF0ZRgHIAEoCRI5Cg91c2VyX3JlZ2lzdGVyZWQYCiABKAsyHi5hY21lLmV2ZW50cy52MS5Vc2VyUmVnaXN0ZXJlZEgAEjUKDWVtYWlsX2NoYW5nZWQYCyABKAsyHC5hY21lLmV2ZW50cy52MS5FbWFpbENoYW5nZWRIABI7ChBwYXNzd29yZF9jaGFuZ2VkGAwgASgLMh8uYWNtZS5ldmVudHMudjEuUGFzc3dvcmRDaGFuZ2VkSAASQwoVbG9naW5fZnJvbV9uZXdfZGV2aWNlGA0gASgLMiIuYWNtZS5ldmVudHMudjEuTG9naW5Gcm9tTmV3RGV2aWNlSAASNwoOYWNjb3VudF9sb2NrZWQYDiABKAsyHS5hY21lLmV2ZW50cy52MS5BY2NvdW50TG9ja2VkSAASOQoPc2Vzc2lvbl9yZXZva2VkGA8gASgLMh4uYWNtZS5ldmVudHMudjEuU2Vzc2lvblJldm9rZWRIABI5Cg9hY2NvdW50X2RlbGV0ZWQYECABKAsyHi5hY21lLmV2ZW50cy52MS5BY2NvdW50RGVsZXRlZEgAEjUKDW9yZGVyX2NyZWF0ZWQYFCABKAsyHC5hY21lLmV2ZW50cy52MS5PcmRlckNyZWF0ZWRIABJCChRvcmRlcl9zdGF0dXNfY2hhbmdlZBgVIAEoCzIiLmFjbWUuZXZlbnRzLnYxLk9yZGVyU3RhdHVzQ2hhbmdlZEgAEjkKD29yZGVyX2NhbmNlbGxlZBgWIAEoCzIeLmFjbWUuZXZlbnRzLnYxLk9yZGVyQ2FuY2VsbGVkSABCBwoFZXZlbnQiMAoOVXNlclJlZ2lzdGVyZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCSJFCgxFbWFpbENoYW5nZWQSDwoHdXNlcl9pZBgBIAEoCRIRCglvbGRfZW1haWwYAiABKAkSEQoJbmV3X2VtYWlsGAMgASgJIjEKD1Bhc3N3b3JkQ2hhbmdlZBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJInsKEkxvZ2luRnJvbU5ld0RldmljZRIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSEQoJZGV2aWNlX2lkGAQgASgJEgoKAmlwGAUgASgJEhIKCnVzZXJfYWdlbnQYBiABKAkicQoNQWNjb3VudExvY2tlZBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIwCgxsb2NrZWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkUKDlNlc3Npb25SZXZva2VkEg8KB3VzZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiIQoOQWNjb3VudERlbGV0ZWQSDwoHdXNlcl9pZBgBIAEoCSKvAQoMT3JkZXJDcmVhdGVkEhAKCG9yZGVyX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDwoHcHJvZHVjdBgDIAEoCRIQCghxdWFudGl0eRgEIAEoBRIYChB1bml0X3ByaWNlX2NlbnRzGAUgASgDEhMKC3RvdGFsX2NlbnRzGAYgASgDEioKBnN0YXR1cxgHIAEoDjIaLmFjbWUub3JkZXIudjEuT3JkZXJTdGF0dXMilwEKEk9yZGVyU3RhdHVzQ2hhbmdlZBIQCghvcmRlcl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEi8KC2Zyb21fc3RhdHVzGAMgASgOMhouYWNtZS5vcmRlci52MS5PcmRlclN0YXR1cxItCgl0b19zdGF0dXMYBCABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzInQKDk9yZGVyQ2FuY2VsbGVkEhAKCG9yZGVyX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLZnJvbV9zdGF0dXMYAyABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzEg4KBnJlYXNvbhgEIAEoCUJnChJjb20uYWNtZS5ldmVudHMudjFQAVo+Z2l0aHViLmNvbS9hY21lL2FjbWUtZWRnZS1zdGFjay9nZW4vZ28vYWNtZS9ldmVudHMvdjE7ZXZlbnRzdjGqAg5BY21lLkV2ZW50cy5WMWIGcHJvdG8z", [file_acme_order_v1_order, file_google_protobuf_timestamp]);
+  fileDesc("ChthY21lL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDmFjbWUuZXZlbnRzLnYxIrcICghFbnZlbG9wZRIQCghldmVudF9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEhQKDGFnZ3JlZ2F0ZV9pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc2NoZW1hX3ZlcnNpb24YBSABKA0SEwoLdHJhY2VwYXJlbnQYBiABKAkSEgoKdHJhY2VzdGF0ZRgHIAEoCRI5Cg91c2VyX3JlZ2lzdGVyZWQYCiABKAsyHi5hY21lLmV2ZW50cy52MS5Vc2VyUmVnaXN0ZXJlZEgAEjUKDWVtYWlsX2NoYW5nZWQYCyABKAsyHC5hY21lLmV2ZW50cy52MS5FbWFpbENoYW5nZWRIABI7ChBwYXNzd29yZF9jaGFuZ2VkGAwgASgLMh8uYWNtZS5ldmVudHMudjEuUGFzc3dvcmRDaGFuZ2VkSAASQwoVbG9naW5fZnJvbV9uZXdfZGV2aWNlGA0gASgLMiIuYWNtZS5ldmVudHMudjEuTG9naW5Gcm9tTmV3RGV2aWNlSAASNwoOYWNjb3VudF9sb2NrZWQYDiABKAsyHS5hY21lLmV2ZW50cy52MS5BY2NvdW50TG9ja2VkSAASOQoPc2Vzc2lvbl9yZXZva2VkGA8gASgLMh4uYWNtZS5ldmVudHMudjEuU2Vzc2lvblJldm9rZWRIABI5Cg9hY2NvdW50X2RlbGV0ZWQYECABKAsyHi5hY21lLmV2ZW50cy52MS5BY2NvdW50RGVsZXRlZEgAElIKHGVtYWlsX3ZlcmlmaWNhdGlvbl9yZXF1ZXN0ZWQYESABKAsyKi5hY21lLmV2ZW50cy52MS5FbWFpbFZlcmlmaWNhdGlvblJlcXVlc3RlZEgAEjsKEHNpZ251cF9hdHRlbXB0ZWQYEiABKAsyHy5hY21lLmV2ZW50cy52MS5TaWdudXBBdHRlbXB0ZWRIABJKChhwYXNzd29yZF9yZXNldF9yZXF1ZXN0ZWQYEyABKAsyJi5hY21lLmV2ZW50cy52MS5QYXNzd29yZFJlc2V0UmVxdWVzdGVkSAASRAoVc2Vjb25kX2ZhY3Rvcl9jaGFuZ2VkGBcgASgLMiMuYWNtZS5ldmVudHMudjEuU2Vjb25kRmFjdG9yQ2hhbmdlZEgAEjUKDW9yZGVyX2NyZWF0ZWQYFCABKAsyHC5hY21lLmV2ZW50cy52MS5PcmRlckNyZWF0ZWRIABJCChRvcmRlcl9zdGF0dXNfY2hhbmdlZBgVIAEoCzIiLmFjbWUuZXZlbnRzLnYxLk9yZGVyU3RhdHVzQ2hhbmdlZEgAEjkKD29yZGVyX2NhbmNlbGxlZBgWIAEoCzIeLmFjbWUuZXZlbnRzLnYxLk9yZGVyQ2FuY2VsbGVkSABCBwoFZXZlbnQiMAoOVXNlclJlZ2lzdGVyZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCSJFCgxFbWFpbENoYW5nZWQSDwoHdXNlcl9pZBgBIAEoCRIRCglvbGRfZW1haWwYAiABKAkSEQoJbmV3X2VtYWlsGAMgASgJIj4KD1Bhc3N3b3JkQ2hhbmdlZBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEgsKA3ZpYRgDIAEoCSJ7ChJMb2dpbkZyb21OZXdEZXZpY2USDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEhEKCWRldmljZV9pZBgEIAEoCRIKCgJpcBgFIAEoCRISCgp1c2VyX2FnZW50GAYgASgJInEKDUFjY291bnRMb2NrZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIOCgZyZWFzb24YAyABKAkSMAoMbG9ja2VkX3VudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJFCg5TZXNzaW9uUmV2b2tlZBIPCgd1c2VyX2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSDgoGcmVhc29uGAMgASgJIiEKDkFjY291bnREZWxldGVkEg8KB3VzZXJfaWQYASABKAkijAEKGkVtYWlsVmVyaWZpY2F0aW9uUmVxdWVzdGVkEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSDQoFdG9rZW4YAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcHVycG9zZRgFIAEoCSIxCg9TaWdudXBBdHRlbXB0ZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCSJ3ChZQYXNzd29yZFJlc2V0UmVxdWVzdGVkEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSDQoFdG9rZW4YAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRQoTU2Vjb25kRmFjdG9yQ2hhbmdlZBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEg4KBmNoYW5nZRgDIAEoCSKvAQoMT3JkZXJDcmVhdGVkEhAKCG9yZGVyX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDwoHcHJvZHVjdBgDIAEoCRIQCghxdWFudGl0eRgEIAEoBRIYChB1bml0X3ByaWNlX2NlbnRzGAUgASgDEhMKC3RvdGFsX2NlbnRzGAYgASgDEioKBnN0YXR1cxgHIAEoDjIaLmFjbWUub3JkZXIudjEuT3JkZXJTdGF0dXMilwEKEk9yZGVyU3RhdHVzQ2hhbmdlZBIQCghvcmRlcl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEi8KC2Zyb21fc3RhdHVzGAMgASgOMhouYWNtZS5vcmRlci52MS5PcmRlclN0YXR1cxItCgl0b19zdGF0dXMYBCABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzInQKDk9yZGVyQ2FuY2VsbGVkEhAKCG9yZGVyX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLZnJvbV9zdGF0dXMYAyABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzEg4KBnJlYXNvbhgEIAEoCUJnChJjb20uYWNtZS5ldmVudHMudjFQAVo+Z2l0aHViLmNvbS9hY21lL2FjbWUtZWRnZS1zdGFjay9nZW4vZ28vYWNtZS9ldmVudHMvdjE7ZXZlbnRzdjGqAg5BY21lLkV2ZW50cy5WMWIGcHJvdG8z", [file_acme_order_v1_order, file_google_protobuf_timestamp]);
 
 /**
  * Domain events the services publish on the message bus (platform/bus/bus.ts)
@@ -22,7 +22,11 @@ export const file_acme_events_v1_events: GenFile = /*@__PURE__*/
  * service, no REST route. A message on the bus is one Envelope, binary
  * encoded; its id is event_id and its type header the event's full name
  * (e.g. "acme.events.v1.UserRegistered"). Events carry what a consumer needs
- * to act (ids, the address a mail goes to), never a password, hash or token.
+ * to act (ids, the address a mail goes to), never a password or hash. The one
+ * secret they carry is the single-use link token of the events that exist to
+ * mail it (EmailVerificationRequested, PasswordResetRequested): short lived,
+ * stored by the auth service only as a hash, in the outbox until published;
+ * the notification service puts it in the mail and keeps only the subject.
  * Consumers ignore fields they do not know; a change that is not additive
  * bumps schema_version.
  *
@@ -122,6 +126,30 @@ export type Envelope = Message<"acme.events.v1.Envelope"> & {
     case: "accountDeleted";
   } | {
     /**
+     * @generated from field: acme.events.v1.EmailVerificationRequested email_verification_requested = 17;
+     */
+    value: EmailVerificationRequested;
+    case: "emailVerificationRequested";
+  } | {
+    /**
+     * @generated from field: acme.events.v1.SignupAttempted signup_attempted = 18;
+     */
+    value: SignupAttempted;
+    case: "signupAttempted";
+  } | {
+    /**
+     * @generated from field: acme.events.v1.PasswordResetRequested password_reset_requested = 19;
+     */
+    value: PasswordResetRequested;
+    case: "passwordResetRequested";
+  } | {
+    /**
+     * @generated from field: acme.events.v1.SecondFactorChanged second_factor_changed = 23;
+     */
+    value: SecondFactorChanged;
+    case: "secondFactorChanged";
+  } | {
+    /**
      * @generated from field: acme.events.v1.OrderCreated order_created = 20;
      */
     value: OrderCreated;
@@ -218,6 +246,14 @@ export type PasswordChanged = Message<"acme.events.v1.PasswordChanged"> & {
    * @generated from field: string email = 2;
    */
   email: string;
+
+  /**
+   * "change" (the owner, with the current password) or "reset" (with a
+   * mailed token); "" from producers before this field.
+   *
+   * @generated from field: string via = 3;
+   */
+  via: string;
 };
 
 /**
@@ -368,6 +404,147 @@ export const AccountDeletedSchema: GenMessage<AccountDeleted> = /*@__PURE__*/
   messageDesc(file_acme_events_v1_events, 7);
 
 /**
+ * A token to verify an address was issued ("user.verification_requested"):
+ * mailed as a link to `email`.
+ *
+ * @generated from message acme.events.v1.EmailVerificationRequested
+ */
+export type EmailVerificationRequested = Message<"acme.events.v1.EmailVerificationRequested"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Where the token goes: the account's address, or the new one of a change.
+   *
+   * @generated from field: string email = 2;
+   */
+  email: string;
+
+  /**
+   * Single use; the auth service keeps only its hash.
+   *
+   * @generated from field: string token = 3;
+   */
+  token: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * "verify" (after registration or a resend) or "change_email".
+   *
+   * @generated from field: string purpose = 5;
+   */
+  purpose: string;
+};
+
+/**
+ * Describes the message acme.events.v1.EmailVerificationRequested.
+ * Use `create(EmailVerificationRequestedSchema)` to create a new message.
+ */
+export const EmailVerificationRequestedSchema: GenMessage<EmailVerificationRequested> = /*@__PURE__*/
+  messageDesc(file_acme_events_v1_events, 8);
+
+/**
+ * Someone tried to register with an address that already has an account
+ * ("user.signup_attempted"): its owner is told, the caller learns nothing.
+ *
+ * @generated from message acme.events.v1.SignupAttempted
+ */
+export type SignupAttempted = Message<"acme.events.v1.SignupAttempted"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string email = 2;
+   */
+  email: string;
+};
+
+/**
+ * Describes the message acme.events.v1.SignupAttempted.
+ * Use `create(SignupAttemptedSchema)` to create a new message.
+ */
+export const SignupAttemptedSchema: GenMessage<SignupAttempted> = /*@__PURE__*/
+  messageDesc(file_acme_events_v1_events, 9);
+
+/**
+ * A password reset was asked for an existing account
+ * ("user.password_reset_requested"): the token is mailed to its owner.
+ *
+ * @generated from message acme.events.v1.PasswordResetRequested
+ */
+export type PasswordResetRequested = Message<"acme.events.v1.PasswordResetRequested"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string email = 2;
+   */
+  email: string;
+
+  /**
+   * Single use; the auth service keeps only its hash.
+   *
+   * @generated from field: string token = 3;
+   */
+  token: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message acme.events.v1.PasswordResetRequested.
+ * Use `create(PasswordResetRequestedSchema)` to create a new message.
+ */
+export const PasswordResetRequestedSchema: GenMessage<PasswordResetRequested> = /*@__PURE__*/
+  messageDesc(file_acme_events_v1_events, 10);
+
+/**
+ * The account's second factor changed ("user.second_factor_changed"):
+ * a security notice to the owner.
+ *
+ * @generated from message acme.events.v1.SecondFactorChanged
+ */
+export type SecondFactorChanged = Message<"acme.events.v1.SecondFactorChanged"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string email = 2;
+   */
+  email: string;
+
+  /**
+   * "totp_enabled", "totp_disabled", "recovery_codes_regenerated",
+   * "reset_by_admin".
+   *
+   * @generated from field: string change = 3;
+   */
+  change: string;
+};
+
+/**
+ * Describes the message acme.events.v1.SecondFactorChanged.
+ * Use `create(SecondFactorChangedSchema)` to create a new message.
+ */
+export const SecondFactorChangedSchema: GenMessage<SecondFactorChanged> = /*@__PURE__*/
+  messageDesc(file_acme_events_v1_events, 11);
+
+/**
  * An order was created ("order.created").
  *
  * @generated from message acme.events.v1.OrderCreated
@@ -416,7 +593,7 @@ export type OrderCreated = Message<"acme.events.v1.OrderCreated"> & {
  * Use `create(OrderCreatedSchema)` to create a new message.
  */
 export const OrderCreatedSchema: GenMessage<OrderCreated> = /*@__PURE__*/
-  messageDesc(file_acme_events_v1_events, 8);
+  messageDesc(file_acme_events_v1_events, 12);
 
 /**
  * An order moved from one status to another ("order.status_changed").
@@ -450,7 +627,7 @@ export type OrderStatusChanged = Message<"acme.events.v1.OrderStatusChanged"> & 
  * Use `create(OrderStatusChangedSchema)` to create a new message.
  */
 export const OrderStatusChangedSchema: GenMessage<OrderStatusChanged> = /*@__PURE__*/
-  messageDesc(file_acme_events_v1_events, 9);
+  messageDesc(file_acme_events_v1_events, 13);
 
 /**
  * An order was cancelled ("order.cancelled"), by its owner, an admin or the
@@ -487,5 +664,5 @@ export type OrderCancelled = Message<"acme.events.v1.OrderCancelled"> & {
  * Use `create(OrderCancelledSchema)` to create a new message.
  */
 export const OrderCancelledSchema: GenMessage<OrderCancelled> = /*@__PURE__*/
-  messageDesc(file_acme_events_v1_events, 10);
+  messageDesc(file_acme_events_v1_events, 14);
 
