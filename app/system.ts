@@ -11,7 +11,7 @@ import { grpcTransport, type TokenSource } from "../platform/clients.js";
 import { int, serviceUrls, type Config } from "../platform/config.js";
 import { openDatabase, type Database } from "../platform/db.js";
 import { dependencyGate } from "../platform/dependency.js";
-import type { PolicyTable } from "../platform/policy.js";
+import { policyTable, type PolicyTable } from "../platform/policy.js";
 import { errorInterceptor } from "../platform/errors.js";
 import { HealthState, registerHealth, ServingStatus } from "../platform/health.js";
 import { openStore, type KeyValueStore } from "../platform/kv.js";
@@ -32,7 +32,7 @@ import type { Bus } from "../platform/bus/bus.js";
 import { memoryBus } from "../platform/bus/memory.js";
 import { startRelay, type Relay } from "../platform/outbox.js";
 import { callsFrom } from "./calls.js";
-import { policies as productPolicies, registry } from "./contract.js";
+import { policies as productPolicies, productServices, registry } from "./contract.js";
 import { audienceOfService, definitions, SERVICE_NAMES, type ServiceName } from "./services.js";
 
 export interface SystemOptions {
@@ -65,7 +65,7 @@ export interface System {
 
 export async function startSystem(opts: SystemOptions): Promise<System> {
   const { config } = opts;
-  const policies = opts.policies ?? productPolicies;
+  const policies = opts.policies ?? (config.verifiedEmailPolicy === "off" ? policyTable(productServices, { verifiedEmail: false }) : productPolicies);
   const log = opts.log ?? createLogger({ service: opts.services.length === 1 ? opts.services[0] : "acme" }, { level: config.logLevel });
   const db = opts.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, env: config.env }));
   const kv = opts.kv ?? openStore(config.redisUrl, config.env);

@@ -137,6 +137,8 @@ export interface Config {
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** Path of the rate-limit config (envoyproxy/ratelimit format). */
   readonly rateLimitConfig: string;
+  /** VERIFIED_EMAIL_POLICY: "enforce" (default) refuses verified_email RPCs to unverified accounts; "off" lifts it. */
+  readonly verifiedEmailPolicy: "enforce" | "off";
   readonly shutdownGraceMs: number;
   /** Connection limits of the one port (platform/server.ts). */
   readonly limits: ConnectionLimits;
@@ -165,6 +167,7 @@ export function loadConfig(env: Env = process.env): Config {
     metrics: metricsListener(env),
     tls: tlsFiles(env),
     rateLimitConfig: resolve(str(env, "RATELIMIT_CONFIG", "envoy/ratelimit/config.yaml")),
+    verifiedEmailPolicy: oneOf(env, "VERIFIED_EMAIL_POLICY", "enforce", ["enforce", "off"] as const),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10000, 0, 120000),
     limits: {
       headersTimeoutMs: int(env, "SERVER_HEADERS_TIMEOUT_MS", 10_000, 100, 120_000),

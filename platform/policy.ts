@@ -28,6 +28,8 @@ export interface MethodPolicy {
   readonly scopes: readonly string[];
   /** Owner-only RPCs: the request field naming the user acted on. */
   readonly owner?: DescField;
+  /** The caller's address must be verified (unless the table was built with verifiedEmail off). */
+  readonly verifiedEmail: boolean;
   /** Rate-limit class ("default" when the contract leaves it empty). */
   readonly rateLimit: string;
   /** True for services marked (acme.edge.v1.internal): no edge routes them. */
@@ -40,7 +42,12 @@ export function isInternal(service: DescService): boolean {
   return getOption(service, internal);
 }
 
-export function methodPolicy(service: DescService, method: DescMethod): MethodPolicy {
+/** How a table applies the contract: VERIFIED_EMAIL_POLICY=off builds it with verifiedEmail false (docs/accounts.md). */
+export interface PolicyOptions {
+  readonly verifiedEmail?: boolean;
+}
+
+export function methodPolicy(service: DescService, method: DescMethod, opts: PolicyOptions = {}): MethodPolicy {
   const p = getOption(method, policyExt);
   const rules: HttpRule[] = [];
   if (hasOption(method, http)) {
@@ -61,6 +68,7 @@ export function methodPolicy(service: DescService, method: DescMethod): MethodPo
     roles: p.roles,
     scopes: p.scopes,
     owner,
+    verifiedEmail: p.verifiedEmail && opts.verifiedEmail !== false,
     rateLimit: p.rateLimit || "default",
     internal: isInternal(service),
     httpRules: rules,
@@ -74,10 +82,10 @@ export interface PolicyTable {
   readonly services: readonly DescService[];
 }
 
-export function policyTable(services: Iterable<DescService>): PolicyTable {
+export function policyTable(services: Iterable<DescService>, opts: PolicyOptions = {}): PolicyTable {
   const list = [...services];
   const byPath = new Map<string, MethodPolicy>();
-  for (const s of list) for (const m of s.methods) byPath.set(`/${s.typeName}/${m.name}`, methodPolicy(s, m));
+  for (const s of list) for (const m of s.methods) byPath.set(`/${s.typeName}/${m.name}`, methodPolicy(s, m, opts));
   const all = [...byPath.values()];
   return { get: (path) => byPath.get(path), all: () => all, services: list };
 }
@@ -111,6 +119,9 @@ export type Decision =
   | { readonly allow: false; readonly code: Code; readonly message: string };
 
 const ALLOW: Decision = { allow: true };
+
+/** The refusal of a verified_email RPC to an access token without email_verified. */
+export const EMAIL_NOT_VERIFIED = "verify your email address first (then refresh the access token)";
 const deny = (code: Code, message: string): Decision => ({ allow: false, code, message });
 
 /** Service-token audience of a service: "acme.user.v1.UserInternalService" -> "acme-user". */
@@ -138,6 +149,8 @@ export function authorize(policy: MethodPolicy, principal: Principal | undefined
     return ALLOW;
   }
   if (principal.kind !== "user") return deny(Code.PermissionDenied, "a user access token is required");
+  // Unverified: refused before anything else is decided (the client refreshes its token after verifying).
+  if (policy.verifiedEmail && !principal.emailVerified) return deny(Code.PermissionDenied, EMAIL_NOT_VERIFIED);
   // Owner-only: decided by authorizeOwner once the handler has validated the id (a malformed id
   // is INVALID_ARGUMENT on its field, whoever asks); the handler calls requireOwner.
   if (policy.owner) return ALLOW;

@@ -8,6 +8,8 @@ export interface UserPrincipal {
   /** Session id (JWT sid). */
   readonly sessionId: string;
   readonly roles: readonly string[];
+  /** The token's email_verified claim is true (policy verified_email). */
+  readonly emailVerified?: boolean;
   readonly tokenId: string;
   /** Expiry, seconds since epoch. */
   readonly expiresAt: number;

@@ -240,6 +240,7 @@ export function createVerifier(opts: VerifierOptions): TokenVerifier {
       userId: claims.sub,
       sessionId: claims.sid,
       roles: strings(claims.roles) ?? [],
+      emailVerified: claims.email_verified === true,
       tokenId: claims.jti,
       expiresAt: claims.exp,
     };

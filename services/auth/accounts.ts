@@ -2,7 +2,8 @@
 // look the same to the client whatever the cause, registration answers the
 // same for new and taken emails; the audit log keeps the true reason.
 // Throttling policy: lockout.ts and docs/auth-policy.md. Events (events.ts):
-// UserRegistered, PasswordChanged and AccountLocked here; LoginFromNewDevice
+// UserRegistered (with EmailVerificationRequested), SignupAttempted,
+// PasswordChanged and AccountLocked here; LoginFromNewDevice
 // and SessionRevoked with the sessions (sessions.ts).
 import { randomUUID } from "node:crypto";
 import type { Tokens } from "../../gen/acme/auth/v1/auth_pb.js";
@@ -10,14 +11,17 @@ import type { User } from "../../gen/acme/user/v1/user_pb.js";
 import type { UserPrincipal } from "../../platform/auth/principal.js";
 import { invalidArgument, unauthenticated } from "../../platform/errors.js";
 import type { Logger } from "../../platform/logger.js";
-import type { Audit, LoginFailureReason, RequestInfo } from "./audit.js";
+import type { Audit, AuthEventType, LoginFailureReason, RequestInfo } from "./audit.js";
 import { metrics, METRIC } from "../../platform/telemetry/metrics.js";
 import type { Clock } from "./clock.js";
-import { accountLocked, userRegistered } from "./events.js";
+import { accountLocked, emailVerificationRequested, userRegistered } from "./events.js";
 import type { Lockout, Refusal } from "./lockout.js";
+import type { AccountTokens } from "./account-tokens.js";
 import { CreationPace } from "./pacing.js";
+import type { SignupNotices } from "./signup-notice.js";
 import { MAX_PASSWORD_BYTES, type PasswordHasher } from "./passwords.js";
 import type { Profiles } from "./profiles.js";
+import type { ChallengeIssued, LoginChallenges } from "./mfa/challenges.js";
 import type { Sessions } from "./sessions.js";
 import { EmailTakenError, type Account, type AuthStore } from "./store.js";
 import { retrySeconds, throttledError } from "./throttled.js";
@@ -26,6 +30,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The one answer to every failed login. */
 export const INVALID_CREDENTIALS = "invalid email or password";
+
+/** Login's answer for an account with a second factor: only the challenge (LoginResponse.second_factor). */
+export interface SecondFactorRequired {
+  secondFactor: ChallengeIssued;
+}
 
 export interface SignedIn {
   user: User;
@@ -44,35 +53,48 @@ export class Accounts {
     private readonly audit: Audit,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** Registration's mail: the verification token of a new account, the notice to the owner of a taken email. */
+    private readonly mail: { tokens: AccountTokens; signups: SignupNotices },
+    /** Login's second step (mfa/challenges.ts): a challenge for an account with a confirmed second factor. */
+    private readonly secondFactor: Pick<LoginChallenges, "issueIfRequired">,
   ) {}
 
   /**
    * Inputs are validated and the email normalised by the caller. The same
    * answer (nothing) whether the email was new or taken, at about the same
    * time: both hash the password, and a taken email waits as long as creating
-   * an account takes (pacing.ts). The owner of a taken email gets an audit
-   * event (and, once mail exists, a message). No tokens: the client logs in.
+   * an account takes (pacing.ts). A new account's address is mailed a
+   * verification token (EmailVerificationRequested); the owner of a taken
+   * email a notice (SignupAttempted, signup-notice.ts) and an audit event.
+   * No tokens: the client logs in.
    */
   async register(email: string, password: string, name: string, req: RequestInfo): Promise<void> {
     const hash = await this.hasher.hash(password);
     const existing = await this.store.findAccountByEmail(email);
-    if (existing) return this.registerExisting(existing.id, req);
+    if (existing) return this.registerExisting(existing, req);
     const started = performance.now();
     const id = randomUUID();
-    // UserRegistered is committed with the account; removed with it if the profile cannot be created.
-    const event = userRegistered(id, email);
+    const now = new Date(this.clock.now());
+    // The account, its verification token, UserRegistered and EmailVerificationRequested commit
+    // together; the events are removed with the account if the profile cannot be created.
+    const verify = this.mail.tokens.prepare(id, "verify_email", email, now);
+    const events = [
+      userRegistered(id, email),
+      emailVerificationRequested({ userId: id, email, token: verify.token, expiresAt: verify.expiresAt, purpose: "verify" }, now),
+    ];
     try {
-      await this.store.createAccount({ id, email, password_hash: hash, created_by: "register" }, event);
+      await this.store.createAccount({ id, email, password_hash: hash, created_by: "register" }, events, verify.store);
     } catch (err) {
       // Lost a race for the email: the same answer as any taken email.
-      if (err instanceof EmailTakenError) return this.registerExisting((await this.store.findAccountByEmail(email))?.id, req);
+      if (err instanceof EmailTakenError) return this.registerExisting(await this.store.findAccountByEmail(email), req);
       throw err;
     }
     try {
       await this.profiles.create({ userId: id, email, name, role: "user" });
     } catch (err) {
       // No account without a profile: undo, then report.
-      await this.store.removeNewAccount(id, event.id).catch((e) => this.log.error("could not remove account after failed profile creation", { userId: id, err: e }));
+      const ids = events.map((e) => e.id);
+      await this.store.removeNewAccount(id, ids).catch((e) => this.log.error("could not remove account after failed profile creation", { userId: id, err: e }));
       throw err;
     }
     this.store.outboxCommitted();
@@ -80,12 +102,16 @@ export class Accounts {
     await this.audit.record("register", { userId: id }, req);
   }
 
-  private async registerExisting(userId: string | undefined, req: RequestInfo): Promise<void> {
-    await this.pace.wait();
-    await this.audit.record("register_existing", { userId }, req);
+  /** The notice to the owner is written within the paced wait, so this path takes no longer than a creation. */
+  private async registerExisting(account: Account | undefined, req: RequestInfo): Promise<void> {
+    const waitMs = this.pace.nextWaitMs();
+    const started = performance.now();
+    if (account) await this.mail.signups.attempted(account);
+    await sleep(Math.max(0, waitMs - (performance.now() - started)));
+    await this.audit.record("register_existing", { userId: account?.id }, req);
   }
 
-  async login(email: string, password: string, req: RequestInfo): Promise<SignedIn> {
+  async login(email: string, password: string, req: RequestInfo): Promise<SignedIn | SecondFactorRequired> {
     // Throttles first, before anything depends on whether the account exists.
     const refusal = await this.lockout.check(email, req.ip);
     if (refusal) return this.throttled(email, refusal, req);
@@ -104,35 +130,63 @@ export class Accounts {
     const profile = await this.profiles.check(account.id);
     if (!profile.exists || !profile.active || !profile.user) return this.fail(email, account, "inactive", req, false);
 
-    await this.lockout.reset(email, req.ip);
     await this.rehashIfNeeded(account, password);
-    const { tokens, sessionId } = await this.sessions.start(account, [profile.user.role], req);
-    await this.audit.record("login_success", { userId: account.id, sessionId }, req);
-    return { user: profile.user, tokens };
+    // An account with a second factor gets a challenge instead of a session (CompleteLogin, mfa/login.ts).
+    // Its throttle failures are kept until the code is right too: a known password must not buy fresh guesses.
+    const secondFactor = await this.secondFactor.issueIfRequired(account.id, req);
+    if (secondFactor) {
+      await this.audit.record("login_second_factor_required", { userId: account.id }, req);
+      return { secondFactor };
+    }
+    await this.lockout.reset(email, req.ip);
+    return this.signIn(account, profile.user, req);
+  }
+
+  /** A session for an account whose credentials (and second factor) were checked; `reason`: how ("totp", "recovery_code"). */
+  async signIn(account: Account, user: User, req: RequestInfo, reason?: string): Promise<SignedIn> {
+    const { tokens, sessionId } = await this.sessions.start(account, [user.role], req);
+    await this.audit.record("login_success", { userId: account.id, sessionId, reason }, req);
+    return { user, tokens };
+  }
+
+  /** A wrong second-factor code counts against the sign-in throttles like a wrong password (mfa/attempts.ts). */
+  countFailedAttempt(account: Account, req: RequestInfo): Promise<void> {
+    return this.countFailure(account.email, account, req);
   }
 
   /** Check the current password (counted against the same throttles), set the new one, end every other session. */
   async changePassword(p: UserPrincipal, current: string, next: string, req: RequestInfo): Promise<void> {
+    const account = await this.confirmPassword(p, current, "password_change_failure", req);
+    const fields = { userId: account.id, sessionId: p.sessionId };
+    const hash = await this.hasher.hash(next);
+    // PasswordChanged commits with the hash; each other session's SessionRevoked with its revocation.
+    await this.store.changePassword(account.id, hash, new Date(this.clock.now()));
+    await this.lockout.reset(account.email, req.ip);
+    await this.sessions.revoke({ userId: account.id, exceptSessionId: p.sessionId }, "password_change", "password_change", req, fields);
+  }
+
+  /**
+   * The caller's current password, for a change that needs it (ChangePassword,
+   * ChangeEmail): refused by the login throttles, a wrong one counted against
+   * them (INVALID_ARGUMENT on currentPassword); `failure` is the audit type.
+   */
+  async confirmPassword(p: UserPrincipal, current: string, failure: AuthEventType, req: RequestInfo): Promise<Account> {
     const account = await this.store.getAccount(p.userId);
     if (!account) throw unauthenticated("account not found");
     const fields = { userId: account.id, sessionId: p.sessionId };
     const refusal = await this.lockout.check(account.email, req.ip);
     if (refusal) {
-      await this.audit.record("password_change_failure", { ...fields, reason: `throttled ${refusal.scope}` }, req);
+      await this.audit.record(failure, { ...fields, reason: `throttled ${refusal.scope}` }, req);
       throw throttledError(refusal.retryAfterMs);
     }
     const ok =
       Buffer.byteLength(current, "utf8") <= MAX_PASSWORD_BYTES && current !== "" && (await this.hasher.verify(current, account.password_hash));
     if (!ok) {
       await this.countFailure(account.email, account, req);
-      await this.audit.record("password_change_failure", { ...fields, reason: "bad_password" }, req);
+      await this.audit.record(failure, { ...fields, reason: "bad_password" }, req);
       throw invalidArgument([{ field: "currentPassword", description: "is incorrect" }]);
     }
-    const hash = await this.hasher.hash(next);
-    // PasswordChanged commits with the hash; each other session's SessionRevoked with its revocation.
-    await this.store.changePassword(account.id, hash, new Date(this.clock.now()));
-    await this.lockout.reset(account.email, req.ip);
-    await this.sessions.revoke({ userId: account.id, exceptSessionId: p.sessionId }, "password_change", "password_change", req, fields);
+    return account;
   }
 
   /**

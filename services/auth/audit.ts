@@ -14,7 +14,7 @@ import type { AuthDb } from "./tables.js";
 
 export type AuthEventType =
   | "register"
-  /** Someone registered an email that has an account; the owner is to be told (by mail, issue 17). */
+  /** Someone registered an email that has an account; the owner is told (SignupAttempted, at most every 10 minutes). */
   | "register_existing"
   | "login_success"
   | "login_failure"
@@ -36,6 +36,37 @@ export type AuthEventType =
   | "session_revoked"
   | "sessions_revoked"
   | "account_deleted"
+  /** A verification token was spent: the address is verified (verification.ts). */
+  | "email_verified"
+  /** ResendVerification mailed a new token. */
+  | "verification_resent"
+  /** ChangeEmail passed the password check; reason "address taken" when no mail went out (the caller is not told). */
+  | "email_change_requested"
+  /** ChangeEmail refused: wrong current password or a throttle (reason). */
+  | "email_change_failure"
+  /** A change_email token was spent: the sign-in address changed. */
+  | "email_changed"
+  /** RequestPasswordReset; reason "unknown address" when no account has it (the caller is not told). */
+  | "password_reset_requested"
+  /** RequestPasswordReset refused by its per-address or per-client limit (reason). */
+  | "password_reset_throttled"
+  /** A reset token set a new password; every session was revoked. */
+  | "password_reset"
+  /** Login: the password was right, the account has a second factor: a challenge instead of a session (mfa/). */
+  | "login_second_factor_required"
+  /** StartTotpEnrollment: a new pending secret (replacing a pending one). */
+  | "totp_enrollment_started"
+  /** ConfirmTotp: TOTP is on, recovery codes issued. */
+  | "totp_enabled"
+  /** DisableTotp; reason: what proved it ("totp", "recovery_code"). */
+  | "totp_disabled"
+  | "recovery_codes_regenerated"
+  /** A recovery code was spent (CompleteLogin); reason: how many are left. */
+  | "recovery_code_used"
+  /** An admin removed the user's second factor; reason names the admin. */
+  | "second_factor_reset"
+  /** A second-factor action refused: "<action>: <why>" (bad_code, reused_code, bad_password, throttled ...). */
+  | "second_factor_failure"
   | "token_issued"
   | "token_refused"
   | "admin_created"
@@ -43,7 +74,15 @@ export type AuthEventType =
   | "email_not_normalized";
 
 /** Why a login failed; the client only ever sees "invalid email or password". */
-export type LoginFailureReason = "unknown_user" | "bad_password" | "inactive";
+export type LoginFailureReason =
+  | "unknown_user"
+  | "bad_password"
+  | "inactive"
+  /** CompleteLogin (mfa/login.ts): an unknown, expired, used or dead challenge; a wrong, reused or used code. */
+  | "bad_challenge"
+  | "bad_code"
+  | "reused_code"
+  | "bad_recovery_code";
 
 export interface RequestInfo {
   ip: string;

@@ -40,7 +40,14 @@ export async function adminAccount(
 ): Promise<{ account: Account; created: boolean } | undefined> {
   const existing = await store.findAccountByEmail(email);
   if (existing) return existing.created_by === createdBy ? { account: existing, created: false } : undefined;
-  const r = await store.ensureAccount({ id: randomUUID(), email, password_hash: await hasher.hash(password), created_by: createdBy });
+  const r = await store.ensureAccount({
+    id: randomUUID(),
+    email,
+    password_hash: await hasher.hash(password),
+    created_by: createdBy,
+    // An operator chose this address (ADMIN_EMAIL, the admin command): nothing to verify by mail.
+    email_verified_at: new Date(),
+  });
   return r.account.created_by === createdBy ? r : undefined;
 }
 

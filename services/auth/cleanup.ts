@@ -94,6 +94,39 @@ export class Cleanup {
       return { numDeletedRows: r.numAffectedRows ?? 0n };
     });
     if (revocations) this.log.info("auth cleanup: expired revocations", { revocations });
+    // Mailed tokens (account-tokens.ts) past their expiry, and spent or retired ones once the
+    // resend limits no longer count them (they are decided from the newest token's created_at).
+    const usedBefore = new Date(now.getTime() - Math.max(3600, this.cfg.verifyResendSeconds) * 1000);
+    const accountTokens = await this.batched(() =>
+      this.db
+        .deleteFrom("auth.account_tokens")
+        .where("token_hash", "in", (eb) =>
+          eb
+            .selectFrom("auth.account_tokens")
+            .select("token_hash")
+            .where((w) => w.or([w("expires_at", "<=", now), w("used_at", "<=", usedBefore)]))
+            .limit(BATCH)
+            .forUpdate()
+            .skipLocked(),
+        )
+        .executeTakeFirst(),
+    );
+    if (accountTokens) this.log.info("auth cleanup: expired or used account tokens", { accountTokens });
+    // Second-factor login challenges past their lifetime (used ones too: they expire minutes later),
+    // and TOTP enrolments never confirmed in time (mfa/): their sealed secrets serve nobody.
+    const loginChallenges = await this.batched(() =>
+      this.db
+        .deleteFrom("auth.login_challenges")
+        .where("challenge_hash", "in", (eb) =>
+          eb.selectFrom("auth.login_challenges").select("challenge_hash").where("expires_at", "<=", now).limit(BATCH).forUpdate().skipLocked(),
+        )
+        .executeTakeFirst(),
+    );
+    const pendingBefore = new Date(now.getTime() - this.cfg.totpEnrollSeconds * 1000);
+    const pendingTotp = await this.batched(() =>
+      this.db.deleteFrom("auth.totp").where("confirmed_at", "is", null).where("created_at", "<=", pendingBefore).executeTakeFirst(),
+    );
+    if (loginChallenges || pendingTotp) this.log.info("auth cleanup: second factor", { loginChallenges, pendingTotp });
     return { refreshTokens, sessions: expired + revoked, signingKeys };
   }
 

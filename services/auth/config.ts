@@ -48,6 +48,21 @@ export interface AuthConfig {
   /** Cache-Control max-age of the JWKS. */
   readonly jwksMaxAgeSeconds: number;
 
+  /** Mailed tokens (account-tokens.ts): lifetime of a verification or email-change token, and of a reset token. */
+  readonly verifyTokenSeconds: number;
+  readonly resetTokenSeconds: number;
+  /** ResendVerification: at most one mail per account this often. */
+  readonly verifyResendSeconds: number;
+  /** RequestPasswordReset per hour: per address asked for, and per client address. */
+  readonly resetPerAddress: number;
+  readonly resetPerClient: number;
+
+  /** TOTP (mfa/): the issuer shown in authenticator apps; how long an enrolment waits for its first code. */
+  readonly totpIssuer: string;
+  readonly totpEnrollSeconds: number;
+  /** Lifetime of a login's second-factor challenge. */
+  readonly mfaChallengeSeconds: number;
+
   readonly cleanupIntervalSeconds: number;
   /** Revoked sessions are deleted this long after revocation. */
   readonly revokedRetentionSeconds: number;
@@ -90,6 +105,16 @@ export function loadAuthConfig(config: Config): AuthConfig {
     keyPublishAheadSeconds: int(env, "KEY_PUBLISH_AHEAD_SECONDS", 3600, 0, 7 * 86400),
     keyCheckSeconds: int(env, "KEY_CHECK_SECONDS", 60, 1, 3600),
     jwksMaxAgeSeconds: int(env, "JWKS_MAX_AGE_SECONDS", 300, 0, 86400),
+
+    verifyTokenSeconds: int(env, "AUTH_VERIFY_TOKEN_SECONDS", 86400, 300, 30 * 86400),
+    resetTokenSeconds: int(env, "AUTH_RESET_TOKEN_SECONDS", 1800, 60, 86400),
+    verifyResendSeconds: int(env, "AUTH_VERIFY_RESEND_SECONDS", 60, 0, 86400),
+    resetPerAddress: int(env, "AUTH_RESET_PER_ADDRESS", 3, 1, 1000),
+    resetPerClient: int(env, "AUTH_RESET_PER_CLIENT", 20, 1, 1_000_000),
+
+    totpIssuer: str(env, "AUTH_TOTP_ISSUER", "Acme").trim().slice(0, 64) || "Acme",
+    totpEnrollSeconds: int(env, "AUTH_TOTP_ENROLL_SECONDS", 600, 60, 86400),
+    mfaChallengeSeconds: int(env, "AUTH_MFA_CHALLENGE_SECONDS", 300, 30, 3600),
 
     cleanupIntervalSeconds: int(env, "AUTH_CLEANUP_INTERVAL_SECONDS", 600, 1, 86400),
     revokedRetentionSeconds: int(env, "REVOKED_SESSION_RETENTION_SECONDS", 86400, 0, 90 * 86400),

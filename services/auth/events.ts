@@ -1,15 +1,22 @@
 // Events the auth service publishes (acme.events.v1), written to its outbox
 // (auth.outbox, platform/outbox.ts) in the transaction of the change. Never a
-// password, hash or token in them: ids, addresses, the session a change is about.
+// password, hash or session token in them: ids, addresses, the session a change
+// is about. The one exception is the mailed single-use token of
+// EmailVerificationRequested and PasswordResetRequested (account-tokens.ts):
+// the event is how it reaches the mail; the auth service keeps only its hash.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   AccountDeletedSchema,
   AccountLockedSchema,
   EmailChangedSchema,
+  EmailVerificationRequestedSchema,
   LoginFromNewDeviceSchema,
   PasswordChangedSchema,
+  SecondFactorChangedSchema,
+  PasswordResetRequestedSchema,
   SessionRevokedSchema,
+  SignupAttemptedSchema,
   UserRegisteredSchema,
 } from "../../gen/acme/events/v1/events_pb.js";
 import type { OutboxEvent } from "../../platform/outbox.js";
@@ -28,6 +35,10 @@ export const ROUTING = {
   locked: "user.locked",
   sessionRevoked: "user.session_revoked",
   accountDeleted: "user.deleted",
+  secondFactorChanged: "user.second_factor_changed",
+  verificationRequested: "user.verification_requested",
+  signupAttempted: "user.signup_attempted",
+  passwordResetRequested: "user.password_reset_requested",
 } as const;
 
 /** An account was created by registration: its id and the address the welcome mail goes to. */
@@ -49,14 +60,39 @@ export function emailChanged(userId: string, oldEmail: string, newEmail: string,
   });
 }
 
-/** The owner set a new password (not a rehash at a new cost). */
-export function passwordChanged(userId: string, email: string, at: Date): OutboxEvent {
+/** The owner set a new password (not a rehash at a new cost): with the current one ("change") or a mailed token ("reset"). */
+export function passwordChanged(userId: string, email: string, at: Date, via: "change" | "reset" = "change"): OutboxEvent {
   return envelopeEvent({
     routingKey: ROUTING.passwordChanged,
     aggregateId: userId,
     occurredAt: at,
-    event: { case: "passwordChanged", value: create(PasswordChangedSchema, { userId, email }) },
+    event: { case: "passwordChanged", value: create(PasswordChangedSchema, { userId, email, via }) },
   });
+}
+
+/** A verification token to mail: to the account's address ("verify") or to the new one of a change ("change_email"). */
+export function emailVerificationRequested(
+  m: { userId: string; email: string; token: string; expiresAt: Date; purpose: "verify" | "change_email" },
+  at: Date,
+): OutboxEvent {
+  const value = create(EmailVerificationRequestedSchema, { ...m, expiresAt: timestampFromDate(m.expiresAt) });
+  return envelopeEvent({ routingKey: ROUTING.verificationRequested, aggregateId: m.userId, occurredAt: at, event: { case: "emailVerificationRequested", value } });
+}
+
+/** Someone registered the address of an existing account: its owner is told (the caller was not). */
+export function signupAttempted(userId: string, email: string, at: Date): OutboxEvent {
+  return envelopeEvent({
+    routingKey: ROUTING.signupAttempted,
+    aggregateId: userId,
+    occurredAt: at,
+    event: { case: "signupAttempted", value: create(SignupAttemptedSchema, { userId, email }) },
+  });
+}
+
+/** A password reset token to mail to the account's address. */
+export function passwordResetRequested(m: { userId: string; email: string; token: string; expiresAt: Date }, at: Date): OutboxEvent {
+  const value = create(PasswordResetRequestedSchema, { ...m, expiresAt: timestampFromDate(m.expiresAt) });
+  return envelopeEvent({ routingKey: ROUTING.passwordResetRequested, aggregateId: m.userId, occurredAt: at, event: { case: "passwordResetRequested", value } });
 }
 
 /** A login whose device (devices.ts) the account had not signed in from before. */
@@ -99,5 +135,18 @@ export function accountDeleted(userId: string, at: Date): OutboxEvent {
     aggregateId: userId,
     occurredAt: at,
     event: { case: "accountDeleted", value: create(AccountDeletedSchema, { userId }) },
+  });
+}
+
+/** What happened to an account's second factor (mfa/): the owner is told by mail. */
+export type SecondFactorChange = "totp_enabled" | "totp_disabled" | "recovery_codes_regenerated" | "reset_by_admin";
+
+/** The account's second factor changed: committed with the change (mfa/second-factor-store.ts). */
+export function secondFactorChanged(userId: string, email: string, change: SecondFactorChange, at: Date): OutboxEvent {
+  return envelopeEvent({
+    routingKey: ROUTING.secondFactorChanged,
+    aggregateId: userId,
+    occurredAt: at,
+    event: { case: "secondFactorChanged", value: create(SecondFactorChangedSchema, { userId, email, change }) },
   });
 }

@@ -13,8 +13,9 @@ import type { JwksPublisher } from "./jwks.js";
 import type { Sessions } from "./sessions.js";
 import type { TokenMinter } from "./tokens.js";
 import { withRetryAfter } from "./throttled.js";
-import { emailHandlers } from "./email-handlers.js";
-import { secondFactorHandlers } from "./mfa/handlers.js";
+import { emailHandlers, type EmailHandlerDeps } from "./email-handlers.js";
+import { secondFactorHandlers, type SecondFactorHandlerDeps } from "./mfa/handlers.js";
+import { deviceName } from "./devices.js";
 import { check, nameProblem, passwordProblem, UUID } from "./validate.js";
 
 /** Register's one answer, for a new and for a taken email. */
@@ -27,12 +28,15 @@ export interface HandlerDeps {
   minter: TokenMinter;
   audit: Audit;
   jwks: JwksPublisher;
+  /** The mailed-token flows (email-handlers.ts). */
+  mail: EmailHandlerDeps;
+  secondFactor: SecondFactorHandlerDeps;
 }
 
 export function authHandlers(d: HandlerDeps): ServiceImpl<typeof AuthService> {
   return {
-    ...emailHandlers(),
-    ...secondFactorHandlers(),
+    ...emailHandlers(d.mail),
+    ...secondFactorHandlers(d.secondFactor),
 
     async register(req, ctx) {
       const email = normalizeEmail(req.email);
@@ -73,6 +77,7 @@ export function authHandlers(d: HandlerDeps): ServiceImpl<typeof AuthService> {
             userAgent: s.user_agent,
             ip: s.ip,
             current: s.id === p.sessionId,
+            device: deviceName(s.user_agent),
           }),
         ),
       };

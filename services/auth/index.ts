@@ -12,6 +12,7 @@ import type { TokenSource } from "../../platform/clients.js";
 import { int } from "../../platform/config.js";
 import type { Database } from "../../platform/db.js";
 import type { ServiceDefinition, ServiceModule } from "../../platform/service.js";
+import { AccountTokens } from "./account-tokens.js";
 import { Accounts } from "./accounts.js";
 import { Audit } from "./audit.js";
 import { runBootstrap } from "./bootstrap.js";
@@ -25,10 +26,14 @@ import { JwksPublisher } from "./jwks.js";
 import { SigningKeys } from "./keys.js";
 import { Lockout } from "./lockout.js";
 import { migrateAuth } from "./migrations.js";
+import { secondFactorServices, secondFactorStorage } from "./mfa/wiring.js";
 import { PasswordHasher } from "./passwords.js";
 import { userServiceProfiles, type Profiles } from "./profiles.js";
 import { SessionStore } from "./session-store.js";
 import { Sessions } from "./sessions.js";
+import { SignupNotices } from "./signup-notice.js";
+import { PasswordReset } from "./password-reset.js";
+import { Verification } from "./verification.js";
 import { RevocationCache } from "./revocations.js";
 import { AuthStore, type AuthDb } from "./store.js";
 import { TokenMinter } from "./tokens.js";
@@ -39,6 +44,8 @@ const USER_CALL_TIMEOUT_MS = 3000;
 
 interface Prepared {
   cfg: AuthConfig;
+  /** secrets.keyEncryptionKey: TOTP secrets are sealed under it too (mfa/). */
+  kek: Buffer;
   clock: AdjustableClock;
   keys: SigningKeys;
   clients: ServiceClients;
@@ -94,14 +101,14 @@ export const authService: ServiceDefinition = {
     const minter = new TokenMinter(keys, cfg);
     // Our own service tokens (for calls to services in other processes) are minted here, not fetched from ourselves.
     const tokens = localTokenSource(minter, () => clock.now());
-    prepared.set(db, { cfg, clock, keys, clients, revocations, minter, tokens });
+    prepared.set(db, { cfg, kek: secrets.keyEncryptionKey, clock, keys, clients, revocations, minter, tokens });
     return { keySource: keys, tokens };
   },
 
   async create(ctx): Promise<AuthModule> {
     const p = prepared.get(ctx.db);
     if (!p) throw new Error("auth: create() before prepare()");
-    const { cfg, clock, keys, clients, revocations, minter, tokens } = p;
+    const { cfg, kek, clock, keys, clients, revocations, minter, tokens } = p;
     const kdb = ctx.db.db as Kysely<AuthDb>;
     const log = ctx.log;
 
@@ -112,7 +119,15 @@ export const authService: ServiceDefinition = {
     const userClient = createClient(UserInternalService, ctx.transportTo("user", [], USER_CALL_TIMEOUT_MS));
     const profiles = userServiceProfiles(userClient, log, USER_CALL_TIMEOUT_MS);
     const sessions = new Sessions(new SessionStore(kdb), minter, ctx.kv, cfg, clock, audit, profiles);
-    const accounts = new Accounts(store, hasher, lockout, sessions, profiles, audit, clock, log);
+    // Mailed tokens (issue 18): verification at registration, resend, email change, password reset.
+    const accountTokens = new AccountTokens(cfg);
+    const signups = new SignupNotices(store, ctx.kv, clock, log);
+    // Second factor (mfa/): Login issues its challenges, CompleteLogin signs in through Accounts.
+    const mfa = secondFactorStorage(kdb, kek, cfg, clock);
+    const accounts = new Accounts(store, hasher, lockout, sessions, profiles, audit, clock, log, { tokens: accountTokens, signups }, mfa.challenges);
+    const secondFactor = secondFactorServices(mfa, { accounts, authStore: store, lockout, profiles, audit, cfg, clock });
+    const verification = new Verification(kdb, store, accountTokens, accounts, audit, cfg, clock);
+    const passwordReset = new PasswordReset(kdb, store, accountTokens, hasher, lockout, sessions, audit, ctx.kv, cfg, clock);
     const jwks = new JwksPublisher(keys, cfg);
     const cleanup = new Cleanup(kdb, cfg, clock, log);
 
@@ -123,7 +138,7 @@ export const authService: ServiceDefinition = {
       name: "auth",
       services: [AuthService, AuthInternalService],
       routes(router) {
-        router.service(AuthService, authHandlers({ accounts, sessions, clients, minter, audit, jwks }));
+        router.service(AuthService, authHandlers({ accounts, sessions, clients, minter, audit, jwks, mail: { verification, passwordReset }, secondFactor }));
         router.service(AuthInternalService, internalHandlers(accounts, sessions));
       },
       httpHandlers: [jwks.httpHandler()],

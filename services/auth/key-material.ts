@@ -1,15 +1,16 @@
 // The material of one ES256 signing key: a new P-256 pair with its public JWK
 // (jose's exportJWK) and kid (the RFC 7638 thumbprint, jose's
 // calculateJwkThumbprint), the private key sealed at rest with AES-256-GCM
-// under secrets.keyEncryptionKey (the kid is the AAD), and a stored row opened
+// under secrets.keyEncryptionKey (secret-box.ts; the kid is the AAD), and a stored row opened
 // back into a SigningKey (jose's importJWK for the public half). The schedule
 // of keys is keys.ts.
-import { createCipheriv, createDecipheriv, createPrivateKey, generateKeyPairSync, KeyObject, randomBytes } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, KeyObject } from "node:crypto";
 import { calculateJwkThumbprint, exportJWK, importJWK } from "jose";
 import type { Selectable } from "kysely";
 import type { Jwk } from "../../platform/auth/keys.js";
 import { ACCESS_TOKEN_ALG } from "../../platform/auth/verifier.js";
 import type { Logger } from "../../platform/logger.js";
+import { open, seal } from "./secret-box.js";
 import type { SigningKeyTable } from "./tables.js";
 
 export interface SigningKey {
@@ -27,19 +28,11 @@ export interface SigningKey {
 export type KeyRow = Selectable<SigningKeyTable>;
 
 export function sealPrivateKey(kek: Buffer, kid: string, der: Buffer): Buffer {
-  const iv = randomBytes(12);
-  const c = createCipheriv("aes-256-gcm", kek, iv);
-  c.setAAD(Buffer.from(kid, "utf8"));
-  const ct = Buffer.concat([c.update(der), c.final()]);
-  return Buffer.concat([iv, c.getAuthTag(), ct]);
+  return seal(kek, kid, der);
 }
 
 export function openPrivateKey(kek: Buffer, kid: string, sealed: Uint8Array): Buffer {
-  const b = Buffer.from(sealed);
-  const d = createDecipheriv("aes-256-gcm", kek, b.subarray(0, 12));
-  d.setAAD(Buffer.from(kid, "utf8"));
-  d.setAuthTag(b.subarray(12, 28));
-  return Buffer.concat([d.update(b.subarray(28)), d.final()]);
+  return open(kek, kid, sealed);
 }
 
 /** RFC 7638 thumbprint (SHA-256) of a P-256 public key: the kid. */

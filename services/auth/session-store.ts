@@ -1,7 +1,7 @@
 // Data access for sessions and refresh tokens (schema "auth", tables.ts):
 // sessions with the devices they come from, refresh-token rotation and
 // revocation. Accounts are store.ts. Every query is parameterised.
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import { withDbRetry } from "../../platform/db.js";
 import { enqueue, notifyRelays, type OutboxEvent } from "../../platform/outbox.js";
 import { sessionRevoked } from "./events.js";
@@ -92,8 +92,17 @@ export class SessionStore {
     return r;
   }
 
-  findRefreshToken(hash: Buffer): Promise<RefreshToken | undefined> {
-    return withDbRetry(() => this.db.selectFrom("auth.refresh_tokens").selectAll().where("token_hash", "=", hash).executeTakeFirst());
+  /** A refresh token with whether its account's address is verified (the access token's email_verified claim). */
+  findRefreshToken(hash: Buffer): Promise<(RefreshToken & { email_verified: boolean }) | undefined> {
+    return withDbRetry(() =>
+      this.db
+        .selectFrom("auth.refresh_tokens as r")
+        .innerJoin("auth.accounts as a", "a.id", "r.user_id")
+        .selectAll("r")
+        .select(sql<boolean>`a.email_verified_at is not null`.as("email_verified"))
+        .where("r.token_hash", "=", hash)
+        .executeTakeFirst(),
+    );
   }
 
   /**

@@ -23,7 +23,7 @@ import type { Profiles } from "./profiles.js";
 import type { SessionStore } from "./session-store.js";
 import type { Session } from "./tables.js";
 import { openSuccessor, sealSuccessor } from "./successor.js";
-import { hashToken, newRefreshToken, REFRESH_TOKEN_SHAPE, type TokenMinter } from "./tokens.js";
+import { hashToken, newRefreshToken, REFRESH_TOKEN_SHAPE, type TokenMinter, type UserTokenInput } from "./tokens.js";
 
 export const INVALID_REFRESH = "invalid refresh token";
 
@@ -56,7 +56,11 @@ export class Sessions {
    * access token. When the account had not signed in from this device before,
    * LoginFromNewDevice is committed with the session.
    */
-  async start(account: { id: string; email: string }, roles: readonly string[], req: RequestInfo): Promise<{ tokens: Tokens; sessionId: string }> {
+  async start(
+    account: { id: string; email: string; email_verified_at: Date | null },
+    roles: readonly string[],
+    req: RequestInfo,
+  ): Promise<{ tokens: Tokens; sessionId: string }> {
     const now = this.clock.now();
     const refresh = newRefreshToken();
     const id = randomUUID();
@@ -79,7 +83,7 @@ export class Sessions {
       },
       newDevice,
     );
-    return { tokens: await this.tokens(account.id, id, roles, refresh), sessionId: id };
+    return { tokens: await this.tokens({ userId: account.id, sessionId: id, roles, emailVerified: account.email_verified_at !== null }, refresh), sessionId: id };
   }
 
   /** Spend a refresh token for a new pair; roles come fresh from the user service. */
@@ -102,7 +106,7 @@ export class Sessions {
     }
     // The pair is made before the spend so that, with a grace window, it is stored with it (sealed).
     const next = newRefreshToken();
-    const tokens = await this.tokens(row.user_id, row.session_id, [profile.user.role], next);
+    const tokens = await this.tokens({ userId: row.user_id, sessionId: row.session_id, roles: [profile.user.role], emailVerified: row.email_verified }, next);
     const sealed =
       this.cfg.refreshReuseGraceSeconds > 0
         ? sealSuccessor(refreshToken, hash, { accessToken: tokens.accessToken, refreshToken: next, expiresIn: tokens.expiresIn })
@@ -168,8 +172,8 @@ export class Sessions {
     throw unauthenticated(INVALID_REFRESH);
   }
 
-  private async tokens(userId: string, sessionId: string, roles: readonly string[], refreshToken: string): Promise<Tokens> {
-    const access = await this.minter.accessToken({ userId, sessionId, roles });
+  private async tokens(user: UserTokenInput, refreshToken: string): Promise<Tokens> {
+    const access = await this.minter.accessToken(user);
     return create(TokensSchema, {
       accessToken: access.token,
       refreshToken,

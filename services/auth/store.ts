@@ -2,8 +2,9 @@
 // changes written to the outbox in the same transaction. Sessions and refresh
 // tokens are session-store.ts; the table types tables.ts; keys, service
 // clients, audit events and cleanup have their queries next to their logic
-// (keys.ts, clients.ts, audit.ts, cleanup.ts). Every query is parameterised.
-import type { Insertable, Kysely } from "kysely";
+// (keys.ts, clients.ts, audit.ts, cleanup.ts, account-tokens.ts). Every query
+// is parameterised.
+import type { Insertable, Kysely, Transaction } from "kysely";
 import { withDbRetry } from "../../platform/db.js";
 import { pgCode, PG_UNIQUE_VIOLATION } from "../../platform/errors.js";
 import { discardUnsent, enqueue, notifyRelays, type OutboxEvent } from "../../platform/outbox.js";
@@ -47,15 +48,21 @@ export class AuthStore {
   }
 
   /**
-   * Insert an account, and `event` into the outbox in the same transaction;
+   * Insert an account, and `events` into the outbox in the same transaction,
+   * with `alsoWrite` (registration: the verification token, account-tokens.ts);
    * EmailTakenError on a duplicate email (never retried).
    */
-  async createAccount(a: Insertable<AccountTable>, event?: OutboxEvent): Promise<Account> {
+  async createAccount(
+    a: Insertable<AccountTable>,
+    events: OutboxEvent | readonly OutboxEvent[] = [],
+    alsoWrite?: (trx: Transaction<AuthDb>) => Promise<void>,
+  ): Promise<Account> {
     try {
       return await withDbRetry(() =>
         this.db.transaction().execute(async (trx) => {
           const account = await trx.insertInto("auth.accounts").values(a).returningAll().executeTakeFirstOrThrow();
-          if (event) await enqueue(trx, SCHEMA, event);
+          if (alsoWrite) await alsoWrite(trx);
+          for (const event of ([] as OutboxEvent[]).concat(events)) await enqueue(trx, SCHEMA, event);
           return account;
         }),
       );
@@ -78,13 +85,13 @@ export class AuthStore {
 
   /**
    * Undo createAccount (the profile could not be created): remove the account
-   * and, in the same transaction, its event if the relay has not sent it yet.
+   * and, in the same transaction, its events if the relay has not sent them yet.
    */
-  async removeNewAccount(id: string, eventId: string): Promise<void> {
+  async removeNewAccount(id: string, eventIds: string | readonly string[]): Promise<void> {
     await withDbRetry(() =>
       this.db.transaction().execute(async (trx) => {
         await trx.deleteFrom("auth.accounts").where("id", "=", id).execute();
-        await discardUnsent(trx, SCHEMA, eventId);
+        for (const eventId of ([] as string[]).concat(eventIds)) await discardUnsent(trx, SCHEMA, eventId);
       }),
     );
   }
@@ -117,20 +124,25 @@ export class AuthStore {
    * same transaction; false (and no event) when the account is gone.
    */
   async changePassword(id: string, hash: string, now: Date): Promise<boolean> {
-    const changed = await withDbRetry(() =>
-      this.db.transaction().execute(async (trx) => {
-        const row = await trx
-          .updateTable("auth.accounts")
-          .set({ password_hash: hash, updated_at: now, password_changed_at: now })
-          .where("id", "=", id)
-          .returning("email")
-          .executeTakeFirst();
-        if (row) await enqueue(trx, SCHEMA, passwordChanged(id, row.email, now));
-        return row !== undefined;
-      }),
-    );
+    const changed = await withDbRetry(() => this.db.transaction().execute((trx) => this.setPasswordIn(trx, id, hash, now)));
     if (changed) this.outboxCommitted();
     return changed;
+  }
+
+  /**
+   * The password write of changePassword inside the caller's transaction.
+   * With `resetVia` (password-reset.ts, the token's address): only while the
+   * account still has that address, which the mail proved (so it is marked
+   * verified), and PasswordChanged says via "reset". False when nothing changed.
+   */
+  async setPasswordIn(trx: Transaction<AuthDb>, id: string, hash: string, now: Date, resetVia?: string): Promise<boolean> {
+    let q = trx.updateTable("auth.accounts").set({ password_hash: hash, updated_at: now, password_changed_at: now }).where("id", "=", id);
+    if (resetVia !== undefined) {
+      q = q.set((eb) => ({ email_verified_at: eb.fn.coalesce("email_verified_at", eb.val(now)) })).where("email", "=", resetVia);
+    }
+    const row = await q.returning("email").executeTakeFirst();
+    if (row) await enqueue(trx, SCHEMA, passwordChanged(id, row.email, now, resetVia === undefined ? "change" : "reset"));
+    return row !== undefined;
   }
 
   /** The same password hashed at the configured cost: nothing changed for the owner, no event. */
@@ -142,25 +154,35 @@ export class AuthStore {
    * Change the sign-in address (normalised by the caller), with its
    * EmailChanged in the same transaction. Undefined when there is no such
    * account; `changed` false (and no event) when it already has this address;
-   * EmailTakenError when another account has it. No RPC calls this yet.
+   * EmailTakenError when another account has it. VerifyEmail with a
+   * change_email token uses changeEmailIn (verification.ts).
    */
   async changeEmail(id: string, email: string, now: Date): Promise<{ oldEmail: string; changed: boolean } | undefined> {
     try {
-      const r = await withDbRetry(() =>
-        this.db.transaction().execute(async (trx) => {
-          const current = await trx.selectFrom("auth.accounts").select("email").where("id", "=", id).forUpdate().executeTakeFirst();
-          if (!current || current.email === email) return current && { oldEmail: current.email, changed: false };
-          await trx.updateTable("auth.accounts").set({ email, updated_at: now }).where("id", "=", id).execute();
-          await enqueue(trx, SCHEMA, emailChanged(id, current.email, email, now));
-          return { oldEmail: current.email, changed: true };
-        }),
-      );
+      const r = await withDbRetry(() => this.db.transaction().execute((trx) => this.changeEmailIn(trx, id, email, now)));
       if (r?.changed) this.outboxCommitted();
       return r;
     } catch (err) {
       if (pgCode(err) === PG_UNIQUE_VIOLATION) throw new EmailTakenError();
       throw err;
     }
+  }
+
+  /**
+   * changeEmail's writes inside the caller's transaction (a unique violation
+   * surfaces as the driver's error). `verifiedAt`: the new address was proved
+   * by a mailed token (email_verified_at); without it the column is left as is.
+   */
+  async changeEmailIn(trx: Transaction<AuthDb>, id: string, email: string, now: Date, verifiedAt?: Date): Promise<{ oldEmail: string; changed: boolean } | undefined> {
+    const current = await trx.selectFrom("auth.accounts").select("email").where("id", "=", id).forUpdate().executeTakeFirst();
+    if (!current || current.email === email) return current && { oldEmail: current.email, changed: false };
+    await trx
+      .updateTable("auth.accounts")
+      .set({ email, updated_at: now, ...(verifiedAt ? { email_verified_at: verifiedAt } : {}) })
+      .where("id", "=", id)
+      .execute();
+    await enqueue(trx, SCHEMA, emailChanged(id, current.email, email, now));
+    return { oldEmail: current.email, changed: true };
   }
 
   /**

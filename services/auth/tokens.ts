@@ -30,6 +30,8 @@ export interface UserTokenInput {
   userId: string;
   sessionId: string;
   roles: readonly string[];
+  /** The account's address is verified: the email_verified claim (OpenID Connect's name), read by the verified_email policy. */
+  emailVerified?: boolean;
 }
 
 export interface ServiceTokenInput {
@@ -59,6 +61,7 @@ export class TokenMinter {
       jti: randomUUID(),
       sid: u.sessionId,
       roles: [...u.roles],
+      email_verified: u.emailVerified === true,
     });
     return { token, expiresIn: this.cfg.accessTtlSeconds };
   }

@@ -48,6 +48,8 @@ export interface ConsumerDeps {
   backoffMs(attempt: number): number;
   /** Messages handled at once, both queues together (NOTIFY_CONCURRENCY). */
   concurrency: number;
+  /** Base of the links in mails (NOTIFY_ACCOUNT_URL). */
+  accountUrl: string;
 }
 
 /** A mail to send for an event: its delivery row and its rendered parts. */
@@ -79,7 +81,7 @@ export function notificationConsumers(deps: ConsumerDeps): { spec: ConsumerSpec;
 function eventHandler(consumer: string, deps: ConsumerDeps): MessageHandler {
   const { db } = deps;
   return async (delivery) => {
-    const event = decodeEvent(delivery.message);
+    const event = decodeEvent(delivery.message, deps.accountUrl);
     // The steps outside the consumer span still belong to the producer's trace.
     const parent = extractFromHeaders(new Headers(delivery.message.headers), context.active());
     const planned = await context.with(parent, () => plan(event, delivery, deps));
@@ -124,6 +126,7 @@ async function plan(event: DecodedEvent, delivery: Delivery, deps: ConsumerDeps)
   try {
     mail = render(notice.kind, notice.data);
   } catch (err) {
+    // Handlebars names the missing field, never a value (the data may hold a link token).
     throw new PoisonMessage(`cannot render the ${notice.kind} mail: ${(err as Error).message}`.slice(0, 300));
   }
   const eventId = delivery.message.id;

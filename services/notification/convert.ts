@@ -16,6 +16,11 @@ const KIND: Record<Kind, NotificationKind> = {
   email_changed: NotificationKind.EMAIL_CHANGED,
   order_confirmation: NotificationKind.ORDER_CONFIRMATION,
   order_status: NotificationKind.ORDER_STATUS,
+  verify_email: NotificationKind.VERIFY_EMAIL,
+  signup_attempt: NotificationKind.SIGNUP_ATTEMPT,
+  password_reset_request: NotificationKind.PASSWORD_RESET_REQUEST,
+  password_reset: NotificationKind.PASSWORD_RESET,
+  second_factor_changed: NotificationKind.SECOND_FACTOR_CHANGED,
 };
 
 const CATEGORY: Record<CategoryName, Category> = {

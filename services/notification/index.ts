@@ -4,7 +4,7 @@
 import type { Kysely } from "kysely";
 import { NotificationService } from "../../gen/acme/notification/v1/notification_pb.js";
 import { backoffWithJitter } from "../../platform/bus/bus.js";
-import { ConfigError, int } from "../../platform/config.js";
+import { ConfigError, int, url } from "../../platform/config.js";
 import { migrate } from "../../platform/db.js";
 import { pageTokenKey, pageTokenSecret, PageTokens } from "../../platform/pagination.js";
 import type { ServiceDefinition, ServiceModule } from "../../platform/service.js";
@@ -12,6 +12,7 @@ import { notificationConsumers } from "./consumers.js";
 import { notificationHandlers } from "./handlers.js";
 import { createMailer, mailerSettings } from "./mailer.js";
 import { migrations, SCHEMA } from "./migrations.js";
+import { DEFAULT_ACCOUNT_URL } from "./notices.js";
 import { NotificationStore, type NotifyDb } from "./store.js";
 
 /**
@@ -20,6 +21,8 @@ import { NotificationStore, type NotifyDb } from "./store.js";
  *   NOTIFY_RETRY_BASE_MS    first retry's backoff; doubles per retry, with jitter (default 1000)
  *   NOTIFY_RETRY_MAX_MS     longest backoff (default 300000)
  *   NOTIFY_CONCURRENCY      events handled at once by this process, both queues (default 4)
+ *   NOTIFY_ACCOUNT_URL      base of the links in mails, http(s) with no query or fragment
+ *                           (default http://localhost:8080/account)
  * and the mailer's (mailer.ts): SMTP_URL, NOTIFY_FROM, SMTP_*_TIMEOUT_MS.
  */
 export function notificationSettings(env: Record<string, string | undefined>, dataDir: string) {
@@ -29,10 +32,21 @@ export function notificationSettings(env: Record<string, string | undefined>, da
   return {
     maxAttempts: int(env, "NOTIFY_MAX_ATTEMPTS", 8, 1, 50),
     concurrency: int(env, "NOTIFY_CONCURRENCY", 4, 1, 64),
+    accountUrl: accountUrl(env),
     retryBaseMs,
     retryMaxMs,
     mailer: mailerSettings(env, dataDir),
   };
+}
+
+/** NOTIFY_ACCOUNT_URL, normalised (no trailing slash): links are `${base}/verify-email#token=...`. */
+function accountUrl(env: Record<string, string | undefined>): string {
+  const raw = url(env, "NOTIFY_ACCOUNT_URL", ["http:", "https:"]) ?? DEFAULT_ACCOUNT_URL;
+  const u = new URL(raw);
+  if (!u.hostname) throw new ConfigError("NOTIFY_ACCOUNT_URL", "must name a host");
+  if (u.username || u.password) throw new ConfigError("NOTIFY_ACCOUNT_URL", "must not carry credentials");
+  if (u.search || u.hash || raw.includes("?") || raw.includes("#")) throw new ConfigError("NOTIFY_ACCOUNT_URL", "must have no query or fragment");
+  return u.href.replace(/\/+$/, "");
 }
 
 export const notificationService: ServiceDefinition = {
@@ -69,6 +83,7 @@ export const notificationService: ServiceDefinition = {
         maxAttempts: settings.maxAttempts,
         backoffMs: backoffWithJitter(settings.retryBaseMs, settings.retryMaxMs),
         concurrency: settings.concurrency,
+        accountUrl: settings.accountUrl,
       }),
       stop: () => mailer.close(),
     };

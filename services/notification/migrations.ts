@@ -9,6 +9,8 @@ export const SCHEMA = "notify";
 
 export const KINDS = [
   "welcome", "new_device_login", "password_changed", "account_locked", "email_changed", "order_confirmation", "order_status",
+  // 004: the account lifecycle (issue 18).
+  "verify_email", "signup_attempt", "password_reset_request", "password_reset", "second_factor_changed",
 ] as const;
 export const CATEGORIES = ["security", "account", "orders"] as const;
 export const DELIVERY_STATUSES = ["QUEUED", "SENT", "RETRYING", "FAILED", "SUPPRESSED"] as const;
@@ -82,6 +84,18 @@ export const migrations: Record<string, Migration> = {
     async up(db) {
       await sql`alter table notify.recipients alter column email drop not null, add column erased_at timestamptz`.execute(db);
       await sql`alter table notify.recipients add constraint recipients_erased check ((email is null) = (erased_at is not null))`.execute(db);
+    },
+  },
+  // The kinds of the account lifecycle's mails (verification, sign-up attempt, password reset,
+  // second factor). The check was created inline in 001, so Postgres named it
+  // deliveries_kind_check; it is replaced by one with the current list (in one statement: the
+  // table is never without it).
+  "004_lifecycle_kinds": {
+    async up(db) {
+      await sql`
+        alter table notify.deliveries
+          drop constraint deliveries_kind_check,
+          add constraint deliveries_kind_check check (kind in (${list(KINDS)}))`.execute(db);
     },
   },
 };

@@ -3,6 +3,9 @@
 // forget (an Erasure). Pure: no I/O.
 // A message that cannot be decoded, or whose event this service does not know,
 // is a PoisonMessage (dead-lettered at once; the consumer carries on).
+// Two events carry a secret, the single-use token of a verification or reset
+// link: it goes into the Notice's data (the mail's link and text) and nowhere
+// else; no error text here names it.
 import { fromBinary } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { EnvelopeSchema, type Envelope } from "../../gen/acme/events/v1/events_pb.js";
@@ -72,6 +75,43 @@ const addressOf = (email: string, field: string): string =>
     ? email
     : poison(`event has no valid ${field}`);
 
+/** A link token as the auth service issues it: 32 random bytes, base64url without padding. */
+const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
+const tokenOf = (token: string): string => (TOKEN_RE.test(token) ? token : poison("event has no valid token"));
+
+/** Where the account pages are (NOTIFY_ACCOUNT_URL, index.ts): links are `${base}/<page>#token=<token>`. */
+export const DEFAULT_ACCOUNT_URL = "http://localhost:8080/account";
+
+/**
+ * The link of a mailed token. The token is in the fragment, which a browser never sends to a
+ * server (nor to its access log). The base is a checked http(s) URL with no query or fragment
+ * (index.ts), the page a fixed path, the token base64url: nothing here needs encoding.
+ */
+const tokenLink = (accountUrl: string, page: "verify-email" | "reset-password", token: string) =>
+  `${accountUrl.replace(/\/+$/, "")}/${page}#token=${token}`;
+
+const VERIFY_PURPOSES = ["verify", "change_email"] as const;
+
+/** The second-factor changes, each with the subject and the sentence of its mail. */
+const SECOND_FACTOR_CHANGES: Readonly<Record<string, { title: string; detail: string }>> = {
+  totp_enabled: {
+    title: "Two-step verification was turned on for your Acme account",
+    detail: "two-step verification was turned on for your Acme account: signing in now also asks for a code from your authenticator app.",
+  },
+  totp_disabled: {
+    title: "Two-step verification was turned off for your Acme account",
+    detail: "two-step verification was turned off for your Acme account: signing in now asks for your password only.",
+  },
+  recovery_codes_regenerated: {
+    title: "New recovery codes were created for your Acme account",
+    detail: "new recovery codes were created for the two-step verification of your Acme account. The codes you had before no longer work.",
+  },
+  reset_by_admin: {
+    title: "An administrator reset two-step verification on your Acme account",
+    detail: "an Acme administrator reset the two-step verification of your Acme account: it is off until you turn it on again.",
+  },
+};
+
 /** "2025-03-01 14:05 UTC" */
 export const when = (d: Date) => `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 const timeOf = (t: Timestamp | undefined, fallback: Date) => (t ? timestampDate(t) : fallback);
@@ -103,8 +143,11 @@ export function decodeEnvelope(message: BusMessage): Envelope {
   }
 }
 
-/** What the event of a message means here; PoisonMessage when it cannot be read or is not known. */
-export function decodeEvent(message: BusMessage): DecodedEvent {
+/**
+ * What the event of a message means here; PoisonMessage when it cannot be read or is not known.
+ * accountUrl: the base of the links in mails (NOTIFY_ACCOUNT_URL, checked by index.ts).
+ */
+export function decodeEvent(message: BusMessage, accountUrl: string = DEFAULT_ACCOUNT_URL): DecodedEvent {
   const envelope = decodeEnvelope(message);
   const at = timeOf(envelope.occurredAt, new Date());
   const e = envelope.event;
@@ -132,7 +175,50 @@ export function decodeEvent(message: BusMessage): DecodedEvent {
     case "passwordChanged": {
       const userId = userIdOf(e.value.userId);
       const to = addressOf(e.value.email, "email");
-      return { envelope, notice: { kind: "password_changed", category: "security", userId, to, data: { when: when(at) } } };
+      // "reset": with a mailed token, and every session was signed out. "change" (by the owner), ""
+      // (producers before the field) and any value added later: the notice of a changed password
+      // (a security notice is never dropped for a word it does not know).
+      const kind = e.value.via === "reset" ? "password_reset" : "password_changed";
+      return { envelope, notice: { kind, category: "security", userId, to, data: { when: when(at) } } };
+    }
+    case "emailVerificationRequested": {
+      const userId = userIdOf(e.value.userId);
+      // The account's address ("verify"), or the new one of a change ("change_email"). No address is
+      // kept from it: a change is not made until it is verified (EmailChanged then carries it).
+      const to = addressOf(e.value.email, "email");
+      const token = tokenOf(e.value.token);
+      const purpose = (VERIFY_PURPOSES as readonly string[]).includes(e.value.purpose) ? e.value.purpose : poison("event has no valid purpose");
+      const data = {
+        email: to,
+        change: purpose === "change_email" ? "yes" : "",
+        link: tokenLink(accountUrl, "verify-email", token),
+        token,
+        expires: e.value.expiresAt ? when(timestampDate(e.value.expiresAt)) : "",
+      };
+      return { envelope, notice: { kind: "verify_email", category: "security", userId, to, data } };
+    }
+    case "signupAttempted": {
+      const userId = userIdOf(e.value.userId);
+      const to = addressOf(e.value.email, "email");
+      return { envelope, notice: { kind: "signup_attempt", category: "security", userId, to, data: { email: to, when: when(at) } } };
+    }
+    case "passwordResetRequested": {
+      const userId = userIdOf(e.value.userId);
+      const to = addressOf(e.value.email, "email");
+      const token = tokenOf(e.value.token);
+      const data = {
+        link: tokenLink(accountUrl, "reset-password", token),
+        token,
+        expires: e.value.expiresAt ? when(timestampDate(e.value.expiresAt)) : "",
+        when: when(at),
+      };
+      return { envelope, notice: { kind: "password_reset_request", category: "security", userId, to, data } };
+    }
+    case "secondFactorChanged": {
+      const userId = userIdOf(e.value.userId);
+      const to = addressOf(e.value.email, "email");
+      const change = Object.hasOwn(SECOND_FACTOR_CHANGES, e.value.change) ? SECOND_FACTOR_CHANGES[e.value.change] : poison("event has no valid change");
+      return { envelope, notice: { kind: "second_factor_changed", category: "security", userId, to, data: { ...change, when: when(at) } } };
     }
     case "loginFromNewDevice": {
       const userId = userIdOf(e.value.userId);

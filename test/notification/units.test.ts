@@ -28,6 +28,11 @@ const SAMPLE: Record<string, Record<string, string>> = {
   email_changed: { newEmail: "n***@example.com", when: "w" },
   order_confirmation: { orderId: "o", shortId: "s", product: "p", quantity: "1", unitPrice: "1.00", total: "1.00" },
   order_status: { orderId: "o", shortId: "s", status: "shipped", previous: "confirmed", reason: "" },
+  verify_email: { email: "a@example.com", change: "", link: "https://a.example/verify-email#token=t", token: "t", expires: "e" },
+  signup_attempt: { email: "a@example.com", when: "w" },
+  password_reset_request: { link: "https://a.example/reset-password#token=t", token: "t", expires: "e", when: "w" },
+  password_reset: { when: "w" },
+  second_factor_changed: { title: "Two-step verification was turned on", detail: "d", when: "w" },
 };
 
 describe("notification: templates, errors, settings, events", () => {

@@ -8,7 +8,8 @@ import { Code } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { parse } from "yaml";
-import { policies } from "../../app/contract.js";
+import { policies, productServices } from "../../app/contract.js";
+import { policyTable } from "../../platform/policy.js";
 import { loadConfig } from "../../platform/config.js";
 import { loadAuthConfig } from "../../services/auth/config.js";
 import { TokenMinter } from "../../services/auth/tokens.js";
@@ -21,7 +22,7 @@ import { stackKeys } from "../stack/support.js";
 import { sharedEdgeStack } from "../support/edge-stack.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import {
-  bearer, callRpc, describePair, expected, pairs, principalOf, restOutcome, restRequest, rpcOutcome, tokenFor, type Outcome, type Pair,
+  bearer, callRpc, describePair, expected, KINDS, pairs, principalOf, restOutcome, restRequest, rpcOutcome, tokenFor, type Outcome, type Pair,
 } from "./table.js";
 
 const show = (o: Outcome) => (o.allowed ? "allowed" : Code[o.code]);
@@ -69,7 +70,7 @@ describe("policy table: the contract's decision at every entry point", function 
   let limits: { path: string; remove(): void };
   before(async () => {
     limits = tempRateLimitConfig(GENEROUS_LIMITS);
-    t = await startTestSystem({ env: { RATELIMIT_CONFIG: limits.path } });
+    t = await startTestSystem({ env: { RATELIMIT_CONFIG: limits.path, VERIFIED_EMAIL_POLICY: "enforce" } });
     minter = authModule(t).internals.minter;
     list = pairs(policies, ownerId);
   });
@@ -79,7 +80,7 @@ describe("policy table: the contract's decision at every entry point", function 
   });
 
   it("is built from the descriptors: every method, every principal kind, with both answers for each kind", () => {
-    assert.equal(list.length, policies.all().length * 5);
+    assert.equal(list.length, policies.all().length * KINDS.length);
     for (const kind of ["user", "admin", "service-granted"]) {
       const answers = new Set(list.filter((p) => p.kind === kind).map((p) => show(expected(p, principalOf(p.kind, p.policy)))));
       assert.ok(answers.has("allowed") && answers.size > 1, `${kind}: ${[...answers]}`);
@@ -101,6 +102,21 @@ describe("policy table: the contract's decision at every entry point", function 
     assert.equal(decide("/acme.user.v1.UserInternalService/CheckUser", "user"), "PermissionDenied");
     assert.equal(decide("/acme.user.v1.UserInternalService/CheckUser", "service-granted"), "allowed");
     assert.equal(decide("/acme.user.v1.UserInternalService/CheckUser", "service-other"), "PermissionDenied");
+    // docs/accounts.md: an unverified account may sign in and read, but not create orders.
+    assert.equal(decide("/acme.auth.v1.AuthService/Login", "unverified"), "allowed");
+    assert.equal(decide("/acme.user.v1.UserService/GetMe", "unverified"), "allowed");
+    assert.equal(decide("/acme.auth.v1.AuthService/ResendVerification", "unverified"), "allowed");
+    assert.equal(decide("/acme.order.v1.OrderService/CreateOrder", "unverified"), "PermissionDenied");
+    assert.equal(decide("/acme.order.v1.OrderService/CreateOrder", "user"), "allowed");
+    assert.equal(decide("/acme.order.v1.OrderService/ListOrders", "unverified"), "allowed");
+    const verifiedOnly = policies.all().filter((p) => p.verifiedEmail).map((p) => p.path);
+    assert.deepEqual(verifiedOnly, ["/acme.order.v1.OrderService/CreateOrder"]);
+  });
+
+  it("VERIFIED_EMAIL_POLICY=off: the same contract lets an unverified account create orders", () => {
+    const off = policyTable(productServices, { verifiedEmail: false });
+    const policy = off.get("/acme.order.v1.OrderService/CreateOrder")!;
+    assert.equal(show(expected({ policy, kind: "unverified" }, principalOf("unverified", policy))), "allowed");
   });
 
   it("gRPC to the services answers every pair as the policy decides", async () => {
@@ -145,7 +161,8 @@ describe("policy table: the contract's decision at every entry point", function 
     try {
       const cfg = loadAuthConfig(loadConfig({ METRICS_PORT: "0", DATABASE_URL: stack.databaseUrl }));
       const stackMinter = new TokenMinter(keys.keys, cfg);
-      const routed = pairs(policies, stackOwner);
+      // The shared stack runs with VERIFIED_EMAIL_POLICY=off (test/support/edge-stack.ts): its table.
+      const routed = pairs(policyTable(productServices, { verifiedEmail: false }), stackOwner);
       // Paced under Envoy's per-address backstop (20/s); a 429 counts as let through by the policy.
       const { out, asked } = await mismatches(routed, async (pair, token) => {
         const r = restRequest(pair);

@@ -7,11 +7,12 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { Principal } from "../../platform/auth/principal.js";
-import { Access, audienceOf, authorize, authorizeOwner, type MethodPolicy, type PolicyTable } from "../../platform/policy.js";
+import { Access, audienceOf, authorize, authorizeOwner, EMAIL_NOT_VERIFIED, type MethodPolicy, type PolicyTable } from "../../platform/policy.js";
 import type { TokenMinter } from "../../services/auth/tokens.js";
 
-export type Kind = "anonymous" | "user" | "admin" | "service-granted" | "service-other";
-export const KINDS: readonly Kind[] = ["anonymous", "user", "admin", "service-granted", "service-other"];
+/** "user" and "admin" have verified addresses; "unverified" is a user whose address is not verified yet. */
+export type Kind = "anonymous" | "user" | "unverified" | "admin" | "service-granted" | "service-other";
+export const KINDS: readonly Kind[] = ["anonymous", "user", "unverified", "admin", "service-granted", "service-other"];
 
 /** What an entry point did with a call: let it reach its handler, or refuse it with a code. */
 export type Outcome = { allowed: true } | { allowed: false; code: Code };
@@ -34,8 +35,9 @@ export function principalOf(kind: Kind, policy: MethodPolicy): Principal | undef
   });
   switch (kind) {
     case "anonymous": return undefined;
-    case "user": return { kind: "user", userId: randomUUID(), sessionId: randomUUID(), roles: ["user"], tokenId: randomUUID(), expiresAt: 0 };
-    case "admin": return { kind: "user", userId: randomUUID(), sessionId: randomUUID(), roles: ["admin"], tokenId: randomUUID(), expiresAt: 0 };
+    case "user": return { kind: "user", userId: randomUUID(), sessionId: randomUUID(), roles: ["user"], emailVerified: true, tokenId: randomUUID(), expiresAt: 0 };
+    case "unverified": return { kind: "user", userId: randomUUID(), sessionId: randomUUID(), roles: ["user"], emailVerified: false, tokenId: randomUUID(), expiresAt: 0 };
+    case "admin": return { kind: "user", userId: randomUUID(), sessionId: randomUUID(), roles: ["admin"], emailVerified: true, tokenId: randomUUID(), expiresAt: 0 };
     case "service-granted": return service(policy.scopes.length ? policy.scopes : ["no.scope.needed"]);
     case "service-other": return service(["not.a.granted.scope"]);
   }
@@ -56,7 +58,8 @@ export function expected(pair: Pair, principal: Principal | undefined): Outcome 
 export async function tokenFor(minter: TokenMinter, principal: Principal | undefined): Promise<string | undefined> {
   if (!principal) return undefined;
   if (principal.kind === "user") {
-    return (await minter.accessToken({ userId: principal.userId, sessionId: principal.sessionId, roles: principal.roles })).token;
+    const { userId, sessionId, roles, emailVerified } = principal;
+    return (await minter.accessToken({ userId, sessionId, roles, emailVerified })).token;
   }
   return (await minter.serviceToken({ clientId: principal.clientId, audience: principal.audience[0], scopes: principal.scopes, rateLimit: 0 })).token;
 }
@@ -69,7 +72,7 @@ export async function tokenFor(minter: TokenMinter, principal: Principal | undef
 const POLICY_REFUSALS = new Set([
   "missing bearer token", "malformed authorization header", "invalid access token", "a service token is required",
   "service token audience does not match", "scope not granted to this client", "a user access token is required", "permission denied",
-  "user not found",
+  "user not found", EMAIL_NOT_VERIFIED,
 ]);
 const isPolicyRefusal = (message: string) => POLICY_REFUSALS.has(message) || /^(Jwt|Audiences in Jwt|Jwks)/.test(message);
 const REFUSAL_CODES = new Set([Code.Unauthenticated, Code.PermissionDenied, Code.NotFound]);

@@ -5,7 +5,9 @@
 //   - a ```sh block runs as one bash script (set -euo pipefail), so variables
 //     such as TOKEN flow from line to line as they do for a reader;
 //   - localhost:8080 becomes the target's address, ada@example.com a fresh
-//     address per run (registered first when the block only logs in), <order id>
+//     address per run (registered first when the block only logs in; verified
+//     when the block needs it: <token from the mail> is the token of her
+//     verification mail, read from the target's inbox), <order id>
 //     an order of the test user; $TOKEN and $ORDER (set by an earlier block for
 //     a reader) that user's token and order unless the block sets its own;
 //   - a block whose first line is "# reflection" uses server reflection, which
@@ -20,6 +22,7 @@ import { toolPath } from "../../scripts/tools/index.js";
 import { GENEROUS_LIMITS, tempRateLimitConfig } from "../edge/support.js";
 import { sharedEdgeStack } from "../support/edge-stack.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
+import { tokenFromMail, type MailSource } from "../support/mail-token.js";
 import { rest } from "./support.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -70,18 +73,25 @@ interface Target {
   reflection: string;
   token: string;
   orderId: string;
+  /** Where the target's mail goes (Mailpit, or npm start's .eml files). */
+  mail: MailSource;
 }
 
-async function prepare(name: string, base: string, reflection = base): Promise<Target> {
+const TOKEN_PLACEHOLDER = "<token from the mail>";
+
+async function prepare(name: string, base: string, mail: MailSource, reflection = base): Promise<Target> {
   const email = `docs-${randomUUID().slice(0, 8)}@example.com`;
   const reg = await rest(base, "POST", "/v1/auth/register", { body: { email, password: "docs-password-1", name: "Docs" } });
   assert.equal(reg.status, 200, reg.text);
+  // Creating orders needs a verified address (docs/accounts.md).
+  const verified = await rest(base, "POST", "/v1/auth/email/verify", { body: { token: await tokenFromMail(mail, email, "verify-email") } });
+  assert.equal(verified.status, 200, verified.text);
   const login = await rest(base, "POST", "/v1/auth/login", { body: { email, password: "docs-password-1" } });
   assert.equal(login.status, 200, login.text);
   const token = login.body.tokens.accessToken;
   const order = await rest(base, "POST", "/v1/orders", { token, body: { product: "docs", quantity: 1, unitPriceCents: "100", requestId: randomUUID() } });
   assert.equal(order.status, 200, order.text);
-  return { name, address: base.replace(/^http:\/\//, ""), reflection: reflection.replace(/^http:\/\//, ""), token, orderId: order.body.order.id };
+  return { name, address: base.replace(/^http:\/\//, ""), reflection: reflection.replace(/^http:\/\//, ""), token, orderId: order.body.order.id, mail };
 }
 
 /**
@@ -94,7 +104,12 @@ async function localise(block: Block, t: Target): Promise<string> {
     const reg = await rest(`http://${t.address}`, "POST", "/v1/auth/register", { body: { email, password: "correct horse battery", name: "Ada" } });
     assert.equal(reg.status, 200, reg.text);
   }
-  return block.script
+  let script = block.script;
+  if (script.includes(TOKEN_PLACEHOLDER)) {
+    assert.ok(!/register|AuthService\/Register/.test(script), `${block.file}:${block.line}: a block that registers cannot also paste the mailed token`);
+    script = script.replaceAll(TOKEN_PLACEHOLDER, await tokenFromMail(t.mail, email, "verify-email"));
+  }
+  return script
     .replace(/localhost:8080/g, block.reflection ? t.reflection : t.address)
     .replace(/ada@example\.com/g, email)
     .replace(/<order id>/g, t.orderId);
@@ -118,9 +133,10 @@ describe("docs: every curl, grpcurl and buf curl example runs", function () {
     rl = tempRateLimitConfig(GENEROUS_LIMITS);
     const stack = await sharedEdgeStack();
     await stack.setRateLimitConfig(rl.path);
-    embedded = await startTestSystem({ env: { RATELIMIT_CONFIG: rl.path } });
-    targets.envoy = await prepare("envoy", stack.edgeUrl, stack.serviceUrl("user"));
-    targets["npm start"] = await prepare("npm start", embedded.url);
+    // npm start's default: orders need a verified address.
+    embedded = await startTestSystem({ env: { RATELIMIT_CONFIG: rl.path, VERIFIED_EMAIL_POLICY: "enforce" } });
+    targets.envoy = await prepare("envoy", stack.edgeUrl, { mailpitUrl: stack.mailpitUrl! }, stack.serviceUrl("user"));
+    targets["npm start"] = await prepare("npm start", embedded.url, { dataDir: embedded.dataDir });
   });
   after(async () => {
     await embedded?.stop();

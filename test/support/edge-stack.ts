@@ -45,6 +45,8 @@ export async function startEdgeStack(opts: EdgeStackOptions = {}): Promise<EdgeS
         SHUTDOWN_GRACE_MS: "2000",
         ADMIN_EMAIL: admin.email,
         ADMIN_PASSWORD: admin.password,
+        // As in test/support/system.ts: throwaway accounts order unverified; tests of the policy pass "enforce".
+        VERIFIED_EMAIL_POLICY: "off",
         ...opts.env,
       },
       envoyLogLevel: process.env.ACME_ENVOY_LOG_LEVEL ?? "warn",

@@ -62,6 +62,10 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     LOG_LEVEL: "error",
     SHUTDOWN_GRACE_MS: "2000",
     METRICS_PORT: "0",
+    // Suites register throwaway accounts and order without reading their mail: the product's
+    // default (enforce) is tested where it is the subject (test/policy/table.test.ts,
+    // test/auth/account-walk.test.ts, test/stack/docs-commands.test.ts) by passing it here.
+    VERIFIED_EMAIL_POLICY: "off",
     ...(opts.database === "pglite" ? {} : { DATABASE_URL: await freshDatabaseUrl() }),
     ...(opts.store === "memory" ? {} : { REDIS_URL: await freshRedisUrl() }),
     ...opts.env,

@@ -7,6 +7,7 @@
 import Handlebars from "handlebars";
 import type { Kind } from "../notices.js";
 import { welcome } from "./account.js";
+import { passwordReset, passwordResetRequest, secondFactorChanged, signupAttempt, verifyEmail } from "./account-security.js";
 import { orderConfirmation, orderStatus } from "./orders.js";
 import { accountLocked, emailChanged, newDeviceLogin, passwordChanged } from "./security.js";
 import type { TemplateData, TemplateSource } from "./source.js";
@@ -25,6 +26,11 @@ const SOURCES: Readonly<Record<Kind, TemplateSource>> = {
   email_changed: emailChanged,
   order_confirmation: orderConfirmation,
   order_status: orderStatus,
+  verify_email: verifyEmail,
+  signup_attempt: signupAttempt,
+  password_reset_request: passwordResetRequest,
+  password_reset: passwordReset,
+  second_factor_changed: secondFactorChanged,
 };
 
 const hbs = Handlebars.create();
