@@ -172,6 +172,15 @@ describe("auth: email verification and email change (mailed tokens)", function (
     await refusedToken(t.auth().verifyEmail({ token: oldVerify }), "verification mailed to the old address");
   });
 
+  it("RequestPasswordReset over REST: the same status and body for a known and an unknown address", async () => {
+    const u = await register(t);
+    const known = await post(t, "/v1/auth/password/forgot", { email: u.email });
+    const unknown = await post(t, "/v1/auth/password/forgot", { email: email("nobody") });
+    assert.equal(known.status, 200, known.text);
+    assert.deepEqual([unknown.status, unknown.text], [known.status, known.text]);
+    assert.deepEqual(known.body, { status: "accepted" });
+  });
+
   it("a change to an address registered meanwhile is refused as an invalid token and changes nothing", async () => {
     const u = await register(t);
     const target = email("race");

@@ -16,10 +16,14 @@ import { query, rejectsWith, violations } from "./helpers.js";
 export const INVALID_TOKEN_MESSAGE = "token: is invalid or expired";
 export const BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest";
 
-/** The product with its embedded edge (REST on the same port), rate limits out of the way. */
-export async function startMailSystem(env: Record<string, string> = {}): Promise<TestSystem> {
+/**
+ * The product with its embedded edge (REST on the same port), rate limits out
+ * of the way. With the edge, every call's client address is the TCP peer
+ * (127.0.0.1); `edge: false` keeps the x-envoy-external-address of authFrom.
+ */
+export async function startMailSystem(opts: { edge?: boolean; env?: Record<string, string> } = {}): Promise<TestSystem> {
   const rl = tempRateLimitConfig(GENEROUS_LIMITS);
-  const t = await startTestSystem({ env: { RATELIMIT_CONFIG: rl.path, ORDER_SWEEP_INTERVAL_MS: "0", ...env } });
+  const t = await startTestSystem({ edge: opts.edge ?? true, env: { RATELIMIT_CONFIG: rl.path, ORDER_SWEEP_INTERVAL_MS: "0", ...opts.env } });
   const stop = t.stop;
   return { ...t, stop: async () => (await stop(), rl.remove()) };
 }

@@ -46,6 +46,29 @@ describe("auth: sessions and revocation", () => {
     assert.ok(timestampDate(after.lastUsedAt!) > timestampDate(after.createdAt!));
   });
 
+  it("ListSessions names each device from its user agent; RevokeOtherSessions ends all but the caller's", async () => {
+    const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    const iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+    const a = await register(t, { ua: firefox });
+    const b = await login(t, a.email, PASSWORD, freshIp(), iphone);
+    const c = await login(t, a.email, PASSWORD, freshIp(), "curl/8.5.0");
+    const other = await register(t);
+    const devices = (await t.auth(c.access).listSessions({})).sessions.map((s) => s.device).sort();
+    assert.deepEqual(devices, ["Firefox 128 on Linux", "Safari 17 on iOS 17", "curl 8.5"]);
+
+    const { revoked } = await t.auth(b.access).revokeOtherSessions({});
+    assert.equal(revoked, 2);
+    assert.equal(await alive(a.access), false);
+    assert.equal(await alive(c.access), false);
+    await rejectsWith(t.auth().refresh({ refreshToken: c.refresh }), Code.Unauthenticated);
+    assert.ok(await alive(b.access), "the caller's session continues");
+    assert.ok(await alive(other.access), "another user's session is untouched");
+    assert.deepEqual((await t.auth(b.access).listSessions({})).sessions.map((s) => s.id), [sid(b.access)]);
+    assert.equal((await t.auth(b.access).revokeOtherSessions({})).revoked, 0);
+    const audit = await query<{ reason: string }>(t, "select reason from auth.auth_events where user_id = $1 and type = 'sessions_revoked'", [a.user.id]);
+    assert.deepEqual(audit.map((r) => r.reason), ["revoke_others", "revoke_others"], "each request is audited");
+  });
+
   it("DeleteSession: someone else's, unknown, malformed or already ended -> NOT_FOUND; own -> ended at once", async () => {
     const me = await register(t);
     const mine2 = await login(t, me.email);

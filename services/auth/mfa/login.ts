@@ -10,6 +10,7 @@ import { metrics, METRIC } from "../../../platform/telemetry/metrics.js";
 import type { Accounts, SignedIn } from "../accounts.js";
 import type { Audit, LoginFailureReason, RequestInfo } from "../audit.js";
 import type { Clock } from "../clock.js";
+import type { Lockout } from "../lockout.js";
 import type { Profiles } from "../profiles.js";
 import type { AuthStore } from "../store.js";
 import type { Account } from "../tables.js";
@@ -17,7 +18,6 @@ import type { FactorAttempts } from "./attempts.js";
 import type { LoginChallenge, LoginChallenges } from "./challenges.js";
 import { totpOrRecoveryInput, type FactorCheck } from "./factors.js";
 import type { SecondFactorStore } from "./second-factor-store.js";
-import type { Lockout } from "../lockout.js";
 
 export const INVALID_CHALLENGE = "invalid or expired challenge";
 export const INVALID_CODE = "invalid code";

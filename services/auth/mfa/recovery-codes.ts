@@ -1,6 +1,6 @@
 // Recovery codes: ten single-use codes shown once when TOTP is turned on (or
 // regenerated), for a lost authenticator. Ten characters from an alphabet
-// without look-alikes (no 0/o, 1/l/i, u/v), shown as xxxxx-xxxxx: about 49
+// without look-alikes (no 0/o, 1/l/i, u/v), shown as xxxxx-xxxxx: about 48
 // bits each, and every use is throttled like a password. Only the SHA-256 of
 // the normalised code is stored, so a leaked table does not hand out codes.
 import { createHash, randomInt } from "node:crypto";

@@ -1,8 +1,8 @@
 // TOTP (RFC 6238) with otpauth: SHA-1, 6 digits, 30 s steps, the parameters
 // every authenticator app supports. A code is accepted in the current step or
 // one either side (clock drift); which step it matched is returned so the
-// caller can refuse a step already used (the replay guard: totp_steps in
-// second-factor-store.ts advances last_step only forwards, atomically).
+// caller can refuse a step already used (the replay guard: spend() in
+// second-factor-store.ts moves last_step only forwards, atomically).
 import { randomBytes } from "node:crypto";
 import { Secret, TOTP } from "otpauth";
 import QRCode from "qrcode";
