@@ -5,6 +5,7 @@ import { migrate } from "../../platform/db.js";
 import { pageTokenKey, pageTokenSecret, PageTokens } from "../../platform/pagination.js";
 import type { ServiceDefinition } from "../../platform/service.js";
 import { downstream } from "./downstream.js";
+import { emailChangesConsumer } from "./email-changes.js";
 import { userHandlers } from "./handlers.js";
 import { internalHandlers } from "./internal.js";
 import { migrations, SCHEMA } from "./migrations.js";
@@ -33,6 +34,7 @@ export const userService: ServiceDefinition = {
         router.service(UserService, handlers);
         router.service(UserInternalService, internalHandlers(store));
       },
+      consumers: [emailChangesConsumer(ctx.db.db as Kysely<UserDb>)],
     };
   },
 };

@@ -1,5 +1,6 @@
 // Schema "users": profiles, roles and the active flag. Owned by the user service only.
 import { sql, type Migration } from "kysely";
+import { processedEventsMigration } from "../../platform/consumer.js";
 
 export const SCHEMA = "users";
 
@@ -21,4 +22,6 @@ export const migrations: Record<string, Migration> = {
       await sql`create index profiles_created on users.profiles (created_at, id)`.execute(db);
     },
   },
+  // The events the user service consumed, with their effect (email-changes.ts).
+  "002_processed_events": processedEventsMigration(SCHEMA),
 };

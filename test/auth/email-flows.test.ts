@@ -170,6 +170,14 @@ describe("auth: email verification and email change (mailed tokens)", function (
     await rejectsWith(authFrom(t, freshIp()).login({ email: u.email, password: PASSWORD }), Code.Unauthenticated, INVALID_CREDENTIALS);
     await refusedToken(t.auth().verifyEmail({ token }), "change token used twice");
     await refusedToken(t.auth().verifyEmail({ token: oldVerify }), "verification mailed to the old address");
+
+    // The user service follows (user.email_changed, services/user/email-changes.ts): GetMe shows the new
+    // address, and the old one is free to register again.
+    const me = await login(t, next);
+    for (let i = 0; i < 100 && (await t.users(me.access).getMe({})).user?.email !== next; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await t.users(me.access).getMe({})).user?.email, next);
+    const again = await register(t, { email: u.email });
+    assert.notEqual(again.user.id, u.user.id, "the old address is a new account");
   });
 
   it("RequestPasswordReset over REST: the same status and body for a known and an unknown address", async () => {

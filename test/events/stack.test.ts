@@ -37,13 +37,13 @@ describe("events on the real stack: outbox -> RabbitMQ", function () {
       const id = rows[0].id;
       const until = Date.now() + 20_000;
       let sent = false;
-      while (Date.now() < until && !(sent && got.some((m) => fromBinary(EnvelopeSchema, m.body).aggregateId === id))) {
-        const r = await db.query<{ sent_at: Date | null }>("select sent_at from auth.outbox where aggregate_id = $1", [id]);
+      while (Date.now() < until && !(sent && got.some((m) => fromBinary(EnvelopeSchema, m.body).aggregateId === id && m.type === "acme.events.v1.UserRegistered"))) {
+        const r = await db.query<{ sent_at: Date | null }>("select sent_at from auth.outbox where aggregate_id = $1 and type = 'acme.events.v1.UserRegistered'", [id]);
         sent = r.rows.length === 1 && r.rows[0].sent_at !== null;
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.ok(sent, "the outbox row is marked sent (RabbitMQ confirmed it)");
-      const mine = got.filter((m) => fromBinary(EnvelopeSchema, m.body).aggregateId === id);
+      const mine = got.filter((m) => fromBinary(EnvelopeSchema, m.body).aggregateId === id && m.type === "acme.events.v1.UserRegistered");
       assert.equal(mine.length, 1, "consumed once");
       assert.equal(mine[0].type, "acme.events.v1.UserRegistered");
     } finally {
