@@ -1,11 +1,9 @@
-// Accounts: registration, login, password change, removal. Login failures
-// look the same to the client whatever the cause, registration answers the
-// same for new and taken emails; the audit log keeps the true reason.
-// Throttling policy: lockout.ts and docs/auth-policy.md. Events (events.ts):
-// UserRegistered (with EmailVerificationRequested), SignupAttempted,
-// PasswordChanged and AccountLocked here; LoginFromNewDevice
-// and SessionRevoked with the sessions (sessions.ts).
-import { randomUUID } from "node:crypto";
+// Accounts: login, password checks and change, removal (registration is
+// registration.ts). Login failures look the same to the client whatever the
+// cause; the audit log keeps the true reason. Throttling policy: lockout.ts
+// and docs/auth-policy.md. Events (events.ts): PasswordChanged and
+// AccountLocked here; LoginFromNewDevice and SessionRevoked with the sessions
+// (sessions.ts).
 import type { Tokens } from "../../gen/acme/auth/v1/auth_pb.js";
 import type { User } from "../../gen/acme/user/v1/user_pb.js";
 import type { UserPrincipal } from "../../platform/auth/principal.js";
@@ -14,16 +12,13 @@ import type { Logger } from "../../platform/logger.js";
 import type { Audit, AuthEventType, LoginFailureReason, RequestInfo } from "./audit.js";
 import { metrics, METRIC } from "../../platform/telemetry/metrics.js";
 import type { Clock } from "./clock.js";
-import { accountLocked, emailVerificationRequested, userRegistered } from "./events.js";
+import { accountLocked } from "./events.js";
 import type { Lockout, Refusal } from "./lockout.js";
-import type { AccountTokens } from "./account-tokens.js";
-import { CreationPace } from "./pacing.js";
-import type { SignupNotices } from "./signup-notice.js";
 import { MAX_PASSWORD_BYTES, type PasswordHasher } from "./passwords.js";
 import type { Profiles } from "./profiles.js";
 import type { ChallengeIssued, LoginChallenges } from "./mfa/challenges.js";
 import type { Sessions } from "./sessions.js";
-import { EmailTakenError, type Account, type AuthStore } from "./store.js";
+import type { Account, AuthStore } from "./store.js";
 import { retrySeconds, throttledError } from "./throttled.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -42,8 +37,6 @@ export interface SignedIn {
 }
 
 export class Accounts {
-  private readonly pace = new CreationPace();
-
   constructor(
     private readonly store: AuthStore,
     private readonly hasher: PasswordHasher,
@@ -53,63 +46,9 @@ export class Accounts {
     private readonly audit: Audit,
     private readonly clock: Clock,
     private readonly log: Logger,
-    /** Registration's mail: the verification token of a new account, the notice to the owner of a taken email. */
-    private readonly mail: { tokens: AccountTokens; signups: SignupNotices },
     /** Login's second step (mfa/challenges.ts): a challenge for an account with a confirmed second factor. */
     private readonly secondFactor: Pick<LoginChallenges, "issueIfRequired">,
   ) {}
-
-  /**
-   * Inputs are validated and the email normalised by the caller. The same
-   * answer (nothing) whether the email was new or taken, at about the same
-   * time: both hash the password, and a taken email waits as long as creating
-   * an account takes (pacing.ts). A new account's address is mailed a
-   * verification token (EmailVerificationRequested); the owner of a taken
-   * email a notice (SignupAttempted, signup-notice.ts) and an audit event.
-   * No tokens: the client logs in.
-   */
-  async register(email: string, password: string, name: string, req: RequestInfo): Promise<void> {
-    const hash = await this.hasher.hash(password);
-    const existing = await this.store.findAccountByEmail(email);
-    if (existing) return this.registerExisting(existing, req);
-    const started = performance.now();
-    const id = randomUUID();
-    const now = new Date(this.clock.now());
-    // The account, its verification token, UserRegistered and EmailVerificationRequested commit
-    // together; the events are removed with the account if the profile cannot be created.
-    const verify = this.mail.tokens.prepare(id, "verify_email", email, now);
-    const events = [
-      userRegistered(id, email),
-      emailVerificationRequested({ userId: id, email, token: verify.token, expiresAt: verify.expiresAt, purpose: "verify" }, now),
-    ];
-    try {
-      await this.store.createAccount({ id, email, password_hash: hash, created_by: "register" }, events, verify.store);
-    } catch (err) {
-      // Lost a race for the email: the same answer as any taken email.
-      if (err instanceof EmailTakenError) return this.registerExisting(await this.store.findAccountByEmail(email), req);
-      throw err;
-    }
-    try {
-      await this.profiles.create({ userId: id, email, name, role: "user" });
-    } catch (err) {
-      // No account without a profile: undo, then report.
-      const ids = events.map((e) => e.id);
-      await this.store.removeNewAccount(id, ids).catch((e) => this.log.error("could not remove account after failed profile creation", { userId: id, err: e }));
-      throw err;
-    }
-    this.store.outboxCommitted();
-    this.pace.observe(performance.now() - started);
-    await this.audit.record("register", { userId: id }, req);
-  }
-
-  /** The notice to the owner is written within the paced wait, so this path takes no longer than a creation. */
-  private async registerExisting(account: Account | undefined, req: RequestInfo): Promise<void> {
-    const waitMs = this.pace.nextWaitMs();
-    const started = performance.now();
-    if (account) await this.mail.signups.attempted(account);
-    await sleep(Math.max(0, waitMs - (performance.now() - started)));
-    await this.audit.record("register_existing", { userId: account?.id }, req);
-  }
 
   async login(email: string, password: string, req: RequestInfo): Promise<SignedIn | SecondFactorRequired> {
     // Throttles first, before anything depends on whether the account exists.

@@ -6,6 +6,7 @@ import { AuthService, SessionSchema } from "../../gen/acme/auth/v1/auth_pb.js";
 import { requireUser } from "../../platform/auth/principal.js";
 import { notFound, permissionDenied, unauthenticated } from "../../platform/errors.js";
 import type { Accounts } from "./accounts.js";
+import type { Registration } from "./registration.js";
 import { requestInfo, type Audit } from "./audit.js";
 import type { ServiceClients } from "./clients.js";
 import { emailProblem, normalizeEmail } from "../../platform/email.js";
@@ -23,6 +24,7 @@ export const REGISTER_ACCEPTED = "accepted";
 
 export interface HandlerDeps {
   accounts: Accounts;
+  registration: Registration;
   sessions: Sessions;
   clients: ServiceClients;
   minter: TokenMinter;
@@ -42,7 +44,7 @@ export function authHandlers(d: HandlerDeps): ServiceImpl<typeof AuthService> {
       const email = normalizeEmail(req.email);
       const name = req.name.trim();
       check({ email: emailProblem(email), password: passwordProblem(req.password), name: nameProblem(name) });
-      await d.accounts.register(email, req.password, name, requestInfo(ctx));
+      await d.registration.register(email, req.password, name, requestInfo(ctx));
       return { status: REGISTER_ACCEPTED };
     },
 

@@ -14,6 +14,7 @@ import type { Database } from "../../platform/db.js";
 import type { ServiceDefinition, ServiceModule } from "../../platform/service.js";
 import { AccountTokens } from "./account-tokens.js";
 import { Accounts } from "./accounts.js";
+import { Registration } from "./registration.js";
 import { Audit } from "./audit.js";
 import { runBootstrap } from "./bootstrap.js";
 import { Cleanup } from "./cleanup.js";
@@ -124,7 +125,8 @@ export const authService: ServiceDefinition = {
     const signups = new SignupNotices(store, ctx.kv, clock, log);
     // Second factor (mfa/): Login issues its challenges, CompleteLogin signs in through Accounts.
     const mfa = secondFactorStorage(kdb, kek, cfg, clock);
-    const accounts = new Accounts(store, hasher, lockout, sessions, profiles, audit, clock, log, { tokens: accountTokens, signups }, mfa.challenges);
+    const registration = new Registration(store, hasher, profiles, audit, clock, log, { tokens: accountTokens, signups });
+    const accounts = new Accounts(store, hasher, lockout, sessions, profiles, audit, clock, log, mfa.challenges);
     const secondFactor = secondFactorServices(mfa, { accounts, authStore: store, lockout, profiles, audit, cfg, clock });
     const verification = new Verification(kdb, store, accountTokens, accounts, audit, cfg, clock);
     const passwordReset = new PasswordReset(kdb, store, accountTokens, hasher, lockout, sessions, audit, ctx.kv, cfg, clock);
@@ -138,7 +140,7 @@ export const authService: ServiceDefinition = {
       name: "auth",
       services: [AuthService, AuthInternalService],
       routes(router) {
-        router.service(AuthService, authHandlers({ accounts, sessions, clients, minter, audit, jwks, mail: { verification, passwordReset }, secondFactor }));
+        router.service(AuthService, authHandlers({ accounts, registration, sessions, clients, minter, audit, jwks, mail: { verification, passwordReset }, secondFactor }));
         router.service(AuthInternalService, internalHandlers(accounts, sessions));
       },
       httpHandlers: [jwks.httpHandler()],
