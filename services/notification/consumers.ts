@@ -23,10 +23,10 @@ import { PoisonMessage, type ConsumerSpec, type Delivery, type MessageHandler } 
 import { idempotent } from "../../platform/consumer.js";
 import type { Logger } from "../../platform/logger.js";
 import { extractFromHeaders } from "../../platform/telemetry/propagation.js";
-import { concurrencyLimit } from "./limiter.js";
+import { concurrencyLimit, serialByKey } from "./limiter.js";
 import type { Mailer } from "./mailer.js";
 import { SCHEMA } from "./migrations.js";
-import { decodeEvent, type DecodedEvent, type Notice } from "./notices.js";
+import { decodeEnvelope, decodeEvent, type DecodedEvent, type Notice } from "./notices.js";
 import { classifySendError, SendFailure } from "./smtp-errors.js";
 import { deliveryIdOf, type NewDelivery, type NotificationStore, type NotifyDb } from "./store.js";
 import { render, type RenderedMail } from "./templates/index.js";
@@ -72,10 +72,21 @@ class FailedAttempt extends Error {
 
 export function notificationConsumers(deps: ConsumerDeps): { spec: ConsumerSpec; handler: MessageHandler }[] {
   const limit = concurrencyLimit(deps.concurrency);
+  const serial = serialByKey();
   return Object.values(QUEUES).map((q) => {
     const handler = eventHandler(q.queue, deps);
-    return { spec: { ...q, maxAttempts: deps.maxAttempts, backoffMs: deps.backoffMs }, handler: (d) => limit(() => handler(d)) };
+    // One aggregate's events one at a time (in order), each holding a slot of the limit only while it runs.
+    return { spec: { ...q, maxAttempts: deps.maxAttempts, backoffMs: deps.backoffMs }, handler: (d) => serial(aggregateOf(d), () => limit(() => handler(d))) };
   });
+}
+
+/** The aggregate a message's event is about (undefined when it cannot be read: the handler dead-letters it). */
+function aggregateOf(d: Delivery): string | undefined {
+  try {
+    return decodeEnvelope(d.message).aggregateId || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function eventHandler(consumer: string, deps: ConsumerDeps): MessageHandler {

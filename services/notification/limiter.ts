@@ -21,3 +21,27 @@ export function concurrencyLimit(max: number): <T>(task: () => Promise<T>) => Pr
     }
   };
 }
+
+/**
+ * Tasks of one key run one after another, in arrival order; tasks of different
+ * keys side by side. The consumers key by aggregate (the user, the order): the
+ * events of one aggregate arrive in the order they happened (the relay
+ * publishes them so), and are handled in that order too, so a user's mails are
+ * logged in the order of their events (the welcome before the verification).
+ */
+export function serialByKey(): <T>(key: string | undefined, task: () => Promise<T>) => Promise<T> {
+  const tails = new Map<string, Promise<void>>();
+  return (key, task) => {
+    if (!key) return task();
+    const run = (tails.get(key) ?? Promise.resolve()).then(task);
+    const tail = run.then(
+      () => {},
+      () => {},
+    );
+    tails.set(key, tail);
+    void tail.then(() => {
+      if (tails.get(key) === tail) tails.delete(key);
+    });
+    return run;
+  };
+}

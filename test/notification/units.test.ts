@@ -11,7 +11,7 @@ import { PoisonMessage } from "../../platform/bus/bus.js";
 import { ConfigError } from "../../platform/config.js";
 import { silentLogger } from "../../platform/logger.js";
 import { notificationSettings } from "../../services/notification/index.js";
-import { concurrencyLimit } from "../../services/notification/limiter.js";
+import { concurrencyLimit, serialByKey } from "../../services/notification/limiter.js";
 import { createMailer } from "../../services/notification/mailer.js";
 import { KINDS } from "../../services/notification/migrations.js";
 import { decodeEvent, money } from "../../services/notification/notices.js";
@@ -147,6 +147,25 @@ describe("notification: templates, errors, settings, events", () => {
     }).catch(() => undefined)));
     assert.equal(peak, 2);
     assert.deepEqual(started, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it("one aggregate's events one at a time, in arrival order, through failures; other aggregates side by side", async () => {
+    const serial = serialByKey();
+    const log: string[] = [];
+    const running = new Map<string, number>();
+    const task = (key: string, i: number, ms: number, fail = false) =>
+      serial(key, async () => {
+        running.set(key, (running.get(key) ?? 0) + 1);
+        assert.equal(running.get(key), 1, `only one task of ${key} at a time`);
+        log.push(`${key}${i}`);
+        await new Promise((r) => setTimeout(r, ms));
+        running.set(key, running.get(key)! - 1);
+        if (fail) throw new Error("failed");
+      }).catch(() => undefined);
+    // a1 is slow: a2 and a3 wait for it, b1 does not.
+    await Promise.all([task("a", 1, 30, true), task("a", 2, 1), task("b", 1, 1), task("a", 3, 1)]);
+    assert.deepEqual(log.filter((x) => x.startsWith("a")), ["a1", "a2", "a3"]);
+    assert.ok(log.indexOf("b1") < log.indexOf("a2"), `b1 ran beside a1: ${log}`);
   });
 
   it("delivery ids are UUIDs derived from (event, kind): the same on every redelivery", () => {

@@ -14,6 +14,7 @@ import pg from "pg";
 import { SERVICE_NAMES } from "../../app/services.js";
 import { SCHEMA as USER_SCHEMA } from "../../services/user/migrations.js";
 import { freshDatabaseUrl, freshRedisUrl } from "../support/fresh.js";
+import { tokenFromMail } from "../support/mail-token.js";
 import { startProduct, type RunningProduct } from "./support/child.js";
 import { sample } from "./support/prom.js";
 import { renderTree, SpanKind, StatusCode, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from "./support/otlp.js";
@@ -62,6 +63,13 @@ describe("observability: one trace per request across edge, services, Postgres a
       body: JSON.stringify({ email, password, name: "Obs" }),
     });
     assert.equal(r.status, 200, await r.clone().text());
+    // The address is verified from the mailed link (npm start's .eml files), as a user would: orders need it.
+    const v = await fetch(`${app.url}/v1/auth/email/verify`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: await tokenFromMail({ dataDir }, email, "verify-email") }),
+    });
+    assert.equal(v.status, 200, await v.clone().text());
     const l = await fetch(`${app.url}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
     token = (await l.json()).tokens.accessToken;
     assert.ok(token);

@@ -7,13 +7,16 @@ import { type Answer } from "../../edge/conformance/target.js";
 
 export type VolatileClass = "jwt" | "uuid" | "time" | "short" | "opaque";
 /**
- * Volatile values inside a string: JWTs, UUIDs, RFC 3339 times, and short ids: 8 hex digits
+ * Volatile values inside a string: JWTs, UUIDs, RFC 3339 times, TOTP secrets in otpauth URIs
+ * (`secret=`), and short ids: 8 hex digits
  * standing alone, as the first 8 of a UUID are shown to people ("Order 0b498607 received",
  * the subject of an order mail). A short id is masked as the id it abbreviates when that id
  * is known on its side (`<owner3.orderId[:8]>`), else by a bijection of its own; never
  * inside a UUID or a longer word or number.
  */
-export const VOLATILE = /(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))|((?<![0-9A-Za-z_-])[0-9a-f]{8}(?![0-9A-Za-z_-]))/gi;
+export const VOLATILE = /(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))|((?<![0-9A-Za-z_-])[0-9a-f]{8}(?![0-9A-Za-z_-]))|((?<=[?&]secret=)[A-Z2-7]{16,})/gi;
+/** A QR code (an SVG document): it draws a secret, so it is as volatile as the secret. */
+const SVG = /^<svg[\s>]/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A whole string that is an opaque credential or cursor: base64url, 20+ characters, or such parts joined by dots (signed page tokens). */
 export const OPAQUE = /^[A-Za-z0-9_-]{20,}={0,2}(\.[A-Za-z0-9_-]{10,}={0,2})*$/;
@@ -24,12 +27,12 @@ export interface Piece {
 }
 
 export function pieces(s: string): Piece[] {
-  if (OPAQUE.test(s) && !/^[a-z_]+$/i.test(s)) return [{ literal: s, cls: "opaque" }];
+  if ((OPAQUE.test(s) && !/^[a-z_]+$/i.test(s)) || SVG.test(s)) return [{ literal: s, cls: "opaque" }];
   const out: Piece[] = [];
   let at = 0;
   for (const m of s.matchAll(VOLATILE)) {
     if (m.index! > at) out.push({ literal: s.slice(at, m.index) });
-    out.push({ literal: m[0], cls: m[1] ? "jwt" : m[2] ? "uuid" : m[3] ? "time" : "short" });
+    out.push({ literal: m[0], cls: m[1] ? "jwt" : m[2] ? "uuid" : m[3] ? "time" : m[5] ? "opaque" : "short" });
     at = m.index! + m[0].length;
   }
   if (at < s.length) out.push({ literal: s.slice(at) });
