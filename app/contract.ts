@@ -3,6 +3,7 @@
 // that serves, routes or checks the product's RPCs takes these from here.
 import type { DescFile, DescService } from "@bufbuild/protobuf";
 import { file_acme_auth_v1_auth } from "../gen/acme/auth/v1/auth_pb.js";
+import { file_acme_catalogue_v1_catalogue } from "../gen/acme/catalogue/v1/catalogue_pb.js";
 import { file_acme_notification_v1_notification } from "../gen/acme/notification/v1/notification_pb.js";
 import { file_acme_order_v1_order } from "../gen/acme/order/v1/order_pb.js";
 import { file_acme_user_v1_user } from "../gen/acme/user/v1/user_pb.js";
@@ -15,6 +16,7 @@ export const productFiles: readonly DescFile[] = [
   file_acme_user_v1_user,
   file_acme_order_v1_order,
   file_acme_notification_v1_notification,
+  file_acme_catalogue_v1_catalogue,
 ];
 
 /** Every file a server of the product exposes through reflection, with imports. */

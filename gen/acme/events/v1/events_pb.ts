@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acme/events/v1/events.proto.
  */
 export const file_acme_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChthY21lL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDmFjbWUuZXZlbnRzLnYxIrcICghFbnZlbG9wZRIQCghldmVudF9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEhQKDGFnZ3JlZ2F0ZV9pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc2NoZW1hX3ZlcnNpb24YBSABKA0SEwoLdHJhY2VwYXJlbnQYBiABKAkSEgoKdHJhY2VzdGF0ZRgHIAEoCRI5Cg91c2VyX3JlZ2lzdGVyZWQYCiABKAsyHi5hY21lLmV2ZW50cy52MS5Vc2VyUmVnaXN0ZXJlZEgAEjUKDWVtYWlsX2NoYW5nZWQYCyABKAsyHC5hY21lLmV2ZW50cy52MS5FbWFpbENoYW5nZWRIABI7ChBwYXNzd29yZF9jaGFuZ2VkGAwgASgLMh8uYWNtZS5ldmVudHMudjEuUGFzc3dvcmRDaGFuZ2VkSAASQwoVbG9naW5fZnJvbV9uZXdfZGV2aWNlGA0gASgLMiIuYWNtZS5ldmVudHMudjEuTG9naW5Gcm9tTmV3RGV2aWNlSAASNwoOYWNjb3VudF9sb2NrZWQYDiABKAsyHS5hY21lLmV2ZW50cy52MS5BY2NvdW50TG9ja2VkSAASOQoPc2Vzc2lvbl9yZXZva2VkGA8gASgLMh4uYWNtZS5ldmVudHMudjEuU2Vzc2lvblJldm9rZWRIABI5Cg9hY2NvdW50X2RlbGV0ZWQYECABKAsyHi5hY21lLmV2ZW50cy52MS5BY2NvdW50RGVsZXRlZEgAElIKHGVtYWlsX3ZlcmlmaWNhdGlvbl9yZXF1ZXN0ZWQYESABKAsyKi5hY21lLmV2ZW50cy52MS5FbWFpbFZlcmlmaWNhdGlvblJlcXVlc3RlZEgAEjsKEHNpZ251cF9hdHRlbXB0ZWQYEiABKAsyHy5hY21lLmV2ZW50cy52MS5TaWdudXBBdHRlbXB0ZWRIABJKChhwYXNzd29yZF9yZXNldF9yZXF1ZXN0ZWQYEyABKAsyJi5hY21lLmV2ZW50cy52MS5QYXNzd29yZFJlc2V0UmVxdWVzdGVkSAASRAoVc2Vjb25kX2ZhY3Rvcl9jaGFuZ2VkGBcgASgLMiMuYWNtZS5ldmVudHMudjEuU2Vjb25kRmFjdG9yQ2hhbmdlZEgAEjUKDW9yZGVyX2NyZWF0ZWQYFCABKAsyHC5hY21lLmV2ZW50cy52MS5PcmRlckNyZWF0ZWRIABJCChRvcmRlcl9zdGF0dXNfY2hhbmdlZBgVIAEoCzIiLmFjbWUuZXZlbnRzLnYxLk9yZGVyU3RhdHVzQ2hhbmdlZEgAEjkKD29yZGVyX2NhbmNlbGxlZBgWIAEoCzIeLmFjbWUuZXZlbnRzLnYxLk9yZGVyQ2FuY2VsbGVkSABCBwoFZXZlbnQiMAoOVXNlclJlZ2lzdGVyZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCSJFCgxFbWFpbENoYW5nZWQSDwoHdXNlcl9pZBgBIAEoCRIRCglvbGRfZW1haWwYAiABKAkSEQoJbmV3X2VtYWlsGAMgASgJIj4KD1Bhc3N3b3JkQ2hhbmdlZBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEgsKA3ZpYRgDIAEoCSJ7ChJMb2dpbkZyb21OZXdEZXZpY2USDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEhEKCWRldmljZV9pZBgEIAEoCRIKCgJpcBgFIAEoCRISCgp1c2VyX2FnZW50GAYgASgJInEKDUFjY291bnRMb2NrZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIOCgZyZWFzb24YAyABKAkSMAoMbG9ja2VkX3VudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJFCg5TZXNzaW9uUmV2b2tlZBIPCgd1c2VyX2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSDgoGcmVhc29uGAMgASgJIiEKDkFjY291bnREZWxldGVkEg8KB3VzZXJfaWQYASABKAkijAEKGkVtYWlsVmVyaWZpY2F0aW9uUmVxdWVzdGVkEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSDQoFdG9rZW4YAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcHVycG9zZRgFIAEoCSIxCg9TaWdudXBBdHRlbXB0ZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCSJ3ChZQYXNzd29yZFJlc2V0UmVxdWVzdGVkEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSDQoFdG9rZW4YAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRQoTU2Vjb25kRmFjdG9yQ2hhbmdlZBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEg4KBmNoYW5nZRgDIAEoCSKvAQoMT3JkZXJDcmVhdGVkEhAKCG9yZGVyX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDwoHcHJvZHVjdBgDIAEoCRIQCghxdWFudGl0eRgEIAEoBRIYChB1bml0X3ByaWNlX2NlbnRzGAUgASgDEhMKC3RvdGFsX2NlbnRzGAYgASgDEioKBnN0YXR1cxgHIAEoDjIaLmFjbWUub3JkZXIudjEuT3JkZXJTdGF0dXMilwEKEk9yZGVyU3RhdHVzQ2hhbmdlZBIQCghvcmRlcl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEi8KC2Zyb21fc3RhdHVzGAMgASgOMhouYWNtZS5vcmRlci52MS5PcmRlclN0YXR1cxItCgl0b19zdGF0dXMYBCABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzInQKDk9yZGVyQ2FuY2VsbGVkEhAKCG9yZGVyX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLZnJvbV9zdGF0dXMYAyABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzEg4KBnJlYXNvbhgEIAEoCUJnChJjb20uYWNtZS5ldmVudHMudjFQAVo+Z2l0aHViLmNvbS9hY21lL2FjbWUtZWRnZS1zdGFjay9nZW4vZ28vYWNtZS9ldmVudHMvdjE7ZXZlbnRzdjGqAg5BY21lLkV2ZW50cy5WMWIGcHJvdG8z", [file_acme_order_v1_order, file_google_protobuf_timestamp]);
+  fileDesc("ChthY21lL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDmFjbWUuZXZlbnRzLnYxItgJCghFbnZlbG9wZRIQCghldmVudF9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEhQKDGFnZ3JlZ2F0ZV9pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc2NoZW1hX3ZlcnNpb24YBSABKA0SEwoLdHJhY2VwYXJlbnQYBiABKAkSEgoKdHJhY2VzdGF0ZRgHIAEoCRI5Cg91c2VyX3JlZ2lzdGVyZWQYCiABKAsyHi5hY21lLmV2ZW50cy52MS5Vc2VyUmVnaXN0ZXJlZEgAEjUKDWVtYWlsX2NoYW5nZWQYCyABKAsyHC5hY21lLmV2ZW50cy52MS5FbWFpbENoYW5nZWRIABI7ChBwYXNzd29yZF9jaGFuZ2VkGAwgASgLMh8uYWNtZS5ldmVudHMudjEuUGFzc3dvcmRDaGFuZ2VkSAASQwoVbG9naW5fZnJvbV9uZXdfZGV2aWNlGA0gASgLMiIuYWNtZS5ldmVudHMudjEuTG9naW5Gcm9tTmV3RGV2aWNlSAASNwoOYWNjb3VudF9sb2NrZWQYDiABKAsyHS5hY21lLmV2ZW50cy52MS5BY2NvdW50TG9ja2VkSAASOQoPc2Vzc2lvbl9yZXZva2VkGA8gASgLMh4uYWNtZS5ldmVudHMudjEuU2Vzc2lvblJldm9rZWRIABI5Cg9hY2NvdW50X2RlbGV0ZWQYECABKAsyHi5hY21lLmV2ZW50cy52MS5BY2NvdW50RGVsZXRlZEgAElIKHGVtYWlsX3ZlcmlmaWNhdGlvbl9yZXF1ZXN0ZWQYESABKAsyKi5hY21lLmV2ZW50cy52MS5FbWFpbFZlcmlmaWNhdGlvblJlcXVlc3RlZEgAEjsKEHNpZ251cF9hdHRlbXB0ZWQYEiABKAsyHy5hY21lLmV2ZW50cy52MS5TaWdudXBBdHRlbXB0ZWRIABJKChhwYXNzd29yZF9yZXNldF9yZXF1ZXN0ZWQYEyABKAsyJi5hY21lLmV2ZW50cy52MS5QYXNzd29yZFJlc2V0UmVxdWVzdGVkSAASRAoVc2Vjb25kX2ZhY3Rvcl9jaGFuZ2VkGBcgASgLMiMuYWNtZS5ldmVudHMudjEuU2Vjb25kRmFjdG9yQ2hhbmdlZEgAEjUKDW9yZGVyX2NyZWF0ZWQYFCABKAsyHC5hY21lLmV2ZW50cy52MS5PcmRlckNyZWF0ZWRIABJCChRvcmRlcl9zdGF0dXNfY2hhbmdlZBgVIAEoCzIiLmFjbWUuZXZlbnRzLnYxLk9yZGVyU3RhdHVzQ2hhbmdlZEgAEjkKD29yZGVyX2NhbmNlbGxlZBgWIAEoCzIeLmFjbWUuZXZlbnRzLnYxLk9yZGVyQ2FuY2VsbGVkSAASOQoPcHJvZHVjdF9jcmVhdGVkGCggASgLMh4uYWNtZS5ldmVudHMudjEuUHJvZHVjdENyZWF0ZWRIABI1Cg1zdG9ja19jaGFuZ2VkGCkgASgLMhwuYWNtZS5ldmVudHMudjEuU3RvY2tDaGFuZ2VkSAASLQoJc3RvY2tfbG93GCogASgLMhguYWNtZS5ldmVudHMudjEuU3RvY2tMb3dIAEIHCgVldmVudCIwCg5Vc2VyUmVnaXN0ZXJlZBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJIkUKDEVtYWlsQ2hhbmdlZBIPCgd1c2VyX2lkGAEgASgJEhEKCW9sZF9lbWFpbBgCIAEoCRIRCgluZXdfZW1haWwYAyABKAkiPgoPUGFzc3dvcmRDaGFuZ2VkEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSCwoDdmlhGAMgASgJInsKEkxvZ2luRnJvbU5ld0RldmljZRIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSEQoJZGV2aWNlX2lkGAQgASgJEgoKAmlwGAUgASgJEhIKCnVzZXJfYWdlbnQYBiABKAkicQoNQWNjb3VudExvY2tlZBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIwCgxsb2NrZWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkUKDlNlc3Npb25SZXZva2VkEg8KB3VzZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiIQoOQWNjb3VudERlbGV0ZWQSDwoHdXNlcl9pZBgBIAEoCSKMAQoaRW1haWxWZXJpZmljYXRpb25SZXF1ZXN0ZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRINCgV0b2tlbhgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdwdXJwb3NlGAUgASgJIjEKD1NpZ251cEF0dGVtcHRlZBIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJIncKFlBhc3N3b3JkUmVzZXRSZXF1ZXN0ZWQSDwoHdXNlcl9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRINCgV0b2tlbhgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJFChNTZWNvbmRGYWN0b3JDaGFuZ2VkEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSDgoGY2hhbmdlGAMgASgJIq8BCgxPcmRlckNyZWF0ZWQSEAoIb3JkZXJfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIPCgdwcm9kdWN0GAMgASgJEhAKCHF1YW50aXR5GAQgASgFEhgKEHVuaXRfcHJpY2VfY2VudHMYBSABKAMSEwoLdG90YWxfY2VudHMYBiABKAMSKgoGc3RhdHVzGAcgASgOMhouYWNtZS5vcmRlci52MS5PcmRlclN0YXR1cyKXAQoST3JkZXJTdGF0dXNDaGFuZ2VkEhAKCG9yZGVyX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLZnJvbV9zdGF0dXMYAyABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzEi0KCXRvX3N0YXR1cxgEIAEoDjIaLmFjbWUub3JkZXIudjEuT3JkZXJTdGF0dXMidAoOT3JkZXJDYW5jZWxsZWQSEAoIb3JkZXJfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIvCgtmcm9tX3N0YXR1cxgDIAEoDjIaLmFjbWUub3JkZXIudjEuT3JkZXJTdGF0dXMSDgoGcmVhc29uGAQgASgJInUKDlByb2R1Y3RDcmVhdGVkEhIKCnByb2R1Y3RfaWQYASABKAkSCwoDc2t1GAIgASgJEgwKBG5hbWUYAyABKAkSEwoLcHJpY2VfbWlub3IYBCABKAMSEAoIY3VycmVuY3kYBSABKAkSDQoFc3RvY2sYBiABKAUihgEKDFN0b2NrQ2hhbmdlZBISCgpwcm9kdWN0X2lkGAEgASgJEg0KBXN0b2NrGAIgASgFEhAKCHJlc2VydmVkGAMgASgFEgwKBHNvbGQYBCABKAUSEQoJYXZhaWxhYmxlGAUgASgFEg4KBnJlYXNvbhgGIAEoCRIQCghvcmRlcl9pZBgHIAEoCSJbCghTdG9ja0xvdxISCgpwcm9kdWN0X2lkGAEgASgJEgsKA3NrdRgCIAEoCRIRCglhdmFpbGFibGUYAyABKAUSGwoTbG93X3N0b2NrX3RocmVzaG9sZBgEIAEoBUJnChJjb20uYWNtZS5ldmVudHMudjFQAVo+Z2l0aHViLmNvbS9hY21lL2FjbWUtZWRnZS1zdGFjay9nZW4vZ28vYWNtZS9ldmVudHMvdjE7ZXZlbnRzdjGqAg5BY21lLkV2ZW50cy5WMWIGcHJvdG8z", [file_acme_order_v1_order, file_google_protobuf_timestamp]);
 
 /**
  * Domain events the services publish on the message bus (platform/bus/bus.ts)
@@ -166,6 +166,24 @@ export type Envelope = Message<"acme.events.v1.Envelope"> & {
      */
     value: OrderCancelled;
     case: "orderCancelled";
+  } | {
+    /**
+     * @generated from field: acme.events.v1.ProductCreated product_created = 40;
+     */
+    value: ProductCreated;
+    case: "productCreated";
+  } | {
+    /**
+     * @generated from field: acme.events.v1.StockChanged stock_changed = 41;
+     */
+    value: StockChanged;
+    case: "stockChanged";
+  } | {
+    /**
+     * @generated from field: acme.events.v1.StockLow stock_low = 42;
+     */
+    value: StockLow;
+    case: "stockLow";
   } | { case: undefined; value?: undefined };
 };
 
@@ -665,4 +683,168 @@ export type OrderCancelled = Message<"acme.events.v1.OrderCancelled"> & {
  */
 export const OrderCancelledSchema: GenMessage<OrderCancelled> = /*@__PURE__*/
   messageDesc(file_acme_events_v1_events, 14);
+
+/**
+ * A product was added to the catalogue ("catalogue.product_created").
+ *
+ * @generated from message acme.events.v1.ProductCreated
+ */
+export type ProductCreated = Message<"acme.events.v1.ProductCreated"> & {
+  /**
+   * The product's id.
+   *
+   * @generated from field: string product_id = 1;
+   */
+  productId: string;
+
+  /**
+   * Its sku.
+   *
+   * @generated from field: string sku = 2;
+   */
+  sku: string;
+
+  /**
+   * Its name.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * Its price in minor units.
+   *
+   * @generated from field: int64 price_minor = 4;
+   */
+  priceMinor: bigint;
+
+  /**
+   * ISO 4217 code of the price.
+   *
+   * @generated from field: string currency = 5;
+   */
+  currency: string;
+
+  /**
+   * Units in stock at the start.
+   *
+   * @generated from field: int32 stock = 6;
+   */
+  stock: number;
+};
+
+/**
+ * Describes the message acme.events.v1.ProductCreated.
+ * Use `create(ProductCreatedSchema)` to create a new message.
+ */
+export const ProductCreatedSchema: GenMessage<ProductCreated> = /*@__PURE__*/
+  messageDesc(file_acme_events_v1_events, 15);
+
+/**
+ * The stock counts of a product changed ("catalogue.stock_changed"), with the
+ * counts after the change. Invariant: reserved + sold <= stock.
+ *
+ * @generated from message acme.events.v1.StockChanged
+ */
+export type StockChanged = Message<"acme.events.v1.StockChanged"> & {
+  /**
+   * The product's id.
+   *
+   * @generated from field: string product_id = 1;
+   */
+  productId: string;
+
+  /**
+   * Every unit ever put in (initial stock plus restocks).
+   *
+   * @generated from field: int32 stock = 2;
+   */
+  stock: number;
+
+  /**
+   * Units held by pending and held reservations.
+   *
+   * @generated from field: int32 reserved = 3;
+   */
+  reserved: number;
+
+  /**
+   * Units of committed reservations.
+   *
+   * @generated from field: int32 sold = 4;
+   */
+  sold: number;
+
+  /**
+   * stock - reserved - sold.
+   *
+   * @generated from field: int32 available = 5;
+   */
+  available: number;
+
+  /**
+   * "created", "restocked", "reserved", "released", "expired" or "committed".
+   *
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+
+  /**
+   * The order whose reservation changed it ("" for created and restocked).
+   *
+   * @generated from field: string order_id = 7;
+   */
+  orderId: string;
+};
+
+/**
+ * Describes the message acme.events.v1.StockChanged.
+ * Use `create(StockChangedSchema)` to create a new message.
+ */
+export const StockChangedSchema: GenMessage<StockChanged> = /*@__PURE__*/
+  messageDesc(file_acme_events_v1_events, 16);
+
+/**
+ * A product's available units fell to or below its low-stock threshold
+ * ("catalogue.stock_low"): once per crossing (it must rise above the threshold
+ * before another is emitted).
+ *
+ * @generated from message acme.events.v1.StockLow
+ */
+export type StockLow = Message<"acme.events.v1.StockLow"> & {
+  /**
+   * The product's id.
+   *
+   * @generated from field: string product_id = 1;
+   */
+  productId: string;
+
+  /**
+   * Its sku.
+   *
+   * @generated from field: string sku = 2;
+   */
+  sku: string;
+
+  /**
+   * Units available now.
+   *
+   * @generated from field: int32 available = 3;
+   */
+  available: number;
+
+  /**
+   * The threshold crossed.
+   *
+   * @generated from field: int32 low_stock_threshold = 4;
+   */
+  lowStockThreshold: number;
+};
+
+/**
+ * Describes the message acme.events.v1.StockLow.
+ * Use `create(StockLowSchema)` to create a new message.
+ */
+export const StockLowSchema: GenMessage<StockLow> = /*@__PURE__*/
+  messageDesc(file_acme_events_v1_events, 17);
 
