@@ -1,13 +1,13 @@
 // Entry point.
 //   npm start                         all services + embedded edge on one port (PORT, default 8080)
-//   node --import tsx --import ./platform/telemetry/register.ts app/main.ts auth|user|order|notification
+//   node --import tsx --import ./platform/telemetry/register.ts app/main.ts auth|user|order|notification|catalogue
 //                                     one service (compose, behind Envoy); the preload starts OpenTelemetry
 import { loadConfig, ConfigError, } from "../platform/config.js";
 import type { ServiceName } from "./services.js";
 import { shutdownTelemetry } from "../platform/telemetry/sdk.js";
 import { startSystem } from "./system.js";
 
-const NAMES: ServiceName[] = ["auth", "user", "order", "notification"];
+const NAMES: ServiceName[] = ["auth", "user", "order", "notification", "catalogue"];
 
 async function main() {
   const args = process.argv.slice(2);

@@ -6,19 +6,21 @@ import { audienceOf } from "../platform/policy.js";
 import type { ServiceDefinition } from "../platform/service.js";
 import { authService } from "../services/auth/index.js";
 import { BUILTIN_CLIENTS } from "../services/auth/clients.js";
+import { catalogueService } from "../services/catalogue/index.js";
 import { notificationService } from "../services/notification/index.js";
 import { orderService } from "../services/order/index.js";
 import { userService } from "../services/user/index.js";
 
-export type ServiceName = "auth" | "user" | "order" | "notification";
+export type ServiceName = "auth" | "user" | "order" | "notification" | "catalogue";
 
-export const SERVICE_NAMES: readonly ServiceName[] = ["auth", "user", "order", "notification"];
+export const SERVICE_NAMES: readonly ServiceName[] = ["auth", "user", "order", "notification", "catalogue"];
 
 export const definitions: Readonly<Record<ServiceName, ServiceDefinition>> = {
   auth: authService,
   user: userService,
   order: orderService,
   notification: notificationService,
+  catalogue: catalogueService,
 };
 
 /** Service-token audience of each service ("acme-user"): the policy's rule, on the service's package. */

@@ -13,11 +13,13 @@ export interface StackPorts {
   user: number;
   order: number;
   notification: number;
+  catalogue: number;
   /** Each service's /metrics listener (loopback; never behind Envoy). */
   authMetrics: number;
   userMetrics: number;
   orderMetrics: number;
   notificationMetrics: number;
+  catalogueMetrics: number;
   postgres: number;
   redis: number;
   /** RabbitMQ: AMQP, and the management UI and HTTP API. */
@@ -45,10 +47,12 @@ export const DEFAULT_PORTS: StackPorts = {
   user: 50052,
   order: 50053,
   notification: 50054,
+  catalogue: 50055,
   authMetrics: 9464,
   userMetrics: 9465,
   orderMetrics: 9466,
   notificationMetrics: 9467,
+  catalogueMetrics: 9468,
   postgres: 5433,
   redis: 6380,
   rabbitmq: 5673,

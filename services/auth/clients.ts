@@ -1,5 +1,5 @@
 // Service clients (OAuth client credentials): the built-in clients of the
-// four services, their audiences and scopes (the terms the contract's
+// five services, their audiences and scopes (the terms the contract's
 // policy uses: each internal RPC names the scopes it needs), stored with a
 // SHA-256 of the secret only and checked in constant time. Also the auth service's own
 // TokenSource, which mints its service tokens directly instead of calling itself.
@@ -35,13 +35,20 @@ export const BUILTIN_CLIENTS: Readonly<Record<string, ClientDefinition>> = {
   },
   order: {
     clientId: "order-service",
-    audiences: ["acme-user"],
-    scopes: ["users.check"],
+    audiences: ["acme-user", "acme-catalogue"],
+    scopes: ["users.check", "catalogue.reserve"],
     rateLimit: 60_000,
   },
   // Calls no other service (its addresses come with the events it consumes).
   notification: {
     clientId: "notification-service",
+    audiences: [],
+    scopes: [],
+    rateLimit: 60_000,
+  },
+  // Calls no other service (the order service calls it: Reserve, Hold, Release, Commit).
+  catalogue: {
+    clientId: "catalogue-service",
     audiences: [],
     scopes: [],
     rateLimit: 60_000,

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { AuthInternalService, AuthService } from "../../gen/acme/auth/v1/auth_pb.js";
+import { CatalogueInternalService, CatalogueService } from "../../gen/acme/catalogue/v1/catalogue_pb.js";
 import { OrderInternalService, OrderService } from "../../gen/acme/order/v1/order_pb.js";
 import { UserInternalService, UserService } from "../../gen/acme/user/v1/user_pb.js";
 import type { ServiceName } from "../../app/services.js";
@@ -46,6 +47,8 @@ export interface TestSystem {
   authInternal(token?: string): Client<typeof AuthInternalService>;
   usersInternal(token?: string): Client<typeof UserInternalService>;
   ordersInternal(token?: string): Client<typeof OrderInternalService>;
+  catalogue(token?: string): Client<typeof CatalogueService>;
+  catalogueInternal(token?: string): Client<typeof CatalogueInternalService>;
   stop(): Promise<void>;
 }
 
@@ -72,7 +75,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   };
   const system = await startSystem({
     config: loadConfig(env),
-    services: opts.services ?? ["auth", "user", "order", "notification"],
+    services: opts.services ?? ["auth", "user", "order", "notification", "catalogue"],
     edge: opts.edge ?? true,
     log: opts.log ?? silentLogger,
     policies: opts.policies,
@@ -94,6 +97,8 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     authInternal: (t) => createClient(AuthInternalService, transport(t)),
     usersInternal: (t) => createClient(UserInternalService, transport(t)),
     ordersInternal: (t) => createClient(OrderInternalService, transport(t)),
+    catalogue: (t) => createClient(CatalogueService, transport(t)),
+    catalogueInternal: (t) => createClient(CatalogueInternalService, transport(t)),
     stop: async () => {
       await system.stop();
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,74 @@
+// Catalogue service module: products and their stock (handlers.ts, search.ts),
+// stock reservations for orders (internal.ts, reservations.ts) and the
+// sweeper releasing the reservations no order came to hold (sweeper.ts).
+import type { Kysely } from "kysely";
+import { CatalogueInternalService, CatalogueService } from "../../gen/acme/catalogue/v1/catalogue_pb.js";
+import { int } from "../../platform/config.js";
+import { migrate } from "../../platform/db.js";
+import { pageTokenKey, pageTokenSecret, PageTokens } from "../../platform/pagination.js";
+import type { ServiceDefinition, ServiceModule } from "../../platform/service.js";
+import { OUTBOX } from "./events.js";
+import { catalogueHandlers } from "./handlers.js";
+import { internalHandlers } from "./internal.js";
+import { migrations, SCHEMA } from "./migrations.js";
+import { ReservationStore } from "./reservations.js";
+import { ProductStore, type CatalogueDb } from "./store.js";
+import { createSweeper } from "./sweeper.js";
+
+/**
+ * Environment of the catalogue service (validated at start, like platform/config.ts):
+ *   CATALOGUE_RESERVATION_SECONDS   a pending reservation expires this long after Reserve (default 120)
+ *   CATALOGUE_SWEEP_INTERVAL_MS     pause between sweeps of expired reservations; 0 disables (default 10000)
+ */
+export function catalogueSettings(env: Record<string, string | undefined>) {
+  return {
+    reservationSeconds: int(env, "CATALOGUE_RESERVATION_SECONDS", 120, 1, 86_400),
+    sweepIntervalMs: int(env, "CATALOGUE_SWEEP_INTERVAL_MS", 10_000, 0, 86_400_000),
+  };
+}
+
+/** The catalogue module, with extras for tests and operators. */
+export interface CatalogueModule extends ServiceModule {
+  /** Run one sweep of expired reservations now; the order ids released. */
+  sweepNow(): Promise<string[]>;
+  readonly products: ProductStore;
+  readonly reservations: ReservationStore;
+}
+
+export const catalogueService: ServiceDefinition = {
+  name: "catalogue",
+  async prepare({ db, config, secrets }) {
+    // A bad value stops the start, naming the variable.
+    catalogueSettings(config.env);
+    pageTokenSecret(config.env, secrets.keyEncryptionKey);
+    await migrate(db.db, SCHEMA, migrations);
+    return {};
+  },
+  async create(ctx) {
+    const settings = catalogueSettings(ctx.config.env);
+    const db = ctx.db.db as Kysely<CatalogueDb>;
+    const products = new ProductStore(db);
+    const reservations = new ReservationStore(db, settings.reservationSeconds);
+    const secret = pageTokenSecret(ctx.config.env, ctx.secrets.keyEncryptionKey);
+    const handlers = catalogueHandlers({
+      store: products,
+      pageTokens: new PageTokens(pageTokenKey(secret, "acme.catalogue.v1.CatalogueService")),
+    });
+    const sweeper = createSweeper({ store: reservations, log: ctx.log.child({ component: "reservation-sweeper" }), intervalMs: settings.sweepIntervalMs });
+    const module: CatalogueModule = {
+      name: "catalogue",
+      services: [CatalogueService, CatalogueInternalService],
+      routes(router) {
+        router.service(CatalogueService, handlers);
+        router.service(CatalogueInternalService, internalHandlers(reservations));
+      },
+      outbox: OUTBOX,
+      start: () => sweeper.start(),
+      stop: () => sweeper.stop(),
+      sweepNow: () => sweeper.sweep(),
+      products,
+      reservations,
+    };
+    return module;
+  },
+};
