@@ -21,11 +21,12 @@ export interface CatalogueSystem {
   stop(): Promise<void>;
 }
 
-export async function startCatalogueSystem(opts: Pick<TestSystemOptions, "database" | "env" | "edge"> = {}): Promise<CatalogueSystem> {
+export async function startCatalogueSystem(opts: Pick<TestSystemOptions, "database" | "env" | "edge" | "bus"> = {}): Promise<CatalogueSystem> {
   const t = await startTestSystem({
     services: ["auth", "user", "catalogue"],
     edge: opts.edge ?? false,
     database: opts.database,
+    bus: opts.bus,
     env: { CATALOGUE_SWEEP_INTERVAL_MS: "0", ...opts.env },
   });
   const [admin, user] = await Promise.all([signUpAdmin(t), signUp(t, "Shopper")]);
