@@ -1,5 +1,5 @@
 # One image for the services (docker-compose.yml runs it once for each):
-#   node --import tsx app/main.ts <auth|user|order|notification>
+#   node --import tsx app/main.ts <auth|user|order|notification|catalogue>
 # Each serves gRPC (h2c) and HTTP/1.1 on $PORT. gen/ is committed, so no build step.
 FROM node:20-bookworm-slim
 
@@ -24,5 +24,5 @@ COPY . .
 RUN mkdir -p /data /run/acme-secrets /run/acme-tls && chown node:node /data /run/acme-secrets /run/acme-tls
 USER node
 
-EXPOSE 50051 50052 50053 50054
+EXPOSE 50051 50052 50053 50054 50055
 CMD ["node", "--import", "tsx", "--import", "./platform/telemetry/register.ts", "app/main.ts"]

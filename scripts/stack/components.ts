@@ -1,6 +1,6 @@
 // How each program of the stack is started and known to be ready: Jaeger,
 // envoyproxy/ratelimit, a service (each of app/services.ts: auth, user, order,
-// notification) and Envoy. Postgres, Redis and RabbitMQ are in servers.ts,
+// notification, catalogue) and Envoy. Postgres, Redis and RabbitMQ are in servers.ts,
 // Mailpit in mailpit.ts.
 import { mkdirSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";

@@ -1,6 +1,6 @@
 // The real topology on one machine, without Docker: Postgres, Redis, RabbitMQ, Mailpit
-// (SMTP), Jaeger, envoyproxy/ratelimit, each service (auth, user, order, notification:
-// app/services.ts) as its own process, and Envoy in front with the config the
+// (SMTP), Jaeger, envoyproxy/ratelimit, each service (auth, user, order, notification,
+// catalogue: app/services.ts) as its own process, and Envoy in front with the config the
 // generator renders for the local profile.
 // `npm run stack` (scripts/stack.ts) and the Envoy tests (test/support/edge-stack.ts)
 // both start it through startStack.

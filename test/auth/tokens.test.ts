@@ -166,17 +166,17 @@ describe("auth: tokens", () => {
       const allowed: [string, string, string[]][] = [
         ["auth-service", secrets.clientSecrets.auth, ["acme-user"]],
         ["user-service", secrets.clientSecrets.user, ["acme-auth", "acme-order"]],
-        ["order-service", secrets.clientSecrets.order, ["acme-user"]],
+        ["order-service", secrets.clientSecrets.order, ["acme-user", "acme-catalogue"]],
       ];
       for (const [clientId, secret, auds] of allowed) {
-        for (const aud of ["acme-auth", "acme-user", "acme-order"]) {
+        for (const aud of ["acme-auth", "acme-user", "acme-order", "acme-catalogue"]) {
           const call = t.auth().issueServiceToken({ clientId, clientSecret: secret, audience: aud });
           if (auds.includes(aud)) assert.equal(decodeJwt((await call).accessToken).claims.aud, aud);
           else await rejectsWith(call, Code.PermissionDenied, "audience not allowed for this client");
         }
       }
       const order = decodeJwt(await serviceToken("order-service", secrets.clientSecrets.order, "acme-user")).claims;
-      assert.equal(order.scope, "users.check");
+      assert.equal(order.scope, "users.check catalogue.reserve");
     });
 
     it("refuses a wrong secret and an unknown client with the same UNAUTHENTICATED", async () => {
@@ -191,9 +191,10 @@ describe("auth: tokens", () => {
 
     it("stores only a SHA-256 of each secret", async () => {
       const rows = await query<{ client_id: string; secret_hash: Buffer }>(t, "select client_id, secret_hash from auth.service_clients order by client_id");
-      assert.deepEqual(rows.map((r) => r.client_id), ["auth-service", "notification-service", "order-service", "user-service"]);
+      assert.deepEqual(rows.map((r) => r.client_id), ["auth-service", "catalogue-service", "notification-service", "order-service", "user-service"]);
       const byName = {
         "auth-service": secrets.clientSecrets.auth,
+        "catalogue-service": secrets.clientSecrets.catalogue,
         "notification-service": secrets.clientSecrets.notification,
         "order-service": secrets.clientSecrets.order,
         "user-service": secrets.clientSecrets.user,

@@ -163,3 +163,32 @@ describe("catalogue: products", function () {
     });
   });
 });
+
+describe("catalogue: REST through the embedded edge", function () {
+  let s: CatalogueSystem;
+  before(async () => (s = await startCatalogueSystem({ edge: true })));
+  after(async () => s?.stop());
+
+  it("routes /v1/products, /v1/products/search (not GetProduct{id: search}) and the admin routes", async () => {
+    const admin = { authorization: `Bearer ${s.admin.token}`, "content-type": "application/json" };
+    const created = await fetch(`${s.t.url}/v1/admin/products`, {
+      method: "POST", headers: admin,
+      body: JSON.stringify({ sku: sku("REST"), name: "Desk lamp", description: "brass", price: { amountMinor: "1999", currency: "EUR" }, initialStock: 3 }),
+    });
+    assert.equal(created.status, 200, await created.clone().text());
+    const p = (await created.json()).product;
+    assert.deepEqual(p.price, { amountMinor: "1999", currency: "EUR" });
+    const list = await (await fetch(`${s.t.url}/v1/products?inStock=true&sort=PRODUCT_SORT_PRICE&pageSize=10`)).json();
+    assert.ok(list.products.some((x: { id: string }) => x.id === p.id));
+    const found = await fetch(`${s.t.url}/v1/products/search?q=desk%20lamp`);
+    assert.equal(found.status, 200);
+    assert.deepEqual((await found.json()).products.map((x: { id: string }) => x.id), [p.id]);
+    const noQ = await fetch(`${s.t.url}/v1/products/search`);
+    assert.equal(noQ.status, 400);
+    assert.equal((await fetch(`${s.t.url}/v1/products/${p.id}`)).status, 200);
+    const stock = await fetch(`${s.t.url}/v1/admin/products/${p.id}:restock`, { method: "POST", headers: admin, body: JSON.stringify({ quantity: 2 }) });
+    assert.equal((await stock.json()).stock.available, 5);
+    assert.equal((await fetch(`${s.t.url}/v1/admin/products/${p.id}/stock`, { headers: { authorization: `Bearer ${s.user.token}` } })).status, 403);
+    assert.equal((await fetch(`${s.t.url}/v1/admin/products/${p.id}/stock`)).status, 401);
+  });
+});

@@ -161,7 +161,7 @@ describe("deployment: ratelimit config, docker compose, Dockerfile", () => {
         const pg = readFileSync(pgFile, "utf8");
         // Every service that reads an env file: each of app/services.ts.
         const names = Object.keys(base.compose.services).filter((n) => base.compose.services[n].command?.some?.((a: string) => a.startsWith("--env-file=")));
-        assert.deepEqual(names, ["auth", "user", "order", "notification"]);
+        assert.deepEqual(names, ["auth", "user", "order", "notification", "catalogue"]);
         const CLIENTS = names.map((n) => n.toUpperCase());
         let amqp: string | undefined;
         for (const name of names) {

@@ -94,10 +94,10 @@ describe("observability: aggregated health", () => {
       assert.deepEqual([h.dependencies.postgres.kind, h.dependencies.redis.kind, h.dependencies.broker.kind], ["postgres", "redis", "memory"]);
       assert.equal(typeof h.dependencies.postgres.latency_ms, "number");
       assert.equal(h.dependencies.broker.status, "up");
-      // Each outbox's lag, on the services that have one (auth and order publish events; user and notification do not).
+      // Each outbox's lag, on the services that have one (auth, order and catalogue publish events; user and notification do not).
       assert.deepEqual(
         Object.fromEntries(Object.entries(h.services as Record<string, { outbox_lag_ms?: number }>).map(([name, s]) => [name, s.outbox_lag_ms])),
-        { auth: 0, user: undefined, order: 0, notification: undefined },
+        { auth: 0, user: undefined, order: 0, notification: undefined, catalogue: 0 },
       );
       t.system.health.shutdown();
       const down = await fetch(`${t.url}/health`);
