@@ -1,6 +1,7 @@
 // The notification service's consumers: one queue for the auth service's
 // events (acme.user, "user.*"), one for the order service's (acme.order,
-// "order.*"). For each message:
+// "order.*"), one for the catalogue's (acme.catalogue, "catalogue.*": no mail
+// yet, StockLow is logged for the operators). For each message:
 //   1. decode it (notices.ts); undecodable or unknown: PoisonMessage, dead-lettered at once;
 //   2. on the plain database: keep the address it carries (idempotent by itself: the newest
 //      event wins), find the address of the mail it asks for (none known yet: a plain error,
@@ -35,6 +36,7 @@ import { render, type RenderedMail } from "./templates/index.js";
 export const QUEUES = {
   userEvents: { queue: "notification.user-events", exchange: "acme.user", bindings: ["user.*"] },
   orderEvents: { queue: "notification.order-events", exchange: "acme.order", bindings: ["order.*"] },
+  catalogueEvents: { queue: "notification.catalogue-events", exchange: "acme.catalogue", bindings: ["catalogue.*"] },
 } as const;
 
 export interface ConsumerDeps {
@@ -93,6 +95,7 @@ function eventHandler(consumer: string, deps: ConsumerDeps): MessageHandler {
   const { db } = deps;
   return async (delivery) => {
     const event = decodeEvent(delivery.message, deps.accountUrl);
+    if (event.stockLow) deps.log.warn("stock low", { product_id: event.stockLow.productId, sku: event.stockLow.sku, available: event.stockLow.available, threshold: event.stockLow.threshold });
     // The steps outside the consumer span still belong to the producer's trace.
     const parent = extractFromHeaders(new Headers(delivery.message.headers), context.active());
     const planned = await context.with(parent, () => plan(event, delivery, deps));

@@ -42,8 +42,17 @@ export interface Erasure {
   occurredAt: Date;
 }
 
+/** A product's available stock fell to its threshold (catalogue): logged for the operators, no mail yet. */
+export interface StockAlert {
+  productId: string;
+  sku: string;
+  available: number;
+  threshold: number;
+}
+
 export interface DecodedEvent {
   envelope: Envelope;
+  stockLow?: StockAlert;
   notice?: Notice;
   recipient?: RecipientChange;
   erasure?: Erasure;
@@ -262,6 +271,15 @@ export function decodeEvent(message: BusMessage, accountUrl: string = DEFAULT_AC
       const o = e.value;
       const data = { ...orderData(orderIdOf(o.orderId)), status: "cancelled", previous: statusWord(o.fromStatus), reason: shown(o.reason) };
       return { envelope, notice: { kind: "order_status", category: "orders", userId: userIdOf(o.userId), data } };
+    }
+    case "productCreated":
+    case "stockChanged":
+      // The catalogue's news: nothing to mail about (yet); consumed so that its outbox drains.
+      return { envelope };
+    case "stockLow": {
+      const s = e.value;
+      if (!UUID_RE.test(s.productId)) poison("event has no valid product_id");
+      return { envelope, stockLow: { productId: s.productId.toLowerCase(), sku: shown(s.sku), available: s.available, threshold: s.lowStockThreshold } };
     }
     default:
       return poison(`unknown event type ${JSON.stringify(message.type.slice(0, 100))}`);

@@ -8,6 +8,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { EnvelopeSchema } from "../../gen/acme/events/v1/events_pb.js";
 import type { BusMessage } from "../../platform/bus/bus.js";
 import { memoryBus } from "../../platform/bus/memory.js";
+import { createLogger } from "../../platform/logger.js";
 import { eventually } from "../user/helpers.js";
 import { makeProduct, outboxOf, startCatalogueSystem, type CatalogueSystem } from "./support.js";
 
@@ -78,5 +79,25 @@ describe("catalogue: events", function () {
     const p = await makeProduct(s, { initialStock: 3 });
     await eventually("ProductCreated published", async () =>
       received.some((m) => m.routingKey === "catalogue.product_created" && fromBinary(EnvelopeSchema, m.body).aggregateId === p.id));
+  });
+});
+
+describe("catalogue: its events are consumed by the notification service", function () {
+  this.timeout(30_000);
+  let s: CatalogueSystem;
+  const lines: string[] = [];
+  before(async () => {
+    const log = createLogger({}, { level: "warn", pretty: false, write: (line) => lines.push(line) });
+    s = await startCatalogueSystem({ services: ["auth", "user", "catalogue", "notification"], log });
+  });
+  after(async () => s?.stop());
+
+  it("every row of the catalogue's outbox is published (a queue is bound); StockLow is logged for the operators", async () => {
+    const p = await makeProduct(s, { initialStock: 1, lowStockThreshold: 1 });
+    await eventually("the catalogue's outbox drained", async () => {
+      const rows = await outboxOf(s, p.id);
+      return rows.length >= 2 && rows.every((r) => r.sent_at !== null);
+    });
+    await eventually("StockLow logged", async () => lines.some((l) => l.includes("stock low") && l.includes(p.id)));
   });
 });

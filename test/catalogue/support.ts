@@ -21,9 +21,10 @@ export interface CatalogueSystem {
   stop(): Promise<void>;
 }
 
-export async function startCatalogueSystem(opts: Pick<TestSystemOptions, "database" | "env" | "edge" | "bus"> = {}): Promise<CatalogueSystem> {
+export async function startCatalogueSystem(opts: Pick<TestSystemOptions, "database" | "env" | "edge" | "bus" | "services" | "log"> = {}): Promise<CatalogueSystem> {
   const t = await startTestSystem({
-    services: ["auth", "user", "catalogue"],
+    services: opts.services ?? ["auth", "user", "catalogue"],
+    log: opts.log,
     edge: opts.edge ?? false,
     database: opts.database,
     bus: opts.bus,
@@ -65,8 +66,8 @@ export async function countsOf(s: CatalogueSystem, productId: string): Promise<C
 }
 
 /** The catalogue's outbox rows for one product, in order: their types and routing keys. */
-export async function outboxOf(s: CatalogueSystem, productId: string): Promise<{ type: string; routing_key: string; body: Uint8Array }[]> {
-  const { rows } = await sql<{ type: string; routing_key: string; body: Uint8Array }>`
-    select type, routing_key, body from catalogue.outbox where aggregate_id = ${productId} order by seq`.execute(s.t.system.db.db);
+export async function outboxOf(s: CatalogueSystem, productId: string): Promise<{ type: string; routing_key: string; body: Uint8Array; sent_at: Date | null }[]> {
+  const { rows } = await sql<{ type: string; routing_key: string; body: Uint8Array; sent_at: Date | null }>`
+    select type, routing_key, body, sent_at from catalogue.outbox where aggregate_id = ${productId} order by seq`.execute(s.t.system.db.db);
   return rows;
 }
