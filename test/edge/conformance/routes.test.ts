@@ -24,6 +24,7 @@ import {
   EDGE_KINDS,
 } from "./target.js";
 import { accountScenarios } from "./account-routes.js";
+import { catalogueScenarios } from "./catalogue-routes.js";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
@@ -142,6 +143,7 @@ for (const kind of EDGE_KINDS) {
 
     const scenarios: Record<string, () => Promise<void>> = {
       ...accountScenarios(() => t, () => admin),
+      ...catalogueScenarios(() => t, () => ({ admin, alice })),
       "POST /v1/auth/register": async () => {
         const email = uniqueEmail("reg");
         const a = await call(t, "POST", "/v1/auth/register", { body: { email, password: PASSWORD, name: "Reg" } });
