@@ -53,7 +53,7 @@ export function toReservation(rows: ReservationRow[]): Reservation {
     const total = unit * BigInt(r.quantity);
     const currency = r.currency.trim();
     totals.set(currency, (totals.get(currency) ?? 0n) + total);
-    return create(ReservedLineSchema, { productId: r.product_id, sku: r.sku, quantity: r.quantity, unitPrice: money(unit, currency), lineTotal: money(total, currency) });
+    return create(ReservedLineSchema, { productId: r.product_id, sku: r.sku, name: r.name, quantity: r.quantity, unitPrice: money(unit, currency), lineTotal: money(total, currency) });
   });
   const first = sorted[0];
   const latest = sorted.reduce((d, r) => (r.updated_at > d ? r.updated_at : d), first.updated_at);

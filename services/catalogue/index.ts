@@ -11,6 +11,7 @@ import { OUTBOX } from "./events.js";
 import { catalogueHandlers } from "./handlers.js";
 import { internalHandlers } from "./internal.js";
 import { migrations, SCHEMA } from "./migrations.js";
+import { orderEventsConsumer } from "./order-events.js";
 import { ReservationStore } from "./reservations.js";
 import { ProductStore, type CatalogueDb } from "./store.js";
 import { createSweeper } from "./sweeper.js";
@@ -63,6 +64,8 @@ export const catalogueService: ServiceDefinition = {
         router.service(CatalogueInternalService, internalHandlers(reservations));
       },
       outbox: OUTBOX,
+      // The order service's events hold, commit and release its reservations (order-events.ts).
+      consumers: [orderEventsConsumer(db, reservations, ctx.log.child({ component: "order-events" }))],
       start: () => sweeper.start(),
       stop: () => sweeper.stop(),
       sweepNow: () => sweeper.sweep(),

@@ -2,6 +2,7 @@
 // Owned by the catalogue service only. reservations.order_id refers to an
 // order of the order service; there is no foreign key across schemas.
 import { sql, type Migration } from "kysely";
+import { processedEventsMigration } from "../../platform/consumer.js";
 import { outboxMigration } from "../../platform/outbox.js";
 
 export const SCHEMA = "catalogue";
@@ -65,4 +66,12 @@ export const migrations: Record<string, Migration> = {
   },
   // Events written with the change they describe, relayed to the bus (platform/outbox.ts, ./events.ts).
   "002_outbox": outboxMigration(SCHEMA),
+  // The product's name at Reserve, for the order's lines (the sku and price are already copied).
+  "003_reservation_name": {
+    async up(db) {
+      await sql`alter table catalogue.reservations add column name text not null default ''`.execute(db);
+    },
+  },
+  // The order-events consumer (order-events.ts): one row per event whose effect committed.
+  "004_processed_events": processedEventsMigration(SCHEMA),
 };

@@ -11,7 +11,7 @@ import { enqueueStockEvents, STOCK_REASON, type StockReason } from "./events.js"
 import { SCHEMA } from "./migrations.js";
 import { availableOf, PRODUCT_COLUMNS, type CatalogueDb, type ReservationRow, type ReservationState } from "./tables.js";
 
-type Trx = Transaction<CatalogueDb>;
+export type Trx = Transaction<CatalogueDb>;
 
 export interface Line {
   productId: string;
@@ -32,6 +32,17 @@ export class ReserveRefused extends Error {
 }
 
 export type Transition = "hold" | "release" | "commit" | "expire";
+
+export interface TransitionOptions {
+  /** Give up ("unchanged", no rows) when another transaction holds the order (the sweeper). */
+  tryOnly?: boolean;
+  /**
+   * The order is known to exist (its OrderCreated or status change arrived): hold
+   * or commit a pending reservation even past reserved_until, if the sweeper has
+   * not released it yet.
+   */
+  orderExists?: boolean;
+}
 
 export type TransitionResult =
   | { outcome: "changed" | "unchanged"; rows: ReservationRow[] }
@@ -101,6 +112,7 @@ export class ReservationStore {
           order_id: orderId,
           product_id: p.id,
           sku: p.sku,
+          name: p.name,
           quantity: line.quantity,
           unit_price_minor: String(p.price_minor),
           currency: p.currency,
@@ -121,16 +133,24 @@ export class ReservationStore {
    * "refused". `tryOnly`: give up ("unchanged", no rows) when another
    * transaction holds the order (the sweeper).
    */
-  async transition(orderId: string, t: Transition, opts: { tryOnly?: boolean } = {}): Promise<TransitionResult> {
+  async transition(orderId: string, t: Transition, opts: TransitionOptions = {}): Promise<TransitionResult> {
+    const result = await this.db.transaction().execute((trx) => this.transitionIn(trx, orderId, t, opts));
+    if (result.outcome === "changed" && RULES[t].reason) notifyRelays(this.db, SCHEMA);
+    return result;
+  }
+
+  /** transition() inside the caller's transaction (the order-events consumer's); the caller notifies the relay. */
+  async transitionIn(trx: Trx, orderId: string, t: Transition, opts: TransitionOptions = {}): Promise<TransitionResult> {
     const rule = RULES[t];
-    const result = await this.db.transaction().execute(async (trx): Promise<TransitionResult> => {
+    {
       if (!(await lockOrder(trx, orderId, opts.tryOnly))) return { outcome: "unchanged", rows: [] };
       const rows = await rowsOf(trx, orderId);
       if (!rows.length) return { outcome: "missing" };
       const { state, expired } = rows[0];
       if (state === rule.to) return { outcome: "unchanged", rows };
-      // A pending reservation past reserved_until belongs to the sweeper: it can only be released.
-      const live = state !== "pending" || t === "release" || (t === "expire" ? expired : !expired);
+      // A pending reservation past reserved_until belongs to the sweeper: it can only be released,
+      // unless the caller knows its order exists (`orderExists`: the order-events consumer).
+      const live = state !== "pending" || t === "release" || (t === "expire" ? expired : !expired || opts.orderExists === true);
       if (!rule.from.includes(state) || !live) {
         return t === "expire" ? { outcome: "unchanged", rows } : { outcome: "refused", state, expired, rows };
       }
@@ -159,9 +179,7 @@ export class ReservationStore {
         }
       }
       return { outcome: "changed", rows: moved };
-    });
-    if (result.outcome === "changed" && rule.reason) notifyRelays(this.db, SCHEMA);
-    return result;
+    }
   }
 
   /**

@@ -29,6 +29,8 @@ export interface ReservationTable extends Timestamps {
   order_id: string;
   product_id: string;
   sku: string;
+  /** The product's name at Reserve ("" for reservations made before it was recorded). */
+  name: Generated<string>;
   quantity: number;
   unit_price_minor: Int8;
   currency: string;

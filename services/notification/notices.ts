@@ -8,7 +8,7 @@
 // else; no error text here names it.
 import { fromBinary } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { EnvelopeSchema, type Envelope } from "../../gen/acme/events/v1/events_pb.js";
+import { EnvelopeSchema, type Envelope, type OrderCreated } from "../../gen/acme/events/v1/events_pb.js";
 import { OrderStatus } from "../../gen/acme/order/v1/order_pb.js";
 import { PoisonMessage, type BusMessage } from "../../platform/bus/bus.js";
 import { maskEmail } from "../../platform/logger.js";
@@ -124,6 +124,23 @@ const SECOND_FACTOR_CHANGES: Readonly<Record<string, { title: string; detail: st
 /** "2025-03-01 14:05 UTC" */
 export const when = (d: Date) => `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 const timeOf = (t: Timestamp | undefined, fallback: Date) => (t ? timestampDate(t) : fallback);
+
+/**
+ * What the confirmation says of an order's lines: one line's product, units and
+ * unit price; several lines as "Desk lamp (2), Pen (5)", their units together;
+ * the total with its currency. An OrderCreated from before lines: its own fields.
+ */
+function orderLines(o: OrderCreated): { product: string; quantity: string; unitPrice: string; total: string } {
+  if (!o.lines.length) return { product: shown(o.product), quantity: String(o.quantity), unitPrice: money(o.unitPriceCents), total: money(o.totalCents) };
+  const cur = (m: { amountMinor: bigint; currency: string } | undefined) => (m ? `${money(m.amountMinor)} ${shown(m.currency)}`.trim() : "");
+  const one = o.lines.length === 1 ? o.lines[0] : undefined;
+  return {
+    product: one ? shown(one.name) : o.lines.map((l) => `${shown(l.name)} (${l.quantity})`).join(", "),
+    quantity: String(o.lines.reduce((n, l) => n + l.quantity, 0)),
+    unitPrice: one ? cur(one.unitPrice) : "see the products above",
+    total: cur(o.total),
+  };
+}
 
 /** 1999n -> "19.99" */
 export function money(cents: bigint): string {
@@ -249,13 +266,7 @@ export function decodeEvent(message: BusMessage, accountUrl: string = DEFAULT_AC
       return { envelope, erasure: { userId: userIdOf(e.value.userId), occurredAt: at } };
     case "orderCreated": {
       const o = e.value;
-      const data = {
-        ...orderData(orderIdOf(o.orderId)),
-        product: shown(o.product),
-        quantity: String(o.quantity),
-        unitPrice: money(o.unitPriceCents),
-        total: money(o.totalCents),
-      };
+      const data = { ...orderData(orderIdOf(o.orderId)), ...orderLines(o) };
       return { envelope, notice: { kind: "order_confirmation", category: "orders", userId: userIdOf(o.userId), data } };
     }
     case "orderStatusChanged": {

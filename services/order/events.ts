@@ -4,9 +4,9 @@ import { create } from "@bufbuild/protobuf";
 import { OrderCancelledSchema, OrderCreatedSchema, OrderStatusChangedSchema } from "../../gen/acme/events/v1/events_pb.js";
 import type { OutboxEvent } from "../../platform/outbox.js";
 import { envelopeEvent } from "../envelope.js";
-import { statusEnum, toOrder } from "./convert.js";
+import { legacyFields, statusEnum, toLine, totalOf } from "./convert.js";
 import { SCHEMA } from "./migrations.js";
-import type { OrderRow, Status } from "./tables.js";
+import type { OrderRow, OrderWithLines, Status } from "./tables.js";
 
 /** Where the relay of this service's outbox reads and publishes (app/ starts it). */
 export const OUTBOX = { schema: SCHEMA, exchange: "acme.order" } as const;
@@ -18,23 +18,21 @@ export const ROUTING = { orderCreated: "order.created", orderStatusChanged: "ord
 export const CANCEL_REASON = { requested: "requested", admin: "admin", expired: "expired" } as const;
 export type CancelReason = (typeof CANCEL_REASON)[keyof typeof CANCEL_REASON];
 
-/** A new order, as inserted. */
-export function orderCreated(row: OrderRow): OutboxEvent {
-  const o = toOrder(row);
+/** A new order with its lines, as inserted. */
+export function orderCreated(row: OrderWithLines): OutboxEvent {
   return envelopeEvent({
     routingKey: ROUTING.orderCreated,
-    aggregateId: o.id,
+    aggregateId: row.id,
     occurredAt: row.created_at,
     event: {
       case: "orderCreated",
       value: create(OrderCreatedSchema, {
-        orderId: o.id,
-        userId: o.userId,
-        product: o.product,
-        quantity: o.quantity,
-        unitPriceCents: o.unitPriceCents,
-        totalCents: o.totalCents,
-        status: o.status,
+        orderId: row.id,
+        userId: row.user_id,
+        ...legacyFields(row),
+        lines: row.lines.map(toLine),
+        total: totalOf(row),
+        status: statusEnum(row.status),
       }),
     },
   });

@@ -1,6 +1,7 @@
 // Order service module: orders, their lifecycle and the pending-order sweeper.
 import { createClient, type Client } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
+import { CatalogueInternalService } from "../../gen/acme/catalogue/v1/catalogue_pb.js";
 import { OrderInternalService, OrderService } from "../../gen/acme/order/v1/order_pb.js";
 import { UserInternalService } from "../../gen/acme/user/v1/user_pb.js";
 import { CircuitBreaker, retryInterceptor, type BreakerState } from "../../platform/breaker.js";
@@ -23,6 +24,9 @@ import { createSweeper } from "./sweeper.js";
  *   ORDER_USER_RETRIES            attempts of CheckUser on UNAVAILABLE (default 3)
  *   ORDER_USER_BREAKER_FAILURES   consecutive failed checks that open the breaker (default 5)
  *   ORDER_USER_BREAKER_RESET_MS   open time before one probe is let through (default 1000)
+ *   ORDER_CATALOGUE_TIMEOUT_MS    deadline of each catalogue call (Reserve, Hold, Release), retries included (default 5000)
+ *   ORDER_CATALOGUE_RETRIES       attempts of a catalogue call on UNAVAILABLE (default 3; every call is idempotent by order id)
+ *   CATALOGUE_COMMIT_MARGIN_SECONDS  an order is inserted only while now < reserved_until - this (default 30)
  */
 export function orderSettings(env: Record<string, string | undefined>) {
   return {
@@ -32,6 +36,9 @@ export function orderSettings(env: Record<string, string | undefined>) {
     userRetries: int(env, "ORDER_USER_RETRIES", 3, 1, 10),
     breakerFailures: int(env, "ORDER_USER_BREAKER_FAILURES", 5, 1, 1000),
     breakerResetMs: int(env, "ORDER_USER_BREAKER_RESET_MS", 1000, 10, 600_000),
+    catalogueTimeoutMs: int(env, "ORDER_CATALOGUE_TIMEOUT_MS", 5000, 50, 60_000),
+    catalogueRetries: int(env, "ORDER_CATALOGUE_RETRIES", 3, 1, 10),
+    commitMarginSeconds: int(env, "CATALOGUE_COMMIT_MARGIN_SECONDS", 30, 0, 3600),
   };
 }
 
@@ -73,11 +80,20 @@ export const orderService: ServiceDefinition = {
           settings.userTimeoutMs,
         ),
       ));
+    let catalogue: Client<typeof CatalogueInternalService> | undefined;
+    const catalogueClient = () =>
+      (catalogue ??= createClient(
+        CatalogueInternalService,
+        // Reserve, Hold and Release are idempotent by order id: retrying is safe.
+        ctx.transportTo("catalogue", [retryInterceptor({ attempts: settings.catalogueRetries })], settings.catalogueTimeoutMs),
+      ));
     const handlers = orderHandlers({
       store,
       // Replicas share PAGE_TOKEN_SECRET (or KEY_ENCRYPTION_KEY), so any accepts any other's tokens.
       pageTokens: new PageTokens(pageTokenKey(pageTokenSecret(ctx.config.env, ctx.secrets.keyEncryptionKey), "acme.order.v1.OrderService/ListOrders")),
       users: usersClient,
+      catalogue: catalogueClient,
+      commitMarginMs: settings.commitMarginSeconds * 1000,
       log: ctx.log,
     });
     const sweeper = createSweeper({ store, log: ctx.log, ttlSeconds: settings.pendingTtlSeconds, intervalMs: settings.sweepIntervalMs });

@@ -35,4 +35,43 @@ export const migrations: Record<string, Migration> = {
   },
   // Events written with the change they describe, relayed to the bus (platform/outbox.ts, ./events.ts).
   "002_outbox": outboxMigration(SCHEMA),
+  // Orders of catalogue products (issue 19): lines priced by the catalogue at Reserve, a total in
+  // one currency. The first columns describe orders made before (null for new ones); their
+  // checks pass on null.
+  "003_lines": {
+    async up(db) {
+      await sql`
+        alter table orders.orders
+          alter column product drop not null,
+          alter column quantity drop not null,
+          alter column unit_price_cents drop not null,
+          alter column total_cents drop not null,
+          add column total_minor bigint check (total_minor >= 0),
+          add column currency char(3) check (currency ~ '^[A-Z]{3}$')`.execute(db);
+      await sql`
+        create table orders.order_lines (
+          order_id uuid not null references orders.orders (id) on delete cascade,
+          position smallint not null check (position between 0 and 49),
+          product_id uuid not null,
+          sku text not null,
+          name text not null,
+          quantity integer not null check (quantity between 1 and 10000),
+          unit_price_minor bigint not null check (unit_price_minor >= 0),
+          currency char(3) not null,
+          primary key (order_id, position),
+          unique (order_id, product_id)
+        )`.execute(db);
+      // ListAllOrders: newest first across owners, and by product.
+      await sql`create index orders_created on orders.orders (created_at, id)`.execute(db);
+      await sql`create index orders_status_created on orders.orders (status, created_at, id)`.execute(db);
+      await sql`create index order_lines_product on orders.order_lines (product_id, order_id)`.execute(db);
+      // Reservations given up (released by this service): their order id is never inserted (store.ts).
+      await sql`
+        create table orders.abandoned_reservations (
+          order_id uuid primary key,
+          reason text not null,
+          created_at timestamptz not null default now()
+        )`.execute(db);
+    },
+  },
 };

@@ -4,6 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Money } from "../../catalogue/v1/catalogue_pb.js";
+import { file_acme_catalogue_v1_catalogue } from "../../catalogue/v1/catalogue_pb.js";
 import { file_acme_edge_v1_policy } from "../../edge/v1/policy_pb.js";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb.js";
 import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +16,87 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file acme/order/v1/order.proto.
  */
 export const file_acme_order_v1_order: GenFile = /*@__PURE__*/
-  fileDesc("ChlhY21lL29yZGVyL3YxL29yZGVyLnByb3RvEg1hY21lLm9yZGVyLnYxIq0CCgVPcmRlchIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg8KB3Byb2R1Y3QYAyABKAkSEAoIcXVhbnRpdHkYBCABKAUSGAoQdW5pdF9wcmljZV9jZW50cxgFIAEoAxITCgt0b3RhbF9jZW50cxgGIAEoAxIqCgZzdGF0dXMYByABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzEhIKCnJlcXVlc3RfaWQYCCABKAkSFQoNb3duZXJfZGVsZXRlZBgJIAEoCBIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJlChJDcmVhdGVPcmRlclJlcXVlc3QSDwoHcHJvZHVjdBgBIAEoCRIQCghxdWFudGl0eRgCIAEoBRIYChB1bml0X3ByaWNlX2NlbnRzGAMgASgDEhIKCnJlcXVlc3RfaWQYBCABKAkiOgoTQ3JlYXRlT3JkZXJSZXNwb25zZRIjCgVvcmRlchgBIAEoCzIULmFjbWUub3JkZXIudjEuT3JkZXIiHQoPR2V0T3JkZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjcKEEdldE9yZGVyUmVzcG9uc2USIwoFb3JkZXIYASABKAsyFC5hY21lLm9yZGVyLnYxLk9yZGVyIncKEUxpc3RPcmRlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEioKBnN0YXR1cxgDIAEoDjIaLmFjbWUub3JkZXIudjEuT3JkZXJTdGF0dXMSDwoHdXNlcl9pZBgEIAEoCSJTChJMaXN0T3JkZXJzUmVzcG9uc2USJAoGb3JkZXJzGAEgAygLMhQuYWNtZS5vcmRlci52MS5PcmRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIAoSQ2FuY2VsT3JkZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjoKE0NhbmNlbE9yZGVyUmVzcG9uc2USIwoFb3JkZXIYASABKAsyFC5hY21lLm9yZGVyLnYxLk9yZGVyImoKElVwZGF0ZU9yZGVyUmVxdWVzdBIjCgVvcmRlchgBIAEoCzIULmFjbWUub3JkZXIudjEuT3JkZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjoKE1VwZGF0ZU9yZGVyUmVzcG9uc2USIwoFb3JkZXIYASABKAsyFC5hY21lLm9yZGVyLnYxLk9yZGVyIiAKEkRlbGV0ZU9yZGVyUmVxdWVzdBIKCgJpZBgBIAEoCSIVChNEZWxldGVPcmRlclJlc3BvbnNlIioKF01hcmtPd25lckRlbGV0ZWRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiKwoYTWFya093bmVyRGVsZXRlZFJlc3BvbnNlEg8KB3VwZGF0ZWQYASABKAUqlwEKC09yZGVyU3RhdHVzEhwKGE9SREVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFE9SREVSX1NUQVRVU19QRU5ESU5HEAESGgoWT1JERVJfU1RBVFVTX0NPTkZJUk1FRBACEhgKFE9SREVSX1NUQVRVU19TSElQUEVEEAMSGgoWT1JERVJfU1RBVFVTX0NBTkNFTExFRBAEMuEFCgxPcmRlclNlcnZpY2UScwoLQ3JlYXRlT3JkZXISIS5hY21lLm9yZGVyLnYxLkNyZWF0ZU9yZGVyUmVxdWVzdBoiLmFjbWUub3JkZXIudjEuQ3JlYXRlT3JkZXJSZXNwb25zZSIdqrsYBAgCMAGC0+STAg86ASoiCi92MS9vcmRlcnMSagoIR2V0T3JkZXISHi5hY21lLm9yZGVyLnYxLkdldE9yZGVyUmVxdWVzdBofLmFjbWUub3JkZXIudjEuR2V0T3JkZXJSZXNwb25zZSIdqrsYAggCgtPkkwIREg8vdjEvb3JkZXJzL3tpZH0SawoKTGlzdE9yZGVycxIgLmFjbWUub3JkZXIudjEuTGlzdE9yZGVyc1JlcXVlc3QaIS5hY21lLm9yZGVyLnYxLkxpc3RPcmRlcnNSZXNwb25zZSIYqrsYAggCgtPkkwIMEgovdjEvb3JkZXJzEn0KC0NhbmNlbE9yZGVyEiEuYWNtZS5vcmRlci52MS5DYW5jZWxPcmRlclJlcXVlc3QaIi5hY21lLm9yZGVyLnYxLkNhbmNlbE9yZGVyUmVzcG9uc2UiJ6q7GAIIAoLT5JMCGzoBKiIWL3YxL29yZGVycy97aWR9OmNhbmNlbBKHAQoLVXBkYXRlT3JkZXISIS5hY21lLm9yZGVyLnYxLlVwZGF0ZU9yZGVyUmVxdWVzdBoiLmFjbWUub3JkZXIudjEuVXBkYXRlT3JkZXJSZXNwb25zZSIxqrsYCQgCEgVhZG1pboLT5JMCHjoFb3JkZXIyFS92MS9vcmRlcnMve29yZGVyLmlkfRJ6CgtEZWxldGVPcmRlchIhLmFjbWUub3JkZXIudjEuRGVsZXRlT3JkZXJSZXF1ZXN0GiIuYWNtZS5vcmRlci52MS5EZWxldGVPcmRlclJlc3BvbnNlIiSquxgJCAISBWFkbWlugtPkkwIRKg8vdjEvb3JkZXJzL3tpZH0ynAEKFE9yZGVySW50ZXJuYWxTZXJ2aWNlEn4KEE1hcmtPd25lckRlbGV0ZWQSJi5hY21lLm9yZGVyLnYxLk1hcmtPd25lckRlbGV0ZWRSZXF1ZXN0GicuYWNtZS5vcmRlci52MS5NYXJrT3duZXJEZWxldGVkUmVzcG9uc2UiGaq7GBUIAyIRb3JkZXJzLm93bmVyLm1hcmsaBLC7GAFCYwoRY29tLmFjbWUub3JkZXIudjFQAVo8Z2l0aHViLmNvbS9hY21lL2FjbWUtZWRnZS1zdGFjay9nZW4vZ28vYWNtZS9vcmRlci92MTtvcmRlcnYxqgINQWNtZS5PcmRlci5WMWIGcHJvdG8z", [file_acme_edge_v1_policy, file_google_api_annotations, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChlhY21lL29yZGVyL3YxL29yZGVyLnByb3RvEg1hY21lLm9yZGVyLnYxIjYKDk9yZGVyTGluZUlucHV0EhIKCnByb2R1Y3RfaWQYASABKAkSEAoIcXVhbnRpdHkYAiABKAUiqAEKCU9yZGVyTGluZRISCgpwcm9kdWN0X2lkGAEgASgJEgsKA3NrdRgCIAEoCRIMCgRuYW1lGAMgASgJEhAKCHF1YW50aXR5GAQgASgFEiwKCnVuaXRfcHJpY2UYBSABKAsyGC5hY21lLmNhdGFsb2d1ZS52MS5Nb25leRIsCgpsaW5lX3RvdGFsGAYgASgLMhguYWNtZS5jYXRhbG9ndWUudjEuTW9uZXkijwMKBU9yZGVyEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEwoHcHJvZHVjdBgDIAEoCUICGAESFAoIcXVhbnRpdHkYBCABKAVCAhgBEhwKEHVuaXRfcHJpY2VfY2VudHMYBSABKANCAhgBEhcKC3RvdGFsX2NlbnRzGAYgASgDQgIYARIqCgZzdGF0dXMYByABKA4yGi5hY21lLm9yZGVyLnYxLk9yZGVyU3RhdHVzEhIKCnJlcXVlc3RfaWQYCCABKAkSFQoNb3duZXJfZGVsZXRlZBgJIAEoCBIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgVsaW5lcxgMIAMoCzIYLmFjbWUub3JkZXIudjEuT3JkZXJMaW5lEicKBXRvdGFsGA0gASgLMhguYWNtZS5jYXRhbG9ndWUudjEuTW9uZXkinwEKEkNyZWF0ZU9yZGVyUmVxdWVzdBITCgdwcm9kdWN0GAEgASgJQgIYARIUCghxdWFudGl0eRgCIAEoBUICGAESHAoQdW5pdF9wcmljZV9jZW50cxgDIAEoA0ICGAESEgoKcmVxdWVzdF9pZBgEIAEoCRIsCgVsaW5lcxgFIAMoCzIdLmFjbWUub3JkZXIudjEuT3JkZXJMaW5lSW5wdXQiOgoTQ3JlYXRlT3JkZXJSZXNwb25zZRIjCgVvcmRlchgBIAEoCzIULmFjbWUub3JkZXIudjEuT3JkZXIiHQoPR2V0T3JkZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjcKEEdldE9yZGVyUmVzcG9uc2USIwoFb3JkZXIYASABKAsyFC5hY21lLm9yZGVyLnYxLk9yZGVyIncKEUxpc3RPcmRlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEioKBnN0YXR1cxgDIAEoDjIaLmFjbWUub3JkZXIudjEuT3JkZXJTdGF0dXMSDwoHdXNlcl9pZBgEIAEoCSJTChJMaXN0T3JkZXJzUmVzcG9uc2USJAoGb3JkZXJzGAEgAygLMhQuYWNtZS5vcmRlci52MS5PcmRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki9QEKFExpc3RBbGxPcmRlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEioKBnN0YXR1cxgDIAEoDjIaLmFjbWUub3JkZXIudjEuT3JkZXJTdGF0dXMSDwoHdXNlcl9pZBgEIAEoCRISCgpwcm9kdWN0X2lkGAUgASgJEjEKDWNyZWF0ZWRfYWZ0ZXIYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJWChVMaXN0QWxsT3JkZXJzUmVzcG9uc2USJAoGb3JkZXJzGAEgAygLMhQuYWNtZS5vcmRlci52MS5PcmRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIAoSQ2FuY2VsT3JkZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjoKE0NhbmNlbE9yZGVyUmVzcG9uc2USIwoFb3JkZXIYASABKAsyFC5hY21lLm9yZGVyLnYxLk9yZGVyImoKElVwZGF0ZU9yZGVyUmVxdWVzdBIjCgVvcmRlchgBIAEoCzIULmFjbWUub3JkZXIudjEuT3JkZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjoKE1VwZGF0ZU9yZGVyUmVzcG9uc2USIwoFb3JkZXIYASABKAsyFC5hY21lLm9yZGVyLnYxLk9yZGVyIiAKEkRlbGV0ZU9yZGVyUmVxdWVzdBIKCgJpZBgBIAEoCSIVChNEZWxldGVPcmRlclJlc3BvbnNlIioKF01hcmtPd25lckRlbGV0ZWRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiKwoYTWFya093bmVyRGVsZXRlZFJlc3BvbnNlEg8KB3VwZGF0ZWQYASABKAUqlwEKC09yZGVyU3RhdHVzEhwKGE9SREVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFE9SREVSX1NUQVRVU19QRU5ESU5HEAESGgoWT1JERVJfU1RBVFVTX0NPTkZJUk1FRBACEhgKFE9SREVSX1NUQVRVU19TSElQUEVEEAMSGgoWT1JERVJfU1RBVFVTX0NBTkNFTExFRBAEMuUGCgxPcmRlclNlcnZpY2UScwoLQ3JlYXRlT3JkZXISIS5hY21lLm9yZGVyLnYxLkNyZWF0ZU9yZGVyUmVxdWVzdBoiLmFjbWUub3JkZXIudjEuQ3JlYXRlT3JkZXJSZXNwb25zZSIdqrsYBAgCMAGC0+STAg86ASoiCi92MS9vcmRlcnMSagoIR2V0T3JkZXISHi5hY21lLm9yZGVyLnYxLkdldE9yZGVyUmVxdWVzdBofLmFjbWUub3JkZXIudjEuR2V0T3JkZXJSZXNwb25zZSIdqrsYAggCgtPkkwIREg8vdjEvb3JkZXJzL3tpZH0SawoKTGlzdE9yZGVycxIgLmFjbWUub3JkZXIudjEuTGlzdE9yZGVyc1JlcXVlc3QaIS5hY21lLm9yZGVyLnYxLkxpc3RPcmRlcnNSZXNwb25zZSIYqrsYAggCgtPkkwIMEgovdjEvb3JkZXJzEoEBCg1MaXN0QWxsT3JkZXJzEiMuYWNtZS5vcmRlci52MS5MaXN0QWxsT3JkZXJzUmVxdWVzdBokLmFjbWUub3JkZXIudjEuTGlzdEFsbE9yZGVyc1Jlc3BvbnNlIiWquxgJCAISBWFkbWlugtPkkwISEhAvdjEvYWRtaW4vb3JkZXJzEn0KC0NhbmNlbE9yZGVyEiEuYWNtZS5vcmRlci52MS5DYW5jZWxPcmRlclJlcXVlc3QaIi5hY21lLm9yZGVyLnYxLkNhbmNlbE9yZGVyUmVzcG9uc2UiJ6q7GAIIAoLT5JMCGzoBKiIWL3YxL29yZGVycy97aWR9OmNhbmNlbBKHAQoLVXBkYXRlT3JkZXISIS5hY21lLm9yZGVyLnYxLlVwZGF0ZU9yZGVyUmVxdWVzdBoiLmFjbWUub3JkZXIudjEuVXBkYXRlT3JkZXJSZXNwb25zZSIxqrsYCQgCEgVhZG1pboLT5JMCHjoFb3JkZXIyFS92MS9vcmRlcnMve29yZGVyLmlkfRJ6CgtEZWxldGVPcmRlchIhLmFjbWUub3JkZXIudjEuRGVsZXRlT3JkZXJSZXF1ZXN0GiIuYWNtZS5vcmRlci52MS5EZWxldGVPcmRlclJlc3BvbnNlIiSquxgJCAISBWFkbWlugtPkkwIRKg8vdjEvb3JkZXJzL3tpZH0ynAEKFE9yZGVySW50ZXJuYWxTZXJ2aWNlEn4KEE1hcmtPd25lckRlbGV0ZWQSJi5hY21lLm9yZGVyLnYxLk1hcmtPd25lckRlbGV0ZWRSZXF1ZXN0GicuYWNtZS5vcmRlci52MS5NYXJrT3duZXJEZWxldGVkUmVzcG9uc2UiGaq7GBUIAyIRb3JkZXJzLm93bmVyLm1hcmsaBLC7GAFCYwoRY29tLmFjbWUub3JkZXIudjFQAVo8Z2l0aHViLmNvbS9hY21lL2FjbWUtZWRnZS1zdGFjay9nZW4vZ28vYWNtZS9vcmRlci92MTtvcmRlcnYxqgINQWNtZS5PcmRlci5WMWIGcHJvdG8z", [file_acme_catalogue_v1_catalogue, file_acme_edge_v1_policy, file_google_api_annotations, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+
+/**
+ * A line of a new order: a catalogue product and how many units.
+ *
+ * @generated from message acme.order.v1.OrderLineInput
+ */
+export type OrderLineInput = Message<"acme.order.v1.OrderLineInput"> & {
+  /**
+   * The product's id (acme.catalogue.v1.Product.id); distinct within an order.
+   *
+   * @generated from field: string product_id = 1;
+   */
+  productId: string;
+
+  /**
+   * Units, 1..10000.
+   *
+   * @generated from field: int32 quantity = 2;
+   */
+  quantity: number;
+};
+
+/**
+ * Describes the message acme.order.v1.OrderLineInput.
+ * Use `create(OrderLineInputSchema)` to create a new message.
+ */
+export const OrderLineInputSchema: GenMessage<OrderLineInput> = /*@__PURE__*/
+  messageDesc(file_acme_order_v1_order, 0);
+
+/**
+ * A line of an order, priced by the catalogue when its stock was reserved.
+ *
+ * @generated from message acme.order.v1.OrderLine
+ */
+export type OrderLine = Message<"acme.order.v1.OrderLine"> & {
+  /**
+   * @generated from field: string product_id = 1;
+   */
+  productId: string;
+
+  /**
+   * The product's sku when ordered.
+   *
+   * @generated from field: string sku = 2;
+   */
+  sku: string;
+
+  /**
+   * The product's name when ordered.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int32 quantity = 4;
+   */
+  quantity: number;
+
+  /**
+   * The catalogue's price of one unit when ordered; later price changes do not apply.
+   *
+   * @generated from field: acme.catalogue.v1.Money unit_price = 5;
+   */
+  unitPrice?: Money | undefined;
+
+  /**
+   * unit_price * quantity.
+   *
+   * @generated from field: acme.catalogue.v1.Money line_total = 6;
+   */
+  lineTotal?: Money | undefined;
+};
+
+/**
+ * Describes the message acme.order.v1.OrderLine.
+ * Use `create(OrderLineSchema)` to create a new message.
+ */
+export const OrderLineSchema: GenMessage<OrderLine> = /*@__PURE__*/
+  messageDesc(file_acme_order_v1_order, 1);
 
 /**
  * @generated from message acme.order.v1.Order
@@ -33,30 +115,36 @@ export type Order = Message<"acme.order.v1.Order"> & {
   userId: string;
 
   /**
-   * 1..200 characters.
+   * Deprecated: use lines. The name of the product of a one-line order ("" for
+   * several lines).
    *
-   * @generated from field: string product = 3;
+   * @generated from field: string product = 3 [deprecated = true];
+   * @deprecated
    */
   product: string;
 
   /**
-   * 1..1000.
+   * Deprecated: use lines. The units of all lines together.
    *
-   * @generated from field: int32 quantity = 4;
+   * @generated from field: int32 quantity = 4 [deprecated = true];
+   * @deprecated
    */
   quantity: number;
 
   /**
-   * Integer cents, >= 0.
+   * Deprecated: use lines. The unit price of a one-line order, in minor units
+   * (0 for several lines).
    *
-   * @generated from field: int64 unit_price_cents = 5;
+   * @generated from field: int64 unit_price_cents = 5 [deprecated = true];
+   * @deprecated
    */
   unitPriceCents: bigint;
 
   /**
-   * quantity * unit_price_cents, computed by the server.
+   * Deprecated: use total. total.amount_minor.
    *
-   * @generated from field: int64 total_cents = 6;
+   * @generated from field: int64 total_cents = 6 [deprecated = true];
+   * @deprecated
    */
   totalCents: bigint;
 
@@ -88,6 +176,20 @@ export type Order = Message<"acme.order.v1.Order"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 11;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * What was ordered, priced by the catalogue at the moment of the order.
+   *
+   * @generated from field: repeated acme.order.v1.OrderLine lines = 12;
+   */
+  lines: OrderLine[];
+
+  /**
+   * The sum of the line totals, computed by the server (one currency per order).
+   *
+   * @generated from field: acme.catalogue.v1.Money total = 13;
+   */
+  total?: Money | undefined;
 };
 
 /**
@@ -95,24 +197,36 @@ export type Order = Message<"acme.order.v1.Order"> & {
  * Use `create(OrderSchema)` to create a new message.
  */
 export const OrderSchema: GenMessage<Order> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 0);
+  messageDesc(file_acme_order_v1_order, 2);
 
 /**
  * @generated from message acme.order.v1.CreateOrderRequest
  */
 export type CreateOrderRequest = Message<"acme.order.v1.CreateOrderRequest"> & {
   /**
-   * @generated from field: string product = 1;
+   * Removed: prices come from the catalogue, products are named by lines.
+   * Kept in the schema only so that every edge (Envoy's transcoder drops
+   * unknown JSON fields) and every protocol refuses them with INVALID_ARGUMENT
+   * naming the field; never read.
+   *
+   * @generated from field: string product = 1 [deprecated = true];
+   * @deprecated
    */
   product: string;
 
   /**
-   * @generated from field: int32 quantity = 2;
+   * Removed: see product; quantities are per line.
+   *
+   * @generated from field: int32 quantity = 2 [deprecated = true];
+   * @deprecated
    */
   quantity: number;
 
   /**
-   * @generated from field: int64 unit_price_cents = 3;
+   * Removed: see product; a client never chooses a price.
+   *
+   * @generated from field: int64 unit_price_cents = 3 [deprecated = true];
+   * @deprecated
    */
   unitPriceCents: bigint;
 
@@ -122,6 +236,13 @@ export type CreateOrderRequest = Message<"acme.order.v1.CreateOrderRequest"> & {
    * @generated from field: string request_id = 4;
    */
   requestId: string;
+
+  /**
+   * 1..50 lines, one per product.
+   *
+   * @generated from field: repeated acme.order.v1.OrderLineInput lines = 5;
+   */
+  lines: OrderLineInput[];
 };
 
 /**
@@ -129,7 +250,7 @@ export type CreateOrderRequest = Message<"acme.order.v1.CreateOrderRequest"> & {
  * Use `create(CreateOrderRequestSchema)` to create a new message.
  */
 export const CreateOrderRequestSchema: GenMessage<CreateOrderRequest> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 1);
+  messageDesc(file_acme_order_v1_order, 3);
 
 /**
  * @generated from message acme.order.v1.CreateOrderResponse
@@ -146,7 +267,7 @@ export type CreateOrderResponse = Message<"acme.order.v1.CreateOrderResponse"> &
  * Use `create(CreateOrderResponseSchema)` to create a new message.
  */
 export const CreateOrderResponseSchema: GenMessage<CreateOrderResponse> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 2);
+  messageDesc(file_acme_order_v1_order, 4);
 
 /**
  * @generated from message acme.order.v1.GetOrderRequest
@@ -163,7 +284,7 @@ export type GetOrderRequest = Message<"acme.order.v1.GetOrderRequest"> & {
  * Use `create(GetOrderRequestSchema)` to create a new message.
  */
 export const GetOrderRequestSchema: GenMessage<GetOrderRequest> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 3);
+  messageDesc(file_acme_order_v1_order, 5);
 
 /**
  * @generated from message acme.order.v1.GetOrderResponse
@@ -180,7 +301,7 @@ export type GetOrderResponse = Message<"acme.order.v1.GetOrderResponse"> & {
  * Use `create(GetOrderResponseSchema)` to create a new message.
  */
 export const GetOrderResponseSchema: GenMessage<GetOrderResponse> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 4);
+  messageDesc(file_acme_order_v1_order, 6);
 
 /**
  * @generated from message acme.order.v1.ListOrdersRequest
@@ -218,7 +339,7 @@ export type ListOrdersRequest = Message<"acme.order.v1.ListOrdersRequest"> & {
  * Use `create(ListOrdersRequestSchema)` to create a new message.
  */
 export const ListOrdersRequestSchema: GenMessage<ListOrdersRequest> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 5);
+  messageDesc(file_acme_order_v1_order, 7);
 
 /**
  * @generated from message acme.order.v1.ListOrdersResponse
@@ -240,7 +361,88 @@ export type ListOrdersResponse = Message<"acme.order.v1.ListOrdersResponse"> & {
  * Use `create(ListOrdersResponseSchema)` to create a new message.
  */
 export const ListOrdersResponseSchema: GenMessage<ListOrdersResponse> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 6);
+  messageDesc(file_acme_order_v1_order, 8);
+
+/**
+ * @generated from message acme.order.v1.ListAllOrdersRequest
+ */
+export type ListAllOrdersRequest = Message<"acme.order.v1.ListAllOrdersRequest"> & {
+  /**
+   * 1..100, default 20.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Only orders in this status (unset: all).
+   *
+   * @generated from field: acme.order.v1.OrderStatus status = 3;
+   */
+  status: OrderStatus;
+
+  /**
+   * Only this user's orders.
+   *
+   * @generated from field: string user_id = 4;
+   */
+  userId: string;
+
+  /**
+   * Only orders with a line for this product.
+   *
+   * @generated from field: string product_id = 5;
+   */
+  productId: string;
+
+  /**
+   * Only orders created at or after this moment.
+   *
+   * @generated from field: google.protobuf.Timestamp created_after = 6;
+   */
+  createdAfter?: Timestamp | undefined;
+
+  /**
+   * Only orders created before this moment.
+   *
+   * @generated from field: google.protobuf.Timestamp created_before = 7;
+   */
+  createdBefore?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message acme.order.v1.ListAllOrdersRequest.
+ * Use `create(ListAllOrdersRequestSchema)` to create a new message.
+ */
+export const ListAllOrdersRequestSchema: GenMessage<ListAllOrdersRequest> = /*@__PURE__*/
+  messageDesc(file_acme_order_v1_order, 9);
+
+/**
+ * @generated from message acme.order.v1.ListAllOrdersResponse
+ */
+export type ListAllOrdersResponse = Message<"acme.order.v1.ListAllOrdersResponse"> & {
+  /**
+   * @generated from field: repeated acme.order.v1.Order orders = 1;
+   */
+  orders: Order[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message acme.order.v1.ListAllOrdersResponse.
+ * Use `create(ListAllOrdersResponseSchema)` to create a new message.
+ */
+export const ListAllOrdersResponseSchema: GenMessage<ListAllOrdersResponse> = /*@__PURE__*/
+  messageDesc(file_acme_order_v1_order, 10);
 
 /**
  * @generated from message acme.order.v1.CancelOrderRequest
@@ -257,7 +459,7 @@ export type CancelOrderRequest = Message<"acme.order.v1.CancelOrderRequest"> & {
  * Use `create(CancelOrderRequestSchema)` to create a new message.
  */
 export const CancelOrderRequestSchema: GenMessage<CancelOrderRequest> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 7);
+  messageDesc(file_acme_order_v1_order, 11);
 
 /**
  * @generated from message acme.order.v1.CancelOrderResponse
@@ -274,7 +476,7 @@ export type CancelOrderResponse = Message<"acme.order.v1.CancelOrderResponse"> &
  * Use `create(CancelOrderResponseSchema)` to create a new message.
  */
 export const CancelOrderResponseSchema: GenMessage<CancelOrderResponse> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 8);
+  messageDesc(file_acme_order_v1_order, 12);
 
 /**
  * @generated from message acme.order.v1.UpdateOrderRequest
@@ -298,7 +500,7 @@ export type UpdateOrderRequest = Message<"acme.order.v1.UpdateOrderRequest"> & {
  * Use `create(UpdateOrderRequestSchema)` to create a new message.
  */
 export const UpdateOrderRequestSchema: GenMessage<UpdateOrderRequest> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 9);
+  messageDesc(file_acme_order_v1_order, 13);
 
 /**
  * @generated from message acme.order.v1.UpdateOrderResponse
@@ -315,7 +517,7 @@ export type UpdateOrderResponse = Message<"acme.order.v1.UpdateOrderResponse"> &
  * Use `create(UpdateOrderResponseSchema)` to create a new message.
  */
 export const UpdateOrderResponseSchema: GenMessage<UpdateOrderResponse> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 10);
+  messageDesc(file_acme_order_v1_order, 14);
 
 /**
  * @generated from message acme.order.v1.DeleteOrderRequest
@@ -332,7 +534,7 @@ export type DeleteOrderRequest = Message<"acme.order.v1.DeleteOrderRequest"> & {
  * Use `create(DeleteOrderRequestSchema)` to create a new message.
  */
 export const DeleteOrderRequestSchema: GenMessage<DeleteOrderRequest> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 11);
+  messageDesc(file_acme_order_v1_order, 15);
 
 /**
  * @generated from message acme.order.v1.DeleteOrderResponse
@@ -345,7 +547,7 @@ export type DeleteOrderResponse = Message<"acme.order.v1.DeleteOrderResponse"> &
  * Use `create(DeleteOrderResponseSchema)` to create a new message.
  */
 export const DeleteOrderResponseSchema: GenMessage<DeleteOrderResponse> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 12);
+  messageDesc(file_acme_order_v1_order, 16);
 
 /**
  * @generated from message acme.order.v1.MarkOwnerDeletedRequest
@@ -362,7 +564,7 @@ export type MarkOwnerDeletedRequest = Message<"acme.order.v1.MarkOwnerDeletedReq
  * Use `create(MarkOwnerDeletedRequestSchema)` to create a new message.
  */
 export const MarkOwnerDeletedRequestSchema: GenMessage<MarkOwnerDeletedRequest> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 13);
+  messageDesc(file_acme_order_v1_order, 17);
 
 /**
  * @generated from message acme.order.v1.MarkOwnerDeletedResponse
@@ -379,7 +581,7 @@ export type MarkOwnerDeletedResponse = Message<"acme.order.v1.MarkOwnerDeletedRe
  * Use `create(MarkOwnerDeletedResponseSchema)` to create a new message.
  */
 export const MarkOwnerDeletedResponseSchema: GenMessage<MarkOwnerDeletedResponse> = /*@__PURE__*/
-  messageDesc(file_acme_order_v1_order, 14);
+  messageDesc(file_acme_order_v1_order, 18);
 
 /**
  * @generated from enum acme.order.v1.OrderStatus
@@ -422,8 +624,10 @@ export const OrderStatusSchema: GenEnum<OrderStatus> = /*@__PURE__*/
  */
 export const OrderService: GenService<{
   /**
-   * Create an order owned by the caller. The same request_id returns the
-   * first order instead of creating another.
+   * Create an order owned by the caller for catalogue products: their stock is
+   * reserved and their prices are the catalogue's at this moment. Not enough
+   * stock is FAILED_PRECONDITION naming the product and what is left. The
+   * same request_id returns the first order instead of creating another.
    *
    * @generated from rpc acme.order.v1.OrderService.CreateOrder
    */
@@ -451,6 +655,16 @@ export const OrderService: GenService<{
     methodKind: "unary";
     input: typeof ListOrdersRequestSchema;
     output: typeof ListOrdersResponseSchema;
+  },
+  /**
+   * Every user's orders, newest first, filtered (admin).
+   *
+   * @generated from rpc acme.order.v1.OrderService.ListAllOrders
+   */
+  listAllOrders: {
+    methodKind: "unary";
+    input: typeof ListAllOrdersRequestSchema;
+    output: typeof ListAllOrdersResponseSchema;
   },
   /**
    * Cancel a PENDING order (owner).
