@@ -22,6 +22,7 @@ import { OUTBOX as ORDER_OUTBOX } from "../../services/order/events.js";
 import { installMemoryTracing, type MemoryTracing } from "../observability/support/memory-otel.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { signUp, PASSWORD } from "../user/helpers.js";
+import { linesOf } from "../support/products.js";
 
 interface Row {
   seq: string;
@@ -131,7 +132,7 @@ describe("events: UserRegistered and OrderCreated through the outbox", function 
   it("CreateOrder writes one OrderCreated row with the order; a repeated request id writes none", async () => {
     const alice = await signUp(t, "Alice");
     const requestId = randomUUID();
-    const { order } = await t.orders(alice.token).createOrder({ product: "Widget", quantity: 3, unitPriceCents: 1999n, requestId });
+    const { order } = await t.orders(alice.token).createOrder({ lines: await linesOf(t, 3), requestId });
     assert.ok(order);
     const rows = await outboxRows(db, "orders", order.id);
     assert.equal(rows.length, 1);
@@ -145,7 +146,12 @@ describe("events: UserRegistered and OrderCreated through the outbox", function 
       [oc.orderId, oc.userId, oc.product, oc.quantity, oc.unitPriceCents, oc.totalCents, oc.status],
       [order.id, alice.id, "Widget", 3, 1999n, 5997n, OrderStatus.PENDING],
     );
-    await t.orders(alice.token).createOrder({ product: "Other", quantity: 1, unitPriceCents: 1n, requestId });
+    assert.deepEqual(
+      [oc.lines.length, oc.lines[0].productId, oc.lines[0].name, oc.lines[0].quantity, oc.lines[0].unitPrice?.amountMinor, oc.lines[0].lineTotal?.amountMinor, oc.total?.amountMinor, oc.total?.currency],
+      [1, order.lines[0].productId, "Widget", 3, 1999n, 5997n, 5997n, "EUR"],
+      "the lines, priced by the catalogue",
+    );
+    await t.orders(alice.token).createOrder({ lines: await linesOf(t, 1), requestId });
     assert.equal((await outboxRows(db, "orders", order.id)).length, 1);
     const all = await sql<{ n: string }>`select count(*) as n from orders.outbox o join orders.orders r on r.id::text = o.aggregate_id where r.user_id = ${alice.id}`.execute(db);
     assert.equal(Number(all.rows[0].n), 1);
@@ -162,7 +168,7 @@ describe("events: UserRegistered and OrderCreated through the outbox", function 
     it("a commit wakes the running relay: the event is on the bus at once, not at the next poll (a minute away)", async () => {
       const bob = await signUp(t, "Bob");
       await eventually("UserRegistered on the bus", () => users.some((m) => m.type === "acme.events.v1.UserRegistered" && decode(m.body).aggregateId === bob.id), 2000);
-      const { order } = await t.orders(bob.token).createOrder({ product: "Gadget", quantity: 1, unitPriceCents: 5n, requestId: randomUUID() });
+      const { order } = await t.orders(bob.token).createOrder({ lines: await linesOf(t, 1), requestId: randomUUID() });
       await eventually("OrderCreated on the bus", () => orders.some((m) => decode(m.body).aggregateId === order!.id), 2000);
       const m = orders.find((x) => decode(x.body).aggregateId === order!.id)!;
       assert.match(await metrics.render(), /acme_events_published_total\{exchange="acme\.order"\} [1-9]/);

@@ -22,6 +22,7 @@ import type { OrderModule } from "../../services/order/index.js";
 import { authFrom, authModule, decodeJwt, email, freshIp, PASSWORD, register } from "../auth/helpers.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { rejectsWith, signUp, signUpAdmin, type TestUser } from "../user/helpers.js";
+import { linesOf } from "../support/products.js";
 
 interface Event {
   routingKey: string;
@@ -63,7 +64,7 @@ describe("events: emitted by the account and order flows, in the transaction of 
   before(async () => {
     t = await startTestSystem({
       edge: false,
-      services: ["auth", "user", "order"],
+      services: ["auth", "user", "order", "catalogue"],
       bus: memoryBus(),
       env: { ORDER_SWEEP_INTERVAL_MS: "0", ORDER_PENDING_TTL_SECONDS: "1", OUTBOX_POLL_MS: "60000", LOCKOUT_THRESHOLD: "3", LOCKOUT_BASE_SECONDS: String(lockedWaitMs / 1000) },
     });
@@ -219,7 +220,7 @@ describe("events: emitted by the account and order flows, in the transaction of 
       admin = await signUpAdmin(t);
     });
     const newOrder = async () =>
-      (await t.orders(alice.token).createOrder({ product: "Widget", quantity: 2, unitPriceCents: 150n, requestId: randomUUID() })).order!.id;
+      (await t.orders(alice.token).createOrder({ lines: await linesOf(t, 2), requestId: randomUUID() })).order!.id;
     const update = (id: string, status: OrderStatus) => t.orders(admin.token).updateOrder({ order: create(OrderSchema, { id, status }) });
     const changes = async (id: string) =>
       (await orderEvents(id, ORDER.orderStatusChanged)).map((e) => {

@@ -11,6 +11,7 @@ import { OrderStatus } from "../../gen/acme/order/v1/order_pb.js";
 import { ERASED } from "../../services/notification/store.js";
 import { signUp, signUpAdmin, type TestUser } from "../user/helpers.js";
 import { deliveriesOf, deliveryReaching, eventMessage, mailsTo, QUEUES, startNotificationSystem, until, type NotificationSystem } from "./support.js";
+import { linesOf } from "../support/products.js";
 
 interface Erased {
   recipient?: { email: string | null; erased_at: Date | null; updated_at: Date };
@@ -44,7 +45,7 @@ describe("notification: AccountDeleted erases the user's address", function () {
     await deliveryReaching(s, u.id, "welcome", ["SENT"]);
     // One refusal naming the address: the order mail is retried, its first attempt's error has the (masked) address.
     s.sink!.refuse(450, `4.2.1 <${u.email}>: mailbox busy`, 1);
-    await s.t.orders(u.token).createOrder({ product: "Kettle", quantity: 1, unitPriceCents: 3000n, requestId: randomUUID() });
+    await s.t.orders(u.token).createOrder({ lines: await linesOf(s.t, 1), requestId: randomUUID() });
     await deliveryReaching(s, u.id, "order_confirmation", ["SENT"]);
     await s.bus.idle();
     const before = await deliveriesOf(s, u.id);

@@ -9,6 +9,7 @@ import { OrderStatus } from "../../gen/acme/order/v1/order_pb.js";
 import { signUp } from "../user/helpers.js";
 import { parseMime } from "./mime.js";
 import { deliveriesOf, deliveryReaching, eventMessage, mailsTo, QUEUES, startNotificationSystem, until, type NotificationSystem } from "./support.js";
+import { linesOf } from "../support/products.js";
 
 describe("notification: cancellations and address changes", function () {
   let s: NotificationSystem;
@@ -19,7 +20,7 @@ describe("notification: cancellations and address changes", function () {
 
   it("CancelOrder: one order_status mail saying cancelled, with the reason", async () => {
     const u = await signUp(s.t);
-    const { order } = await s.t.orders(u.token).createOrder({ product: "Tea", quantity: 2, unitPriceCents: 350n, requestId: randomUUID() });
+    const { order } = await s.t.orders(u.token).createOrder({ lines: await linesOf(s.t, 2), requestId: randomUUID() });
     await deliveryReaching(s, u.id, "order_confirmation", ["SENT"]);
     await s.t.orders(u.token).cancelOrder({ id: order!.id });
     const d = await deliveryReaching(s, u.id, "order_status", ["SENT"]);

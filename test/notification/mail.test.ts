@@ -15,6 +15,7 @@ import { rejectsWith, signUp, signUpAdmin, type TestUser } from "../user/helpers
 import { parseMime, type ParsedMail } from "./mime.js";
 import type { SmtpSink } from "./smtp-sink.js";
 import { deliveriesOf, deliveryReaching, eventMessage, mailsTo, QUEUES, startNotificationSystem, until, type NotificationSystem } from "./support.js";
+import { line, linesOf, makeProduct } from "../support/products.js";
 
 const registered = (userId: string, email: string, id?: string) =>
   eventMessage("user.registered", { case: "userRegistered", value: create(UserRegisteredSchema, { userId, email }) }, { id });
@@ -71,18 +72,19 @@ describe("notification: mail over SMTP", function () {
     const u = await signUp(s.t);
     await deliveryReaching(s, u.id, "welcome", ["SENT"]);
     const product = `Widget <b>"big"</b> & co`;
-    const { order } = await s.t.orders(u.token).createOrder({ product, quantity: 3, unitPriceCents: 1999n, requestId: randomUUID() });
+    const p = await makeProduct(s.t, { name: product, priceMinor: 1999n });
+    const { order } = await s.t.orders(u.token).createOrder({ lines: line(p.id, 3), requestId: randomUUID() });
     const d = await deliveryReaching(s, u.id, "order_confirmation", ["SENT"]);
     const mail = onlyMailTo(sink, u.email, `Order ${order!.id.slice(0, 8)} received`);
     assert.equal(d.subject, mail.header("subject"));
     assert.match(mail.text, new RegExp(`Order: +${order!.id}`));
     assert.ok(mail.text.includes(`Product:    ${product}`), mail.text);
     assert.match(mail.text, /Quantity: +3\n/);
-    assert.match(mail.text, /Unit price: 19\.99\n/);
-    assert.match(mail.text, /Total: +59\.97\n/);
+    assert.match(mail.text, /Unit price: 19\.99 EUR\n/);
+    assert.match(mail.text, /Total: +59\.97 EUR\n/);
     assert.ok(mail.html.includes("Widget &lt;b&gt;&quot;big&quot;&lt;/b&gt; &amp; co"), mail.html);
     assert.ok(!mail.html.includes("<b>"), "no markup from the event in the HTML");
-    assert.match(mail.html, /<strong>59\.97<\/strong>/);
+    assert.match(mail.html, /<strong>59\.97 EUR<\/strong>/);
   });
 
   it("an order status change sends a status mail; a cancellation announced by OrderStatusChanged sends none (OrderCancelled does)", async () => {
@@ -110,14 +112,14 @@ describe("notification: mail over SMTP", function () {
     const n = s.notifications(u.token);
     const off = await n.updateMyPreferences({ preferences: { orders: false } });
     assert.deepEqual([off.preferences?.security, off.preferences?.account, off.preferences?.orders], [true, true, false]);
-    await s.t.orders(u.token).createOrder({ product: "Quiet", quantity: 1, unitPriceCents: 100n, requestId: randomUUID() });
+    await s.t.orders(u.token).createOrder({ lines: await linesOf(s.t, 1), requestId: randomUUID() });
     const d = await deliveryReaching(s, u.id, "order_confirmation", ["SUPPRESSED"]);
     await s.bus.idle();
     assert.equal(d.attempts, 0);
     assert.deepEqual(subjectsTo(sink, u.email).filter((x) => x?.startsWith("Order")), [], "no order mail");
 
     await n.updateMyPreferences({ preferences: { orders: true } });
-    await s.t.orders(u.token).createOrder({ product: "Loud", quantity: 1, unitPriceCents: 100n, requestId: randomUUID() });
+    await s.t.orders(u.token).createOrder({ lines: await linesOf(s.t, 1), requestId: randomUUID() });
     const sent = await until("a sent order mail", async () => (await deliveriesOf(s, u.id)).find((x) => x.kind === "order_confirmation" && x.status === "SENT"));
     assert.deepEqual(subjectsTo(sink, u.email).filter((x) => x?.startsWith("Order")), [sent.subject]);
   });

@@ -8,6 +8,7 @@ import { DeliveryStatus, NotificationKind } from "../../gen/acme/notification/v1
 import { GENEROUS_LIMITS, tempRateLimitConfig } from "../edge/support.js";
 import { rejectsWith, signUp, signUpAdmin, type TestUser } from "../user/helpers.js";
 import { deliveriesOf, deliveryReaching, startNotificationSystem, type NotificationSystem } from "./support.js";
+import { linesOf } from "../support/products.js";
 
 describe("notification: the RPCs", function () {
   let s: NotificationSystem;
@@ -19,7 +20,7 @@ describe("notification: the RPCs", function () {
     limits = tempRateLimitConfig(GENEROUS_LIMITS);
     s = await startNotificationSystem({ edge: true, env: { RATELIMIT_CONFIG: limits.path } });
     [alice, bob, admin] = await Promise.all([signUp(s.t, "Alice"), signUp(s.t, "Bob"), signUpAdmin(s.t)]);
-    await s.t.orders(alice.token).createOrder({ product: "Lamp", quantity: 1, unitPriceCents: 2500n, requestId: randomUUID() });
+    await s.t.orders(alice.token).createOrder({ lines: await linesOf(s.t, 1), requestId: randomUUID() });
     await deliveryReaching(s, alice.id, "order_confirmation", ["SENT"]);
     await deliveryReaching(s, bob.id, "welcome", ["SENT"]);
     await s.bus.idle();

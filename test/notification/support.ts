@@ -32,7 +32,7 @@ export async function startNotificationSystem(opts: { smtp?: boolean } & Pick<Te
   const sink = opts.smtp === false ? undefined : await startSmtpSink();
   const bus = memoryBus();
   const t = await startTestSystem({
-    services: ["auth", "user", "order", "notification"],
+    services: ["auth", "user", "order", "notification", "catalogue"],
     edge: opts.edge ?? false,
     database: opts.database,
     store: opts.store,

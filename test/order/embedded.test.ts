@@ -8,7 +8,8 @@ import { Code } from "@connectrpc/connect";
 import { OrderSchema, OrderStatus } from "../../gen/acme/order/v1/order_pb.js";
 import { UserSchema } from "../../gen/acme/user/v1/user_pb.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
-import { rejectsWith, signUp, signUpAdmin } from "../user/helpers.js";
+import { eventually, rejectsWith, signUp, signUpAdmin } from "../user/helpers.js";
+import { line, makeProduct } from "../support/products.js";
 
 describe("user and order flows on the embedded stack (PGlite, memory store)", function () {
   let t: TestSystem;
@@ -28,11 +29,14 @@ describe("user and order flows on the embedded stack (PGlite, memory store)", fu
     assert.equal(me.user?.name, "Alice E.");
 
     const o = t.orders(alice.token);
-    const same = await Promise.all(Array.from({ length: 10 }, () => o.createOrder({ product: "Lamp", quantity: 2, unitPriceCents: 4_999_999_999n, requestId: "k1" })));
+    const lampProduct = await makeProduct(t, { name: "Lamp", priceMinor: 4_999_999_999n, stock: 10 }, admin.token);
+    const same = await Promise.all(Array.from({ length: 10 }, () => o.createOrder({ lines: line(lampProduct.id, 2), requestId: "k1" })));
     assert.equal(new Set(same.map((r) => r.order!.id)).size, 1);
     const lamp = same[0].order!;
-    assert.equal(lamp.totalCents, 9_999_999_998n);
-    for (let i = 0; i < 4; i++) await o.createOrder({ product: `Item ${i}`, quantity: 1, unitPriceCents: 100n, requestId: `i${i}` });
+    assert.equal(lamp.total?.amountMinor, 9_999_999_998n);
+    assert.equal((await t.catalogue(admin.token).getProductStock({ id: lampProduct.id })).stock?.reserved, 2, "reserved once (PGlite)");
+    const itemProduct = await makeProduct(t, { priceMinor: 100n }, admin.token);
+    for (let i = 0; i < 4; i++) await o.createOrder({ lines: line(itemProduct.id, 1), requestId: `i${i}` });
 
     const ids: string[] = [];
     let token = "";
@@ -47,10 +51,12 @@ describe("user and order flows on the embedded stack (PGlite, memory store)", fu
 
     await rejectsWith(t.orders(bob.token).getOrder({ id: lamp.id }), Code.NotFound);
     await rejectsWith(t.orders(bob.token).listOrders({ userId: alice.id }), Code.PermissionDenied);
-    await rejectsWith(o.createOrder({ product: "", quantity: 0, unitPriceCents: -1n, requestId: "" }), Code.InvalidArgument, ["product", "quantity", "unitPriceCents", "requestId"]);
+    await rejectsWith(o.createOrder({ lines: [], requestId: "" }), Code.InvalidArgument, ["lines", "requestId"]);
 
     const confirmed = await t.orders(admin.token).updateOrder({ order: create(OrderSchema, { id: lamp.id, status: OrderStatus.CONFIRMED }) });
     assert.equal(confirmed.order?.status, OrderStatus.CONFIRMED);
+    await eventually("the lamps are sold (the catalogue follows OrderStatusChanged)", async () =>
+      (await t.catalogue(admin.token).getProductStock({ id: lampProduct.id })).stock?.sold === 2);
     await rejectsWith(o.cancelOrder({ id: lamp.id }), Code.FailedPrecondition);
     const item = ids[0];
     assert.equal((await o.cancelOrder({ id: item })).order?.status, OrderStatus.CANCELLED);
@@ -69,17 +75,18 @@ describe("user and order flows on the embedded stack (PGlite, memory store)", fu
     assert.equal(meOverRest.status, 200);
     assert.equal(meOverRest.body.user.id, alice.id);
     assert.equal(meOverRest.body.user.name, "Alice E.");
-    const posted = await rest("POST", "/v1/orders", alice.token, { product: "Rest", quantity: 3, unitPriceCents: "7", requestId: "rest-1" });
+    const seven = await makeProduct(t, { name: "Rest", priceMinor: 7n }, admin.token);
+    const posted = await rest("POST", "/v1/orders", alice.token, { lines: [{ productId: seven.id, quantity: 3 }], requestId: "rest-1" });
     assert.equal(posted.status, 200);
     assert.deepEqual(Object.keys(posted.body), ["order"]);
     const order = posted.body.order;
-    assert.equal(order.totalCents, "21");
+    assert.deepEqual(order.total, { amountMinor: "21", currency: "EUR" });
     assert.equal(order.status, "ORDER_STATUS_PENDING");
     assert.equal(order.userId, alice.id);
-    const bad = await rest("POST", "/v1/orders", alice.token, { product: "x", quantity: 0, unitPriceCents: "1", requestId: "rest-2" });
+    const bad = await rest("POST", "/v1/orders", alice.token, { lines: [{ productId: seven.id, quantity: 0 }], requestId: "rest-2" });
     assert.equal(bad.status, 400);
     assert.equal(bad.body.code, 3);
-    assert.match(JSON.stringify(bad.body.details), /quantity/);
+    assert.match(JSON.stringify(bad.body.details), /lines\[0\]\.quantity/);
     const listed = await rest("GET", "/v1/orders?status=ORDER_STATUS_PENDING&pageSize=1", alice.token);
     assert.equal(listed.body.orders[0].id, order.id);
     assert.deepEqual((await rest("GET", `/v1/orders/${order.id}`, alice.token)).body, { order });

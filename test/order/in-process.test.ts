@@ -11,6 +11,7 @@ import { authModule, query } from "../auth/helpers.js";
 import { GENEROUS_LIMITS, tempRateLimitConfig } from "../edge/support.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { signUp, type TestUser } from "../user/helpers.js";
+import { linesOf } from "../support/products.js";
 
 describe("in-process calls between services: identity without tokens", function () {
   let t: TestSystem;
@@ -34,14 +35,15 @@ describe("in-process calls between services: identity without tokens", function 
 
   const auditRows = async () => Number((await query<{ n: string }>(t, "select count(*) as n from auth.auth_events"))[0].n);
 
-  it("CreateOrder (gRPC and REST) checks the user in process: no token minted, no audit row per call", async () => {
+  it("CreateOrder (gRPC and REST) checks the user and reserves stock in process: no token minted, no audit row per call", async () => {
+    await linesOf(t, 1); // the product (its admin's sign-up is audited) before counting
     const before = await auditRows();
     for (let i = 0; i < 10; i++) {
-      await t.orders(alice.token).createOrder({ product: "Widget", quantity: 1, unitPriceCents: 100n, requestId: randomUUID() });
+      await t.orders(alice.token).createOrder({ lines: await linesOf(t, 1), requestId: randomUUID() });
       const res = await fetch(`${t.url}/v1/orders`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${alice.token}` },
-        body: JSON.stringify({ product: "Widget", quantity: 1, unitPriceCents: "100", requestId: randomUUID() }),
+        body: JSON.stringify({ lines: await linesOf(t, 1), requestId: randomUUID() }),
       });
       assert.equal(res.status, 200, await res.text());
     }

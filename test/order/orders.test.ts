@@ -5,17 +5,22 @@ import { create } from "@bufbuild/protobuf";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { sql, type Kysely } from "kysely";
-import { OrderSchema, OrderStatus, type CreateOrderRequest } from "../../gen/acme/order/v1/order_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { OrderSchema, OrderStatus, type CreateOrderRequestSchema } from "../../gen/acme/order/v1/order_pb.js";
+
+type CreateOrderRequest = Omit<MessageInitShape<typeof CreateOrderRequestSchema>, "$typeName">;
 import { orderSettings, type OrderModule } from "../../services/order/index.js";
 import { OrderStore, type OrderDb } from "../../services/order/store.js";
+import { orderIdFor } from "../../services/order/ids.js";
+import { makeProduct } from "../support/products.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { eventually, rejectsWith, signUp, signUpAdmin, userStore, type TestUser } from "../user/helpers.js";
 
 const mask = (...paths: string[]) => create(FieldMaskSchema, { paths });
+/** The catalogue product the orders of a suite name (19.99 EUR, plenty of stock). */
+let productId = "";
 const valid = (over: Partial<CreateOrderRequest> = {}) => ({
-  product: "Widget",
-  quantity: 3,
-  unitPriceCents: 1999n,
+  lines: [{ productId, quantity: 3 }],
   requestId: randomUUID(),
   ...over,
 });
@@ -34,6 +39,7 @@ describe("order service", function () {
     db = t.system.db.db as Kysely<OrderDb>;
     store = new OrderStore(db);
     [alice, bob, admin] = await Promise.all([signUp(t, "Alice"), signUp(t, "Bob"), signUpAdmin(t)]);
+    productId = (await makeProduct(t, { priceMinor: 1999n })).id;
   });
   after(async () => t?.stop());
 
@@ -41,59 +47,62 @@ describe("order service", function () {
     Number((await db.selectFrom("orders.orders").select((eb) => eb.fn.countAll().as("n")).where("user_id", "=", userId).where("request_id", "=", requestId).executeTakeFirstOrThrow()).n);
 
   describe("CreateOrder", () => {
-    it("creates a PENDING order owned by the caller with the total computed by the server", async () => {
-      const req = valid({ quantity: 3, unitPriceCents: 1999n });
+    it("creates a PENDING order owned by the caller with the total computed by the server from the catalogue's price", async () => {
+      const req = valid();
       const { order } = await t.orders(alice.token).createOrder(req);
       assert.ok(order);
       assert.equal(order.userId, alice.id);
       assert.equal(order.status, OrderStatus.PENDING);
-      assert.equal(order.totalCents, 5997n);
-      assert.equal(order.unitPriceCents, 1999n);
+      assert.deepEqual([order.total?.amountMinor, order.total?.currency], [5997n, "EUR"]);
+      assert.deepEqual([order.lines[0].productId, order.lines[0].quantity, order.lines[0].unitPrice?.amountMinor, order.lines[0].lineTotal?.amountMinor], [productId, 3, 1999n, 5997n]);
+      assert.deepEqual([order.totalCents, order.unitPriceCents, order.quantity, order.product], [5997n, 1999n, 3, "Widget"], "the deprecated fields of a one-line order");
       assert.equal(order.requestId, req.requestId);
       assert.equal(order.ownerDeleted, false);
       assert.ok(order.createdAt && order.updatedAt);
     });
 
-    it("handles the largest allowed amounts exactly (int64 cents)", async () => {
-      const { order } = await t.orders(alice.token).createOrder(valid({ quantity: 1000, unitPriceCents: 10_000_000_000n }));
-      assert.equal(order?.totalCents, 10_000_000_000_000n);
+    it("handles the largest allowed amounts exactly (int64 minor units)", async () => {
+      const dear = await makeProduct(t, { priceMinor: 1_000_000_000_000n });
+      const { order } = await t.orders(alice.token).createOrder(valid({ lines: [{ productId: dear.id, quantity: 10_000 }] }));
+      assert.equal(order?.total?.amountMinor, 10_000_000_000_000_000n);
       const again = await t.orders(alice.token).getOrder({ id: order!.id });
-      assert.equal(again.order?.totalCents, 10_000_000_000_000n);
+      assert.equal(again.order?.total?.amountMinor, 10_000_000_000_000_000n);
+      assert.equal(again.order?.lines[0].lineTotal?.amountMinor, 10_000_000_000_000_000n);
     });
 
-    it("names every bad field: empty, blank, too long, control characters, out of range, negative", async () => {
+    it("names every bad field: removed fields, lines, request id (empty, too long, control characters, out of range)", async () => {
       const o = t.orders(alice.token);
       const cases: [Partial<CreateOrderRequest>, string[]][] = [
-        [{ product: "" }, ["product"]],
-        [{ product: "   " }, ["product"]],
-        [{ product: "p".repeat(201) }, ["product"]],
-        [{ product: "nul\u0000byte" }, ["product"]],
-        [{ quantity: 0 }, ["quantity"]],
-        [{ quantity: -5 }, ["quantity"]],
-        [{ quantity: 1001 }, ["quantity"]],
+        [{ product: "Widget" }, ["product"]],
+        [{ quantity: 3 }, ["quantity"]],
+        [{ unitPriceCents: 1999n }, ["unitPriceCents"]],
         [{ unitPriceCents: -1n }, ["unitPriceCents"]],
-        [{ unitPriceCents: 10_000_000_001n }, ["unitPriceCents"]],
-        [{ unitPriceCents: 9_223_372_036_854_775_807n }, ["unitPriceCents"]],
+        [{ lines: [] }, ["lines"]],
+        [{ lines: [{ productId, quantity: 0 }] }, ["lines[0].quantity"]],
+        [{ lines: [{ productId, quantity: -5 }] }, ["lines[0].quantity"]],
+        [{ lines: [{ productId, quantity: 10_001 }] }, ["lines[0].quantity"]],
+        [{ lines: [{ productId: "widget", quantity: 1 }] }, ["lines[0].productId"]],
         [{ requestId: "" }, ["requestId"]],
         [{ requestId: "r".repeat(101) }, ["requestId"]],
         [{ requestId: "line\nbreak" }, ["requestId"]],
-        [{ product: "", quantity: 0, unitPriceCents: -1n, requestId: "" }, ["product", "quantity", "unitPriceCents", "requestId"]],
+        [{ product: "x", quantity: 1, unitPriceCents: 1n, lines: [], requestId: "" }, ["product", "quantity", "unitPriceCents", "lines", "requestId"]],
       ];
       for (const [over, fields] of cases) await rejectsWith(o.createOrder(valid(over)), Code.InvalidArgument, fields);
       // Boundaries are accepted.
-      await o.createOrder(valid({ product: "p".repeat(200), quantity: 1000, unitPriceCents: 0n, requestId: "r".repeat(100) }));
-      await o.createOrder(valid({ product: "x", quantity: 1 }));
+      await o.createOrder(valid({ lines: [{ productId, quantity: 10_000 }], requestId: "r".repeat(100) }));
+      await o.createOrder(valid({ lines: [{ productId, quantity: 1 }] }));
     });
 
     it("is idempotent on requestId: a retry returns the first order, even with other parameters (AIP-155)", async () => {
       const req = valid();
       const first = (await t.orders(alice.token).createOrder(req)).order!;
+      assert.equal(first.id, orderIdFor(alice.id, req.requestId));
       const again = (await t.orders(alice.token).createOrder(req)).order!;
       assert.equal(again.id, first.id);
-      const different = (await t.orders(alice.token).createOrder({ ...req, product: "Other", quantity: 9 })).order!;
+      const other = await makeProduct(t, { name: "Other" });
+      const different = (await t.orders(alice.token).createOrder({ ...req, lines: [{ productId: other.id, quantity: 9 }] })).order!;
       assert.equal(different.id, first.id);
-      assert.equal(different.product, "Widget");
-      assert.equal(different.quantity, 3);
+      assert.deepEqual([different.lines.length, different.lines[0].productId, different.lines[0].quantity], [1, productId, 3]);
       assert.equal(await countRows(alice.id, req.requestId), 1);
       // The key is per owner: bob's identical key makes bob's own order.
       const bobs = (await t.orders(bob.token).createOrder(req)).order!;
@@ -124,7 +133,7 @@ describe("order service", function () {
   describe("ownership", () => {
     let a1: string;
     before(async () => {
-      a1 = (await t.orders(alice.token).createOrder(valid({ product: "Alice's" }))).order!.id;
+      a1 = (await t.orders(alice.token).createOrder(valid())).order!.id;
     });
 
     it("user B cannot read, cancel, update or delete user A's order: NOT_FOUND, like a missing one", async () => {
@@ -240,7 +249,7 @@ describe("order service", function () {
     it("lists the caller's orders newest first, filters by status, and pages without gaps or duplicates while orders are added", async () => {
       const o = t.orders(gina.token);
       const created: string[] = [];
-      for (let i = 0; i < 25; i++) created.push((await o.createOrder(valid({ product: `g${i}` }))).order!.id);
+      for (let i = 0; i < 25; i++) created.push((await o.createOrder(valid())).order!.id);
       await o.cancelOrder({ id: created[3] });
       await o.cancelOrder({ id: created[10] });
 
@@ -318,7 +327,9 @@ describe("order service", function () {
       const harry = await signUp(t, "Harry");
       const ids: string[] = [];
       for (let i = 0; i < 120; i++) {
-        ids.push((await store.create({ userId: harry.id, product: "x", quantity: 1, unitPriceCents: 1n, requestId: `s${i}` })).order.id);
+        const line = { productId, sku: "X", name: "x", quantity: 1, unitPriceMinor: 1n, currency: "EUR" };
+        const id = orderIdFor(harry.id, `s${i}`);
+        ids.push((await store.create({ id, userId: harry.id, requestId: `s${i}`, lines: [line], currency: "EUR", commitBefore: new Date(Date.now() + 60_000) })).order.id);
       }
       await sql`update orders.orders set created_at = now() - interval '2 days' where user_id = ${harry.id}`.execute(db);
       const runs = await Promise.all(Array.from({ length: 4 }, () => store.cancelExpiredPending(86_400, 10)));
@@ -343,6 +354,7 @@ describe("order service: the background cleanup job", function () {
   it("runs on its interval and cancels expired PENDING orders (ORDER_PENDING_TTL_SECONDS, ORDER_SWEEP_INTERVAL_MS)", async () => {
     t = await startTestSystem({ edge: false, env: { ORDER_PENDING_TTL_SECONDS: "3600", ORDER_SWEEP_INTERVAL_MS: "100" } });
     const u = await signUp(t);
+    productId = (await makeProduct(t)).id;
     const o = t.orders(u.token);
     const old = (await o.createOrder(valid())).order!.id;
     const fresh = (await o.createOrder(valid())).order!.id;

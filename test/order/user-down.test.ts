@@ -8,9 +8,10 @@ import type { OrderModule } from "../../services/order/index.js";
 import { freePort } from "../support/servers.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { eventually, rejectsWith, signUp } from "../user/helpers.js";
+import { linesOf } from "../support/products.js";
 
 describe("order service when the user service is down", function () {
-  let a: TestSystem; // auth + order (+ edge)
+  let a: TestSystem; // auth + order + catalogue
   let u: TestSystem | undefined; // user alone, on a fixed port
   let userPort: number;
   const startUser = async () =>
@@ -23,7 +24,7 @@ describe("order service when the user service is down", function () {
   before(async () => {
     userPort = await freePort();
     a = await startTestSystem({
-      services: ["auth", "order"],
+      services: ["auth", "order", "catalogue"],
       edge: false,
       env: {
         USER_URL: `http://127.0.0.1:${userPort}`,
@@ -43,34 +44,34 @@ describe("order service when the user service is down", function () {
     const breaker = () => (a.system.modules.find((m) => m.name === "order") as OrderModule).breakerState();
     const alice = await signUp(a);
     const orders = a.orders(alice.token);
-    const first = (await orders.createOrder({ product: "p", quantity: 1, unitPriceCents: 5n, requestId: "before" })).order!;
+    const first = (await orders.createOrder({ lines: await linesOf(a, 1), requestId: "before" })).order!;
     assert.equal(breaker(), "closed");
 
     await u!.stop();
     u = undefined;
     // Each call is refused with UNAVAILABLE (after bounded retries inside the 1 s deadline)...
     for (let i = 0; i < 3; i++) {
-      const e = await rejectsWith(orders.createOrder({ product: "p", quantity: 1, unitPriceCents: 5n, requestId: randomUUID() }), Code.Unavailable);
+      const e = await rejectsWith(orders.createOrder({ lines: await linesOf(a, 1), requestId: randomUUID() }), Code.Unavailable);
       assert.doesNotMatch(e.rawMessage, /circuit/, `call ${i}`);
     }
     // ...until the breaker opens: then without trying the user service at all.
     assert.equal(breaker(), "open");
-    const fast = await rejectsWith(orders.createOrder({ product: "p", quantity: 1, unitPriceCents: 5n, requestId: randomUUID() }), Code.Unavailable);
+    const fast = await rejectsWith(orders.createOrder({ lines: await linesOf(a, 1), requestId: randomUUID() }), Code.Unavailable);
     assert.match(fast.rawMessage, /circuit open/);
     // What does not need the user service keeps working: reads, and replays of a known requestId.
     assert.equal((await orders.getOrder({ id: first.id })).order?.id, first.id);
     assert.equal((await orders.listOrders({})).orders.length, 1);
-    assert.equal((await orders.createOrder({ product: "p", quantity: 1, unitPriceCents: 5n, requestId: "before" })).order?.id, first.id);
+    assert.equal((await orders.createOrder({ lines: await linesOf(a, 1), requestId: "before" })).order?.id, first.id);
     assert.equal(await a.system.db.db.selectFrom("orders.orders").select((eb) => eb.fn.countAll().as("n")).executeTakeFirstOrThrow().then((r) => Number(r.n)), 1, "no order was written while the user service was down");
 
     // The user service comes back on the same address: after the pause one probe goes through and closes the circuit.
     u = await startUser();
     let made: string | undefined;
     await eventually("an order succeeds again", async () => {
-      made = (await orders.createOrder({ product: "p", quantity: 2, unitPriceCents: 5n, requestId: "after" })).order?.id;
+      made = (await orders.createOrder({ lines: await linesOf(a, 2), requestId: "after" })).order?.id;
       return !!made;
     });
     assert.equal(breaker(), "closed");
-    assert.equal((await orders.getOrder({ id: made! })).order?.totalCents, 10n);
+    assert.equal((await orders.getOrder({ id: made! })).order?.total?.amountMinor, 3998n);
   });
 });

@@ -32,9 +32,9 @@ export function adminToken(t: TestSystem): Promise<string> {
   return p;
 }
 
-/** A product on sale in `t` (default: "Widget", 19.99 EUR, LARGE_STOCK units). */
-export async function makeProduct(t: TestSystem, spec: ProductSpec = {}): Promise<Product> {
-  const res = await t.catalogue(await adminToken(t)).createProduct({
+/** A product on sale in `t` (default: "Widget", 19.99 EUR, LARGE_STOCK units), made by `token`'s admin or one of the fixture's. */
+export async function makeProduct(t: TestSystem, spec: ProductSpec = {}, token?: string): Promise<Product> {
+  const res = await t.catalogue(token ?? (await adminToken(t))).createProduct({
     sku: sku(),
     name: spec.name ?? "Widget",
     description: "",
@@ -69,3 +69,20 @@ export async function makeStackProduct(stack: { edgeUrl: string; admin: { email:
 
 /** CreateOrder's lines: one line of `quantity` units of the product. */
 export const line = (productId: string, quantity = 1) => [{ productId, quantity }];
+
+const defaults = new WeakMap<TestSystem, Promise<Product>>();
+
+/** The one product a suite orders when which product does not matter ("Widget", 19.99 EUR, LARGE_STOCK), made once per system. */
+export function defaultProduct(t: TestSystem): Promise<Product> {
+  let p = defaults.get(t);
+  if (!p) {
+    p = makeProduct(t);
+    defaults.set(t, p);
+  }
+  return p;
+}
+
+/** CreateOrder's lines: `quantity` units of the system's default product. */
+export async function linesOf(t: TestSystem, quantity = 1): Promise<{ productId: string; quantity: number }[]> {
+  return line((await defaultProduct(t)).id, quantity);
+}

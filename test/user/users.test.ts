@@ -8,6 +8,7 @@ import { Code } from "@connectrpc/connect";
 import { UserSchema } from "../../gen/acme/user/v1/user_pb.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { logIn, rejectsWith, signUp, signUpAdmin, userStore, type TestUser } from "./helpers.js";
+import { linesOf } from "../support/products.js";
 
 const mask = (...paths: string[]) => create(FieldMaskSchema, { paths });
 const user = (init: Parameters<typeof create<typeof UserSchema>>[1]) => create(UserSchema, init);
@@ -177,7 +178,7 @@ describe("user service", function () {
       const dave = await signUp(t, "Dave");
       const second = await logIn(t, dave);
       await t.users(dave.token).getMe({});
-      await t.orders(dave.token).createOrder({ product: "p", quantity: 1, unitPriceCents: 1n, requestId: "r1" });
+      await t.orders(dave.token).createOrder({ lines: await linesOf(t, 1), requestId: "r1" });
 
       const r = await t.users(admin.token).updateUser({ user: user({ id: dave.id, active: false }), updateMask: mask("active") });
       assert.equal(r.user?.active, false);
@@ -208,7 +209,7 @@ describe("user service", function () {
 
     it("self-deletion removes the profile, ends the sessions and keeps the orders marked owner_deleted", async () => {
       const erin = await signUp(t, "Erin");
-      const o = await t.orders(erin.token).createOrder({ product: "kept", quantity: 2, unitPriceCents: 150n, requestId: "e1" });
+      const o = await t.orders(erin.token).createOrder({ lines: await linesOf(t, 2), requestId: "e1" });
       await t.users(erin.token).deleteUser({ id: erin.id });
 
       await rejectsWith(t.users(erin.token).getMe({}), Code.Unauthenticated);
