@@ -16,6 +16,7 @@ import { policies } from "../../app/contract.js";
 import { EMAIL_NOT_VERIFIED } from "../../platform/policy.js";
 import { GENEROUS_LIMITS, tempRateLimitConfig } from "../edge/support.js";
 import { sharedEdgeStack } from "../support/edge-stack.js";
+import { defaultProduct, makeStackProduct } from "../support/products.js";
 import { rest } from "../support/http.js";
 import { tokenFromMail, type MailSource } from "../support/mail-token.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
@@ -77,14 +78,14 @@ const codeAt = (secret: string, steps: number) =>
   new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30, algorithm: "SHA1" }).generate({ timestamp: Date.now() + steps * 30_000 });
 
 /** The walk; `enforced`: the target runs VERIFIED_EMAIL_POLICY=enforce (the default). */
-async function walk(call: Call, mail: MailSource, enforced: boolean): Promise<void> {
+async function walk(call: Call, mail: MailSource, enforced: boolean, productId: string): Promise<void> {
   const email = `walk-${randomUUID().slice(0, 8)}@example.com`;
   const password = "first password 1";
   assert.equal(ok(await call("Register", { email, password, name: "Walker" }), "register").status, "accepted");
 
   // Signed in but unverified: may read, may not order (docs/accounts.md).
   const first = ok(await call("Login", { email, password }), "login unverified");
-  const order = { product: "walk", quantity: 1, unitPriceCents: "100", requestId: randomUUID() };
+  const order = { lines: [{ productId, quantity: 1 }], requestId: randomUUID() };
   if (enforced) {
     const refused = await call("CreateOrder", order, first.tokens.accessToken);
     assert.equal(refused.code, Code.PermissionDenied, JSON.stringify(refused.body));
@@ -150,11 +151,11 @@ describe("account lifecycle: the black-box walk (docs/accounts.md)", function ()
   });
 
   it("through the embedded edge (REST, npm start's mail files)", async () => {
-    await walk(restCall(t.url), { dataDir: t.dataDir }, true);
+    await walk(restCall(t.url), { dataDir: t.dataDir }, true, (await defaultProduct(t)).id);
   });
 
   it("over gRPC to the services", async () => {
-    await walk(grpcCall(t.url), { dataDir: t.dataDir }, true);
+    await walk(grpcCall(t.url), { dataDir: t.dataDir }, true, (await defaultProduct(t)).id);
   });
 
   it("through Envoy (REST, the stack's Mailpit)", async () => {
@@ -162,6 +163,6 @@ describe("account lifecycle: the black-box walk (docs/accounts.md)", function ()
     await stack.setRateLimitConfig(rl.path);
     // The shared stack runs VERIFIED_EMAIL_POLICY=off (test/support/edge-stack.ts): the refusal is
     // shown on the two other entries and, for every RPC, by test/policy/table.test.ts.
-    await walk(restCall(stack.edgeUrl), { mailpitUrl: stack.mailpitUrl! }, false);
+    await walk(restCall(stack.edgeUrl), { mailpitUrl: stack.mailpitUrl! }, false, await makeStackProduct(stack));
   });
 });

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
 import { SERVICE_NAMES } from "../../app/services.js";
 import { SCHEMA as USER_SCHEMA } from "../../services/user/migrations.js";
@@ -28,6 +28,7 @@ describe("observability: one trace per request across edge, services, Postgres a
   let dataDir: string;
   let dbUrl: string;
   let token = "";
+  let productId = "";
   const email = `obs-${randomBytes(4).toString("hex")}@example.com`;
   const password = "correct horse battery staple";
 
@@ -44,6 +45,8 @@ describe("observability: one trace per request across edge, services, Postgres a
       SHUTDOWN_GRACE_MS: "2000",
       OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
       OTEL_BSP_SCHEDULE_DELAY: "100",
+      // As in test/support/system.ts: the throwaway account orders without reading its mail.
+      VERIFIED_EMAIL_POLICY: "off",
     });
   });
   after(async () => {
@@ -73,6 +76,12 @@ describe("observability: one trace per request across edge, services, Postgres a
     const l = await fetch(`${app.url}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
     token = (await l.json()).tokens.accessToken;
     assert.ok(token);
+    // A product to order (as an admin would add it; written straight into the catalogue's table here).
+    productId = randomUUID();
+    const db = new pg.Client(dbUrl);
+    await db.connect();
+    await db.query("insert into catalogue.products (id, sku, name, price_minor, currency, stock) values ($1, $2, 'Widget', 150, 'EUR', 1000)", [productId, `OBS-${randomBytes(3).toString("hex").toUpperCase()}`]);
+    await db.end();
     const spans = await otlp.waitFor((s) => s.some((x) => x.kind === SpanKind.SERVER && x.attributes["http.request.method"] === "POST" && x.attributes["url.path"] === "/v1/auth/register"));
     const edge = spans.find((x) => x.attributes["url.path"] === "/v1/auth/register")!;
     assert.equal(edge.parentSpanId, "", "root span: the edge started the trace");
@@ -86,7 +95,7 @@ describe("observability: one trace per request across edge, services, Postgres a
     const r = await fetch(`${app.url}/v1/orders`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${token}`, traceparent: `00-${traceId}-${callerSpan}-01` },
-      body: JSON.stringify({ product: "widget", quantity: 2, unitPriceCents: "150", requestId: randomBytes(6).toString("hex") }),
+      body: JSON.stringify({ lines: [{ productId, quantity: 2 }], requestId: randomBytes(6).toString("hex") }),
     });
     assert.equal(r.status, 200, await r.clone().text());
     const requestId = r.headers.get("x-request-id");
@@ -201,8 +210,8 @@ describe("observability: one trace per request across edge, services, Postgres a
     for (const [name, s] of Object.entries(h.services) as [string, { status: string; dependencies: object; outbox_lag_ms?: number }][]) {
       assert.equal(s.status, "up", name);
       assert.ok("postgres" in s.dependencies && "redis" in s.dependencies, name);
-      // The services that publish events (auth, order) report their outbox's lag; the others have no outbox.
-      if (name === "auth" || name === "order") assert.ok(typeof s.outbox_lag_ms === "number" && s.outbox_lag_ms >= 0, `${name} outbox_lag_ms: ${s.outbox_lag_ms}`);
+      // The services that publish events (auth, order, catalogue) report their outbox's lag; the others have no outbox.
+      if (name === "auth" || name === "order" || name === "catalogue") assert.ok(typeof s.outbox_lag_ms === "number" && s.outbox_lag_ms >= 0, `${name} outbox_lag_ms: ${s.outbox_lag_ms}`);
       else assert.equal(s.outbox_lag_ms, undefined, `${name} has no outbox`);
     }
   });
@@ -217,7 +226,7 @@ describe("observability: one trace per request across edge, services, Postgres a
       const r = await fetch(`${app.url}/v1/orders`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${token}`, traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01` },
-        body: JSON.stringify({ product: "widget", quantity: 1, unitPriceCents: "100", requestId: randomBytes(6).toString("hex") }),
+        body: JSON.stringify({ lines: [{ productId, quantity: 1 }], requestId: randomBytes(6).toString("hex") }),
       });
       assert.equal(r.status, 500);
       await otlp.waitFor(() => traceOf(traceId).some((s) => s.kind === SpanKind.SERVER && s.attributes["http.request.method"] === "POST"));

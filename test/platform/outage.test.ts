@@ -16,6 +16,7 @@ import { DependencyUnavailableError } from "../../platform/errors.js";
 import { rest, type Json } from "../support/http.js";
 import { ownPostgres, ownRedis, type Restartable } from "../support/servers.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
+import { makeProduct } from "../support/products.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,6 +55,7 @@ describe("outages: Postgres or Redis stopped under a running system", function (
   const password = "correct horse battery staple";
   const email = `outage-${randomBytes(4).toString("hex")}@example.com`;
   const dir = mkdtempSync(join(tmpdir(), "acme-outage-"));
+  let productId = "";
 
   before(async () => {
     [pg, redis] = await Promise.all([ownPostgres(), ownRedis()]);
@@ -63,7 +65,8 @@ describe("outages: Postgres or Redis stopped under a running system", function (
     const login = await rest(sys.url, "POST", "/v1/auth/login", { body: { email, password } });
     assert.equal(login.status, 200, login.text);
     token = login.body.tokens.accessToken;
-    const order = await rest(sys.url, "POST", "/v1/orders", { token, body: { product: "widget", quantity: 1, unitPriceCents: 100, requestId: "outage-1" } });
+    productId = (await makeProduct(sys)).id;
+    const order = await rest(sys.url, "POST", "/v1/orders", { token, body: { lines: [{ productId, quantity: 1 }], requestId: "outage-1" } });
     assert.equal(order.status, 200, order.text);
     orderId = order.body.order.id;
   });
@@ -105,7 +108,7 @@ describe("outages: Postgres or Redis stopped under a running system", function (
     await pg.stop();
     for (let i = 0; i < 3; i++) {
       assertUnavailable(await timedRest(sys.url, "GET", `/v1/orders/${orderId}`, { token }), "read order");
-      assertUnavailable(await timedRest(sys.url, "POST", "/v1/orders", { token, body: { product: "w", quantity: 1, unitPriceCents: 1, requestId: `down-${i}` } }), "create order");
+      assertUnavailable(await timedRest(sys.url, "POST", "/v1/orders", { token, body: { lines: [{ productId, quantity: 1 }], requestId: `down-${i}` } }), "create order");
       assertUnavailable(await timedRest(sys.url, "POST", "/v1/auth/login", { body: { email, password } }), "login");
     }
     // gRPC callers see UNAVAILABLE with retry-after in the trailers.
