@@ -112,7 +112,7 @@ const CASES: ErrorCase[] = [
     request: (t) =>
       withOrderServiceDown(t, async (edge) => {
         const user = await register(edge, "down");
-        return call(edge, "POST", "/v1/orders", { token: user.access, body: { product: "p", quantity: 1, unitPriceCents: "1", requestId: randomUUID() } });
+        return call(edge, "POST", "/v1/orders", { token: user.access, body: { lines: [{ productId: randomUUID(), quantity: 1 }], requestId: randomUUID() } });
       }),
   },
 ];
