@@ -14,17 +14,20 @@ import { migrations, SCHEMA } from "./migrations.js";
 import { orderEventsConsumer } from "./order-events.js";
 import { ReservationStore } from "./reservations.js";
 import { ProductStore, type CatalogueDb } from "./store.js";
+import { seedDemo, seedSetting } from "./seed.js";
 import { createSweeper } from "./sweeper.js";
 
 /**
  * Environment of the catalogue service (validated at start, like platform/config.ts):
  *   CATALOGUE_RESERVATION_SECONDS   a pending reservation expires this long after Reserve (default 120)
  *   CATALOGUE_SWEEP_INTERVAL_MS     pause between sweeps of expired reservations; 0 disables (default 10000)
+ *   CATALOGUE_SEED                  "demo": demo products into an empty catalogue at start (seed.ts); default none ("demo" under npm start)
  */
 export function catalogueSettings(env: Record<string, string | undefined>) {
   return {
     reservationSeconds: int(env, "CATALOGUE_RESERVATION_SECONDS", 120, 1, 86_400),
     sweepIntervalMs: int(env, "CATALOGUE_SWEEP_INTERVAL_MS", 10_000, 0, 86_400_000),
+    seed: seedSetting(env),
   };
 }
 
@@ -66,7 +69,10 @@ export const catalogueService: ServiceDefinition = {
       outbox: OUTBOX,
       // The order service's events hold, commit and release its reservations (order-events.ts).
       consumers: [orderEventsConsumer(db, reservations, ctx.log.child({ component: "order-events" }))],
-      start: () => sweeper.start(),
+      start: async () => {
+        if (settings.seed === "demo") await seedDemo(products, ctx.log);
+        sweeper.start();
+      },
       stop: () => sweeper.stop(),
       sweepNow: () => sweeper.sweep(),
       products,

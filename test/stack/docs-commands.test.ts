@@ -21,6 +21,7 @@ import { dirname, join } from "node:path";
 import { toolPath } from "../../scripts/tools/index.js";
 import { GENEROUS_LIMITS, tempRateLimitConfig } from "../edge/support.js";
 import { sharedEdgeStack } from "../support/edge-stack.js";
+import { makeStackProduct } from "../support/products.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { tokenFromMail, type MailSource } from "../support/mail-token.js";
 import { rest } from "./support.js";
@@ -79,7 +80,7 @@ interface Target {
 
 const TOKEN_PLACEHOLDER = "<token from the mail>";
 
-async function prepare(name: string, base: string, mail: MailSource, reflection = base): Promise<Target> {
+async function prepare(name: string, base: string, mail: MailSource, reflection = base, ensureProduct?: () => Promise<unknown>): Promise<Target> {
   const email = `docs-${randomUUID().slice(0, 8)}@example.com`;
   const reg = await rest(base, "POST", "/v1/auth/register", { body: { email, password: "docs-password-1", name: "Docs" } });
   assert.equal(reg.status, 200, reg.text);
@@ -89,7 +90,11 @@ async function prepare(name: string, base: string, mail: MailSource, reflection 
   const login = await rest(base, "POST", "/v1/auth/login", { body: { email, password: "docs-password-1" } });
   assert.equal(login.status, 200, login.text);
   const token = login.body.tokens.accessToken;
-  const order = await rest(base, "POST", "/v1/orders", { token, body: { product: "docs", quantity: 1, unitPriceCents: "100", requestId: randomUUID() } });
+  // The blocks order the first product in stock of the public list, as a reader does.
+  await ensureProduct?.();
+  const listed = await rest(base, "GET", "/v1/products?inStock=true");
+  assert.ok(listed.body?.products?.length, `no product in stock on ${name}: ${listed.text}`);
+  const order = await rest(base, "POST", "/v1/orders", { token, body: { lines: [{ productId: listed.body.products[0].id, quantity: 1 }], requestId: randomUUID() } });
   assert.equal(order.status, 200, order.text);
   return { name, address: base.replace(/^http:\/\//, ""), reflection: reflection.replace(/^http:\/\//, ""), token, orderId: order.body.order.id, mail };
 }
@@ -138,9 +143,10 @@ describe("docs: every curl, grpcurl and buf curl example runs", function () {
     rl = tempRateLimitConfig(GENEROUS_LIMITS);
     const stack = await sharedEdgeStack();
     await stack.setRateLimitConfig(rl.path);
-    // npm start's default: orders need a verified address.
-    embedded = await startTestSystem({ env: { RATELIMIT_CONFIG: rl.path, VERIFIED_EMAIL_POLICY: "enforce" } });
-    targets.envoy = await prepare("envoy", stack.edgeUrl, { mailpitUrl: stack.mailpitUrl! }, stack.serviceUrl("user"));
+    // npm start's defaults: orders need a verified address; demo products in the catalogue (CATALOGUE_SEED).
+    embedded = await startTestSystem({ env: { RATELIMIT_CONFIG: rl.path, VERIFIED_EMAIL_POLICY: "enforce", CATALOGUE_SEED: "demo" } });
+    // The stack seeds nothing: its admin adds a product, as an operator would.
+    targets.envoy = await prepare("envoy", stack.edgeUrl, { mailpitUrl: stack.mailpitUrl! }, stack.serviceUrl("user"), () => makeStackProduct(stack, { name: "Docs widget" }));
     targets["npm start"] = await prepare("npm start", embedded.url, { dataDir: embedded.dataDir });
   });
   after(async () => {
