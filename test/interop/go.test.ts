@@ -82,7 +82,9 @@ describe("interop: Go grpc client", function () {
       it(`register -> login -> create order -> get order, with deadlines and error statuses (${name})`, async () => {
         assert.ok(existsSync(binary()), "the client was built");
         const email = uniqueEmail("go");
-        const r = await run(binary(), ["-addr", target!.grpcAddress, "-email", email]);
+        // 4 units at 2.50: a total of 1000 minor units, priced by the catalogue.
+        const product = await target!.product({ priceMinor: 250n });
+        const r = await run(binary(), ["-addr", target!.grpcAddress, "-email", email, "-product", product]);
         const s = steps(ok(r, `go client -addr ${target!.grpcAddress} (${name})`));
         expectClientFlow(s, email, 1000, (n) => n);
       });

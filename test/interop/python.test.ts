@@ -68,7 +68,9 @@ describe("interop: Python grpcio client", function () {
       it(`register -> login -> create order -> get order, with deadlines and error statuses (${name})`, async () => {
         assert.ok(existsSync(join(stubs(), "acme/order/v1/order_pb2_grpc.py")), "the stubs were generated");
         const email = uniqueEmail("python");
-        const r = await run(python, [join(root, "test/interop/python/client.py"), "--target", target!.grpcAddress, "--stubs", stubs(), "--email", email]);
+        // 2 units at 19.99: a total of 3998 minor units, priced by the catalogue.
+        const product = await target!.product({ priceMinor: 1999n });
+        const r = await run(python, [join(root, "test/interop/python/client.py"), "--target", target!.grpcAddress, "--stubs", stubs(), "--email", email, "--product", product]);
         const s = steps(ok(r, `client.py --target ${target!.grpcAddress} (${name})`));
         expectClientFlow(s, email, 3998, (n) => n.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase());
       });

@@ -10,6 +10,7 @@ import { join, relative } from "node:path";
 import type { Context } from "mocha";
 import { sharedEdgeStack } from "../support/edge-stack.js";
 import { startTestSystem } from "../support/system.js";
+import { makeProduct, makeStackProduct, type ProductSpec } from "../support/products.js";
 
 export const root = new URL("../..", import.meta.url).pathname;
 export const protoRoot = join(root, "proto");
@@ -166,7 +167,11 @@ export interface ClientTarget {
   grpcAddress: string;
 }
 
-export type RunningTarget = ClientTarget & { stop(): Promise<void> };
+export type RunningTarget = ClientTarget & {
+  /** A catalogue product on sale there, made by an admin (orders name products); its id. */
+  product(spec: ProductSpec): Promise<string>;
+  stop(): Promise<void>;
+};
 
 /**
  * The targets each foreign-client suite (python.test.ts, go.test.ts) runs its
@@ -188,6 +193,7 @@ export const targetResolvers: Record<string, () => Promise<RunningTarget>> = {
     return {
       name: "envoy",
       grpcAddress: `127.0.0.1:${stack.ports.envoy}`,
+      product: (spec) => makeStackProduct(stack, spec),
       stop: async () => rmSync(dir, { recursive: true, force: true }),
     };
   },
@@ -199,6 +205,7 @@ export const targetResolvers: Record<string, () => Promise<RunningTarget>> = {
       return {
         name: "direct",
         grpcAddress: t.url.replace(/^https?:\/\//, ""),
+        product: async (spec) => (await makeProduct(t, spec)).id,
         stop: async () => {
           await t.stop();
           rmSync(dir, { recursive: true, force: true });

@@ -32,6 +32,7 @@ def main():
     p.add_argument("--email", default=f"py-{uuid.uuid4().hex[:8]}@example.com")
     p.add_argument("--password", default="correct horse battery")
     p.add_argument("--timeout", type=float, default=10.0, help="deadline of each call, seconds")
+    p.add_argument("--product", required=True, help="id of a catalogue product on sale (the harness makes one)")
     args = p.parse_args()
     sys.path.insert(0, args.stubs)
 
@@ -92,13 +93,13 @@ def main():
         bearer = (("authorization", f"Bearer {token}"),)
 
         request_id = str(uuid.uuid4())
-        create = order_pb2.CreateOrderRequest(product="widget", quantity=2, unit_price_cents=1999, request_id=request_id)
+        create = order_pb2.CreateOrderRequest(lines=[order_pb2.OrderLineInput(product_id=args.product, quantity=2)], request_id=request_id)
         created = orders.CreateOrder(create, timeout=t, metadata=bearer).order
         report(
             "create",
             id=created.id,
             userId=created.user_id,
-            totalCents=created.total_cents,
+            totalCents=created.total.amount_minor,
             status=order_pb2.OrderStatus.Name(created.status),
             createdAt=created.created_at.ToJsonString(),
         )
@@ -109,12 +110,12 @@ def main():
         got = orders.GetOrder(order_pb2.GetOrderRequest(id=created.id), timeout=t, metadata=bearer).order
         if got != created:
             fail(f"get returned {got} instead of {created}")
-        report("get", id=got.id, product=got.product, quantity=got.quantity, totalCents=got.total_cents)
+        report("get", id=got.id, productId=got.lines[0].product_id, quantity=got.lines[0].quantity, totalCents=got.total.amount_minor)
 
         expect_error("not-found", grpc.StatusCode.NOT_FOUND,
                      lambda: orders.GetOrder(order_pb2.GetOrderRequest(id=str(uuid.uuid4())), timeout=t, metadata=bearer))
         expect_error("invalid-argument", grpc.StatusCode.INVALID_ARGUMENT,
-                     lambda: orders.CreateOrder(order_pb2.CreateOrderRequest(product="widget", quantity=0, unit_price_cents=1,
+                     lambda: orders.CreateOrder(order_pb2.CreateOrderRequest(lines=[order_pb2.OrderLineInput(product_id=args.product, quantity=0)],
                                                                              request_id=str(uuid.uuid4())), timeout=t, metadata=bearer))
         expect_error("unauthenticated", grpc.StatusCode.UNAUTHENTICATED,
                      lambda: orders.GetOrder(order_pb2.GetOrderRequest(id=created.id), timeout=t))

@@ -90,6 +90,7 @@ func main() {
 	email := flag.String("email", "go-"+newID()[:8]+"@example.com", "account to register")
 	password := flag.String("password", "correct horse battery", "its password")
 	timeout := flag.Duration("timeout", 10*time.Second, "deadline of each call")
+	product := flag.String("product", "", "id of a catalogue product on sale (the harness makes one)")
 	flag.Parse()
 
 	// Plaintext HTTP/2 (h2c). NewClient does not connect until the first call;
@@ -126,14 +127,17 @@ func main() {
 	token := login.GetTokens().GetAccessToken()
 	report("login", map[string]interface{}{"userId": login.GetUser().GetId(), "email": login.GetUser().GetEmail(), "tokenType": login.GetTokens().GetTokenType(), "expiresIn": login.GetTokens().GetExpiresIn()})
 
-	create := &orderv1.CreateOrderRequest{Product: "widget", Quantity: 4, UnitPriceCents: 250, RequestId: newID()}
+	if *product == "" {
+		fail("-product is required: the id of a catalogue product on sale")
+	}
+	create := &orderv1.CreateOrderRequest{Lines: []*orderv1.OrderLineInput{{ProductId: *product, Quantity: 4}}, RequestId: newID()}
 	ctx, done = call(token)
 	created, err := orders.CreateOrder(ctx, create)
 	done()
 	check("create", err)
 	o := created.GetOrder()
 	report("create", map[string]interface{}{
-		"id": o.GetId(), "userId": o.GetUserId(), "totalCents": o.GetTotalCents(),
+		"id": o.GetId(), "userId": o.GetUserId(), "totalCents": o.GetTotal().GetAmountMinor(),
 		"status": o.GetStatus().String(), "createdAt": o.GetCreatedAt().AsTime().Format(time.RFC3339Nano),
 	})
 
@@ -150,7 +154,7 @@ func main() {
 	if !proto.Equal(got.GetOrder(), o) {
 		fail("get returned %v instead of %v", got.GetOrder(), o)
 	}
-	report("get", map[string]interface{}{"id": got.GetOrder().GetId(), "product": got.GetOrder().GetProduct(), "totalCents": got.GetOrder().GetTotalCents()})
+	report("get", map[string]interface{}{"id": got.GetOrder().GetId(), "productId": got.GetOrder().GetLines()[0].GetProductId(), "totalCents": got.GetOrder().GetTotal().GetAmountMinor()})
 
 	ctx, done = call(token)
 	_, err = orders.GetOrder(ctx, &orderv1.GetOrderRequest{Id: newID()})
@@ -158,7 +162,7 @@ func main() {
 	expectError("not-found", codes.NotFound, err)
 
 	ctx, done = call(token)
-	_, err = orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{Product: "widget", Quantity: 0, UnitPriceCents: 1, RequestId: newID()})
+	_, err = orders.CreateOrder(ctx, &orderv1.CreateOrderRequest{Lines: []*orderv1.OrderLineInput{{ProductId: *product, Quantity: 0}}, RequestId: newID()})
 	done()
 	expectError("invalid-argument", codes.InvalidArgument, err)
 
