@@ -10,6 +10,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { ok, relaxedRateLimits, root, run, uniqueEmail } from "./support.js";
+import { makeProduct } from "../support/products.js";
 
 const buf = join(root, "node_modules/.bin/buf");
 const h2 = ["--protocol", "grpc", "--http2-prior-knowledge"];
@@ -62,7 +63,7 @@ describe("interop: buf curl", function () {
       const method = file.service.find((s) => s.name === "OrderService")?.method.find((m) => m.name === "CreateOrder");
       assert.equal(method?.inputType, ".acme.order.v1.CreateOrderRequest");
       assert.equal(method?.outputType, ".acme.order.v1.CreateOrderResponse");
-      assert.ok(file.messageType.some((m) => m.name === "Order" && m.field.some((f) => f.name === "unit_price_cents")));
+      assert.ok(file.messageType.some((m) => m.name === "Order" && m.field.some((f) => f.name === "lines")));
     });
   }
 
@@ -81,9 +82,10 @@ describe("interop: buf curl", function () {
       assert.equal(login.user.email, email);
 
       const requestId = randomUUID();
-      const created = await call(args, "acme.order.v1.OrderService/CreateOrder", { product: "widget", quantity: 3, unitPriceCents: "1999", requestId }, token);
+      const product = await makeProduct(t, { priceMinor: 1999n });
+      const created = await call(args, "acme.order.v1.OrderService/CreateOrder", { lines: [{ productId: product.id, quantity: 3 }], requestId }, token);
       assert.equal(created.order.userId, login.user.id);
-      assert.equal(created.order.totalCents, "5997", "int64 is a JSON string");
+      assert.equal(created.order.total.amountMinor, "5997", "int64 is a JSON string");
       assert.equal(created.order.status, "ORDER_STATUS_PENDING");
       const got = await call(args, "acme.order.v1.OrderService/GetOrder", { id: created.order.id }, token);
       assert.deepEqual(got.order, created.order);
@@ -102,7 +104,7 @@ describe("interop: buf curl", function () {
     const email = uniqueEmail("grpcweb");
     await call(h2, "acme.auth.v1.AuthService/Register", { email, password: "correct horse battery", name: "Web" });
     const token: string = (await call(h2, "acme.auth.v1.AuthService/Login", { email, password: "correct horse battery" })).tokens.accessToken;
-    const created = await call(h2, "acme.order.v1.OrderService/CreateOrder", { product: "gizmo", quantity: 1, unitPriceCents: "5", requestId: randomUUID() }, token);
+    const created = await call(h2, "acme.order.v1.OrderService/CreateOrder", { lines: [{ productId: (await makeProduct(t)).id, quantity: 1 }], requestId: randomUUID() }, token);
     const got = await call(h1("grpcweb"), "acme.order.v1.OrderService/GetOrder", { id: created.order.id }, token);
     assert.equal(got.order.id, created.order.id);
   });

@@ -127,10 +127,11 @@ describe("OpenAPI (gen/openapi.json)", () => {
     const s = doc.components.schemas as Obj;
     const order = s["acme.order.v1.Order"].properties;
     assert.deepEqual(Object.keys(order), [
-      "id", "userId", "product", "quantity", "unitPriceCents", "totalCents", "status", "requestId", "ownerDeleted", "createdAt", "updatedAt",
+      "id", "userId", "product", "quantity", "unitPriceCents", "totalCents", "status", "requestId", "ownerDeleted", "createdAt", "updatedAt", "lines", "total",
     ]);
     assert.equal(order.unitPriceCents.type, "string", "int64 is a string");
     assert.equal(order.unitPriceCents.format, "int64");
+    assert.equal(order.unitPriceCents.deprecated, true, "replaced by lines");
     assert.equal(order.quantity.type, "integer");
     assert.equal(order.createdAt.type, "string");
     assert.equal(order.createdAt.format, "date-time");

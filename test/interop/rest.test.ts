@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { onPath, relaxedRateLimits, root, run, skipWithout, uniqueEmail } from "./support.js";
+import { makeProduct } from "../support/products.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
@@ -117,12 +118,14 @@ describe("interop: curl against the REST edge, per gen/openapi.json", function (
     assert.equal(login.body.user.email, email);
     const token = login.body.tokens.accessToken as string;
 
-    const created = await curl("OrderService_CreateOrder", { token, body: { product: "widget", quantity: 2, unitPriceCents: "1999", requestId: randomUUID() } });
+    const product = await makeProduct(t!, { priceMinor: 1999n });
+    const created = await curl("OrderService_CreateOrder", { token, body: { lines: [{ productId: product.id, quantity: 2 }], requestId: randomUUID() } });
     assert.equal(created.status, 200);
     // The whole CreateOrderResponse (no response_body): {"order": {...}}; int64 as a string.
     assert.deepEqual(Object.keys(created.body), ["order"]);
     const order = created.body.order as Obj;
-    assert.equal(order.totalCents, "3998");
+    assert.deepEqual(order.total, { amountMinor: "3998", currency: "EUR" });
+    assert.equal((order.lines as Obj[])[0].productId, product.id);
     assert.equal(order.userId, login.body.user.id);
     assert.equal(order.status, "ORDER_STATUS_PENDING");
     const got = await curl("OrderService_GetOrder", { token, params: { id: order.id } });
@@ -144,11 +147,11 @@ describe("interop: curl against the REST edge, per gen/openapi.json", function (
     const unknownQuery = await curl("OrderService_ListOrders", { token, query: { pageSize: "10" }, extraQuery: { colour: "red" } });
     assert.equal(unknownQuery.status, 400);
     assert.deepEqual(unknownQuery.body, { code: 3, message: 'Could not find field "colour" in the type "acme.order.v1.ListOrdersRequest".' });
-    const invalid = await curl("OrderService_CreateOrder", { token, body: { product: "widget", quantity: 0, unitPriceCents: "1", requestId: randomUUID() } });
+    const invalid = await curl("OrderService_CreateOrder", { token, body: { lines: [{ productId: randomUUID(), quantity: 0 }], requestId: randomUUID() } });
     assert.equal(invalid.status, 400);
     assert.equal(invalid.body.code, 3);
     const badRequest = (invalid.body.details as Obj[]).find((d) => d["@type"] === "type.googleapis.com/google.rpc.BadRequest");
-    assert.ok(badRequest?.fieldViolations.some((v: Obj) => v.field === "quantity"), JSON.stringify(invalid.body));
+    assert.ok(badRequest?.fieldViolations.some((v: Obj) => v.field === "lines[0].quantity"), JSON.stringify(invalid.body));
   });
 
   it("serves the JWKS with its documented media type, without a token", async () => {
