@@ -15,7 +15,7 @@ import { processCpuMs } from "./lib/cpu.js";
 import { h2load, LOAD_CORE, wrk } from "./lib/load.js";
 import { pidOf, startSystem } from "./lib/procs.js";
 import { emptyRequest, grpcHeaders, IN_FLIGHT, log } from "./lib/run-settings.js";
-import { orderLoad, registerUser } from "./lib/scenarios.js";
+import { orderLoad, productInStock, registerUser } from "./lib/scenarios.js";
 import { median } from "./lib/stats.js";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -52,11 +52,15 @@ async function system(cwd: string, db: string, redisDb: number) {
   const env = {
     DATABASE_URL: databaseUrl.toString(), REDIS_URL: `${redis.url.replace(/\/\d*$/, "")}/${redisDb}`, DATA_DIR: dataDir, RATELIMIT_CONFIG: join(dataDir, "ratelimit.yaml"),
     LOG_LEVEL: "warn", BCRYPT_COST: "10", HOST: "127.0.0.1", OTEL_SDK_DISABLED: "true",
+    // This tree's orders name catalogue products (demo ones); an older tree ignores both.
+    CATALOGUE_SEED: "demo", VERIFIED_EMAIL_POLICY: "off",
   };
   const sys = await startSystem(await freePort(), env, undefined, cwd);
   const base = `http://127.0.0.1:${sys.port}`;
   const user = await registerUser(base);
-  return { sys, base, user, pid: pidOf(sys) };
+  // An older tree has no catalogue: it gets the old request (orderLoad without a product).
+  const productId = cwd === root ? await productInStock(base) : undefined;
+  return { sys, base, user, productId, pid: pidOf(sys) };
 }
 
 log(`compare: ${sha} (before) and ${head} (this tree), ${ROUNDS} rounds of ${SECONDS} s`);
@@ -67,7 +71,7 @@ const scenarios: Record<string, (s: (typeof systems)[Name]) => Promise<number>> 
     h2load({ url: `${s.base}/acme.user.v1.UserService/GetMe`, body: emptyRequest, headers: { ...grpcHeaders, authorization: `Bearer ${s.user.accessToken}` }, ...IN_FLIGHT, seconds: SECONDS }).then((r) => r.rps),
   "REST me (GET /v1/users/me, embedded edge, 50 connections)": (s) =>
     wrk({ url: `${s.base}/v1/users/me`, headers: { authorization: `Bearer ${s.user.accessToken}` }, connections: 50, seconds: SECONDS }).then((r) => r.rps),
-  "CreateOrder (gRPC, user checked in process, 20 in flight)": (s) => orderLoad(s.base, s.user.accessToken, SECONDS, 20).then((r) => r.rps),
+  "CreateOrder (gRPC, user checked in process, 20 in flight)": (s) => orderLoad(s.base, s.user.accessToken, SECONDS, 20, s.productId).then((r) => r.rps),
 };
 
 const results: Record<string, Record<Name, number[]>> = {};

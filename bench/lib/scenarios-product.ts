@@ -12,7 +12,7 @@ import type { Row } from "./report.js";
 import { emptyRequest, grpcHeaders, IN_FLIGHT, log, QUICK, repeat, RUNS, SECONDS, WARMUP } from "./run-settings.js";
 import type { Baselines } from "./scenarios-baselines.js";
 import { throughEnvoy } from "./scenarios-envoy.js";
-import { loginLoad, loginStorm, orderLoad, registerUser, rpcErrors } from "./scenarios.js";
+import { loginLoad, loginStorm, orderLoad, productInStock, registerUser, rpcErrors } from "./scenarios.js";
 import { median as med, summarise, type RunResult } from "./stats.js";
 
 /** Offered load of the latency-under-login-storm check. */
@@ -49,7 +49,9 @@ export async function productScenarios({ grpcJs, httpJson, bcrypt }: Baselines):
   const dataDir = mkdtempSync(join(tmpdir(), "bench-data-"));
   const rlConfig = join(dataDir, "ratelimit.yaml");
   writeFileSync(rlConfig, benchRateLimits());
-  const env = { DATABASE_URL: pg.url, REDIS_URL: redis.url, DATA_DIR: dataDir, RATELIMIT_CONFIG: rlConfig, LOG_LEVEL: "warn", BCRYPT_COST: "12", HOST: "127.0.0.1", OTEL_SDK_DISABLED: "true" };
+  const env = { DATABASE_URL: pg.url, REDIS_URL: redis.url, DATA_DIR: dataDir, RATELIMIT_CONFIG: rlConfig, LOG_LEVEL: "warn", BCRYPT_COST: "12", HOST: "127.0.0.1", OTEL_SDK_DISABLED: "true",
+    // Demo products to order (100,000 units each); the bench user orders without reading its verification mail.
+    CATALOGUE_SEED: "demo", VERIFIED_EMAIL_POLICY: "off" };
   const sys = await startSystem(await freePort(), env);
   let halfRate = 0;
   const base = `http://127.0.0.1:${sys.port}`;
@@ -94,8 +96,8 @@ export async function productScenarios({ grpcJs, httpJson, bcrypt }: Baselines):
     rows.push(...(await throughEnvoy(pg.url, redis.url, { getMe: read, rest })));
 
     log("scenario: create order");
-    const orders = await orderLoad(base, user.accessToken, QUICK ? 3 : SECONDS, 20);
-    rows.push({ scenario: "create order (user-service check + insert), 20 in flight, Node client", ...orders, runs: 1 });
+    const orders = await orderLoad(base, user.accessToken, QUICK ? 3 : SECONDS, 20, await productInStock(base));
+    rows.push({ scenario: "create order with reservation (user check + catalogue Reserve + insert + Hold), one product, 20 in flight, Node client", ...orders, runs: 1 });
 
     log("scenario: login throughput (bcrypt 12), 4 clients");
     const logins = await loginLoad(base, user, QUICK ? 4 : 10, 4);

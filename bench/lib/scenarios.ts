@@ -55,11 +55,26 @@ async function closedLoop(seconds: number, inFlight: number, call: () => Promise
   return { rps: lat.length / ((performance.now() - t0) / 1000), p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), errors };
 }
 
-/** CreateOrder with a fresh requestId per call. */
-export async function orderLoad(base: string, token: string, seconds: number, inFlight: number): Promise<RunResult> {
+/** The id of a product in stock (the bench systems run with CATALOGUE_SEED=demo: 100,000 units each). */
+export async function productInStock(base: string): Promise<string> {
+  const res = await fetch(`${base}/v1/products?inStock=true&sort=PRODUCT_SORT_PRICE`);
+  const body = (await res.json()) as { products?: { id: string }[] };
+  const id = body.products?.[0]?.id;
+  if (!id) throw new Error(`no product in stock at ${base} (CATALOGUE_SEED=demo?): ${res.status}`);
+  return id;
+}
+
+/**
+ * CreateOrder with a fresh requestId per call: 2 units of `productId` (reserved
+ * in the catalogue, then held); without a product id, the request of trees from
+ * before orders named products (bench/compare.ts's older tree).
+ */
+export async function orderLoad(base: string, token: string, seconds: number, inFlight: number, productId?: string): Promise<RunResult> {
   const orders = createClient(OrderService, createGrpcTransport({ baseUrl: base }));
   const headers = { authorization: `Bearer ${token}` };
-  const call = () => orders.createOrder({ product: "widget", quantity: 2, unitPriceCents: 1999n, requestId: randomUUID() }, { headers });
+  const request = () =>
+    productId ? { lines: [{ productId, quantity: 2 }], requestId: randomUUID() } : { product: "widget", quantity: 2, unitPriceCents: 1999n, requestId: randomUUID() };
+  const call = () => orders.createOrder(request(), { headers });
   await closedLoop(1, inFlight, call); // warm-up
   return closedLoop(seconds, inFlight, call);
 }
