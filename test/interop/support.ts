@@ -137,8 +137,8 @@ export function expectClientFlow(s: Map<string, Record<string, unknown>>, email:
   const invalid = s.get("invalid-argument")!;
   assert.equal(invalid.code, code("InvalidArgument"));
   assert.ok(
-    (invalid.fieldViolations as { field: string }[]).some((v) => v.field === "quantity"),
-    `google.rpc.BadRequest names quantity: ${JSON.stringify(invalid)}`,
+    (invalid.fieldViolations as { field: string }[]).some((v) => v.field === "lines[0].quantity"),
+    `google.rpc.BadRequest names lines[0].quantity: ${JSON.stringify(invalid)}`,
   );
   assert.equal(s.get("unauthenticated")?.code, code("Unauthenticated"));
   assert.equal(s.get("deadline")?.code, code("DeadlineExceeded"));
