@@ -17,6 +17,7 @@ import { sharedEdgeStack, type EdgeStack } from "../support/edge-stack.js";
 import { Mailpit, type MessageSummary } from "../support/mailpit.js";
 import { ancestors, render, traceById } from "./jaeger.js";
 import { eventually, rest } from "./support.js";
+import { makeStackProduct } from "../support/products.js";
 
 const PASSWORD = "stack-notify-password-1";
 const ORDERS = 1000;
@@ -28,9 +29,11 @@ describe("notifications on the real stack: outbox -> RabbitMQ -> notification se
   let stack: EdgeStack;
   let mail: Mailpit;
   let db: pg.Client;
+  let productId: string;
 
   before(async () => {
     stack = await sharedEdgeStack();
+    productId = await makeStackProduct(stack, { name: "widget", priceMinor: 1250n });
     assert.ok(stack.mailpitUrl, "the stack runs Mailpit");
     mail = new Mailpit(stack.mailpitUrl);
     db = new pg.Client({ connectionString: stack.databaseUrl });
@@ -65,7 +68,7 @@ describe("notifications on the real stack: outbox -> RabbitMQ -> notification se
 
   it("an order created through Envoy gives its confirmation mail", async () => {
     const u = await signUp("confirm");
-    const created = await rest(stack.edgeUrl, "POST", "/v1/orders", { token: u.token, body: { product: "widget", quantity: 3, unitPriceCents: "1250", requestId: randomUUID() } });
+    const created = await rest(stack.edgeUrl, "POST", "/v1/orders", { token: u.token, body: { lines: [{ productId, quantity: 3 }], requestId: randomUUID() } });
     assert.equal(created.status, 200, created.text);
     const orderId = created.body.order.id as string;
     const listed = await mail.waitFor((m) => m.To.some((t) => t.Address === u.email) && isConfirmation(m), 30_000);
@@ -120,7 +123,7 @@ describe("notifications on the real stack: outbox -> RabbitMQ -> notification se
           for (;;) {
             if (Date.now() > deadline) throw new Error(`order ${n} not created in time`);
             try {
-              const r = await clients[n % USERS].createOrder({ product: `gadget-${n}`, quantity: 1, unitPriceCents: 100n, requestId }, { timeoutMs: 5000 });
+              const r = await clients[n % USERS].createOrder({ lines: [{ productId, quantity: 1 }], requestId }, { timeoutMs: 5000 });
               ids.add(r.order!.id);
               break;
             } catch {

@@ -20,6 +20,7 @@ import { relaxedRateLimits } from "../interop/support.js";
 import { startEdgeStack, type EdgeStack } from "../support/edge-stack.js";
 import { ownPostgres, ownRedis, type Restartable } from "../support/servers.js";
 import { rest, sleep } from "./support.js";
+import { makeStackProduct } from "../support/products.js";
 
 type Phase = "before" | "postgres down" | "postgres back" | "redis down" | "redis back";
 
@@ -71,6 +72,7 @@ describe("real edge: Postgres and Redis stopped under load", function () {
   it("only successes or 503 / UNAVAILABLE within 1 s, recovery within 5 s, no acknowledged order lost", async () => {
     const base = stack.edgeUrl;
     const password = "outage-load-password-1";
+    const productId = await makeStackProduct(stack);
     const users = await Promise.all(
       Array.from({ length: CLIENTS }, async (_, i) => {
         const email = `load-${i}-${randomBytes(4).toString("hex")}@example.com`;
@@ -84,7 +86,7 @@ describe("real edge: Postgres and Redis stopped under load", function () {
 
     // Warm up every path (connections, service tokens, JIT) so "before" is the steady state.
     for (const { token } of users) {
-      await rest(base, "POST", "/v1/orders", { token, body: { product: "warm", quantity: 1, unitPriceCents: 1, requestId: `warm-${randomBytes(4).toString("hex")}` } });
+      await rest(base, "POST", "/v1/orders", { token, body: { lines: [{ productId, quantity: 1 }], requestId: `warm-${randomBytes(4).toString("hex")}` } });
       await rest(base, "GET", "/v1/users/me", { token });
     }
 
@@ -125,7 +127,7 @@ describe("real edge: Postgres and Redis stopped under load", function () {
         if (kind === 0 || kind === 4) {
           const requestId = `c${i}-${n}`;
           await call(i, "create order", async () => {
-            const { r, a } = await restCall("POST", "/v1/orders", { token, body: { product: "widget", quantity: 1, unitPriceCents: 250, requestId } });
+            const { r, a } = await restCall("POST", "/v1/orders", { token, body: { lines: [{ productId, quantity: 1 }], requestId } });
             if (r.status === 200) {
               lastOrder = r.body.order.id;
               acked.push({ id: r.body.order.id, token, requestId });
@@ -168,7 +170,7 @@ describe("real edge: Postgres and Redis stopped under load", function () {
           const requestId = `g${i}-${n}`;
           await call(i, "grpc create order", () =>
             grpc(async () => {
-              const r = await orders.createOrder({ product: "gadget", quantity: 2, unitPriceCents: 100n, requestId }, { timeoutMs: 5000 });
+              const r = await orders.createOrder({ lines: [{ productId, quantity: 2 }], requestId }, { timeoutMs: 5000 });
               acked.push({ id: r.order!.id, token, requestId });
             }),
           );

@@ -12,6 +12,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { sharedEdgeStack, type EdgeStack } from "../support/edge-stack.js";
 import { ancestors, jaegerGet, parseTrace, render, traceById as traceOf, type Trace } from "./jaeger.js";
 import { eventually, rest } from "./support.js";
+import { makeStackProduct } from "../support/products.js";
 
 const ENVOY = "envoy-edge";
 const CREATE = "acme.order.v1.OrderService/CreateOrder";
@@ -22,9 +23,11 @@ describe("real edge: one trace per request in Jaeger (Envoy, services, Postgres)
   this.timeout(120_000);
   let stack: EdgeStack;
   let token: string;
+  let productId: string;
 
   before(async () => {
     stack = await sharedEdgeStack();
+    productId = await makeStackProduct(stack, { name: "widget" });
     const email = `tracing-${randomBytes(4).toString("hex")}@example.com`;
     const reg = await rest(stack.edgeUrl, "POST", "/v1/auth/register", { body: { email, password: PASSWORD, name: "Tracing Owner" } });
     assert.equal(reg.status, 200, reg.text);
@@ -40,7 +43,7 @@ describe("real edge: one trace per request in Jaeger (Envoy, services, Postgres)
     const a = await rest(stack.edgeUrl, "POST", "/v1/orders", {
       token,
       headers,
-      body: { product: "widget", quantity: 2, unitPriceCents: "1999", requestId },
+      body: { lines: [{ productId, quantity: 2 }], requestId },
     });
     assert.equal(a.status, 200, a.text);
     assert.equal(a.body.order?.product, "widget", a.text);
