@@ -84,9 +84,10 @@ mkdirSync(join(out, "gen"), { recursive: true });
 copyFileSync(join(root, "gen/openapi.json"), join(out, "gen/openapi.json"));
 if (process.argv.includes("--build-only")) process.exit(0); // npm ci (postinstall)
 
-// npm start is the quick start: a fresh catalogue gets demo products to order (services/catalogue/seed.ts);
-// CATALOGUE_SEED=off starts it empty. The stack, compose and the tests seed nothing unless told.
-process.env.CATALOGUE_SEED ??= "demo";
+// npm start (the all-in-one process, no arguments) is the quick start: a fresh catalogue gets demo
+// products to order (services/catalogue/seed.ts); CATALOGUE_SEED=off starts it empty. One service per
+// process (`start.mjs <name>`: the stack, compose) and the tests seed nothing unless told.
+if (process.argv.length <= 2) process.env.CATALOGUE_SEED ??= "demo";
 // Stack traces in TypeScript terms, as under tsx.
 process.setSourceMapsEnabled(true);
 // A new embedded data dir is copied from the install's initdb template

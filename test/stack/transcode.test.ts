@@ -124,6 +124,16 @@ describe("transcoding: Envoy answers every REST route as the embedded edge does"
     for (const [name, t] of [["embedded", embedded], ["envoy", envoy]] as const) edges.push({ name, t, sfx: randomBytes(5).toString("hex"), routeIndex: -1 });
     const admins = await Promise.all(edges.map((e) => firstAdminLogin(e.t)));
     pairing.seed("<admin.id>", admins[0].id, admins[1].id);
+    // The product the fixtures order: the same sku and price on both edges (its ids are paired when seen).
+    const sku = `TRANSCODE-${randomBytes(3).toString("hex").toUpperCase()}`;
+    for (const [i, e] of edges.entries()) {
+      const p = await call(e.t, "POST", "/v1/admin/products", {
+        token: admins[i].access,
+        body: { sku, name: "fixture widget", price: { amountMinor: "250", currency: "EUR" }, initialStock: 1_000_000 },
+      });
+      assert.equal(p.status, 200, `${e.name} fixture product: ${p.text}`);
+      e.productId = p.json.product.id;
+    }
   });
 
   after(async () => {
@@ -170,7 +180,7 @@ describe("transcoding: Envoy answers every REST route as the embedded edge does"
       // Each mail sent before the next step: the same mails, in the same order, on both edges.
       await sentMail(e, access, "WELCOME", `fixture welcome mail ${tag}`);
       const requestId = `fixture-${tag}`;
-      const order = await call(e.t, "POST", "/v1/orders", { token: access, body: { product: "fixture widget", quantity: 1, unitPriceCents: "250", requestId } });
+      const order = await call(e.t, "POST", "/v1/orders", { token: access, body: { lines: [{ productId: e.productId, quantity: 1 }], requestId } });
       assert.equal(order.status, 200, `${e.name} fixture order ${tag}: ${order.text}`);
       const confirmation = await sentMail(e, access, "ORDER_CONFIRMATION", `fixture order mail ${tag}`);
       const sessions = await call(e.t, "GET", "/v1/auth/sessions", { token: access });

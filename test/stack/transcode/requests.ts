@@ -53,6 +53,8 @@ export interface EdgeState {
   /** Per-edge suffix of fixture emails (normalised to <sfx>). */
   readonly sfx: string;
   admin?: User;
+  /** The catalogue product the fixtures' orders name (the same sku on both edges). */
+  productId?: string;
   owner?: Party;
   other?: Party;
   routeIndex: number;
