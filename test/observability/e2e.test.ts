@@ -45,8 +45,6 @@ describe("observability: one trace per request across edge, services, Postgres a
       SHUTDOWN_GRACE_MS: "2000",
       OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
       OTEL_BSP_SCHEDULE_DELAY: "100",
-      // As in test/support/system.ts: the throwaway account orders without reading its mail.
-      VERIFIED_EMAIL_POLICY: "off",
     });
   });
   after(async () => {
