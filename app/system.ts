@@ -22,7 +22,7 @@ import { contextValuesFor } from "../platform/request.js";
 import { unaryMethods } from "../platform/rpc.js";
 import { loadSecrets } from "../platform/secrets.js";
 import { startServer, type HttpHandler, type RunningServer } from "../platform/server.js";
-import type { ServiceModule } from "../platform/service.js";
+import type { ServiceDefinition, ServiceModule } from "../platform/service.js";
 import { maxOutboxLagMs, probeIntervalMs, watchDependencies } from "../platform/telemetry/health.js";
 import { observability, propagateContext } from "../platform/telemetry/index.js";
 import { startMetricsServer } from "../platform/telemetry/metrics-server.js";
@@ -48,6 +48,8 @@ export interface SystemOptions {
   bus?: Bus;
   db?: Database;
   kv?: KeyValueStore;
+  /** Modules to host instead of the product's (the bench's plain-create baseline: a catalogue stand-in). */
+  definitions?: Partial<Record<ServiceName, ServiceDefinition>>;
 }
 
 export interface System {
@@ -72,7 +74,7 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
   const secrets = loadSecrets(config.dataDir, config.env, SERVICE_NAMES);
   // The message bus: RabbitMQ when AMQP_URL is set, else the in-process stand-in (platform/bus/).
   const bus = opts.bus ?? (config.env.AMQP_URL ? amqpBus(config.env.AMQP_URL, { log: log.child({ component: "bus" }) }) : memoryBus());
-  const defs = opts.services.map((n) => definitions[n]);
+  const defs = opts.services.map((n) => opts.definitions?.[n] ?? definitions[n]);
 
   let keySource: KeySource | undefined;
   const ownTokens: Partial<Record<ServiceName, TokenSource>> = {};

@@ -1,6 +1,6 @@
 // CPU time counters from /proc (Linux): a process's own CPU time, and the
 // machine's counters as a whole and per core.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** User + system CPU time of a process so far, ms (/proc/<pid>/stat; clock ticks of 10 ms). */
 export function processCpuMs(pid: number): number {
@@ -27,4 +27,27 @@ export function cpuTimes(): CpuCounters[] {
       const [user, nice, system, idle, iowait, irq, softirq, steal] = f.map(Number);
       return { name, busy: user + nice + system + irq + softirq, idle: idle + iowait, steal: steal ?? 0 };
     });
+}
+
+/** Fields of /proc/<pid>/stat after the command name: [0] is the state, [1] the parent's pid, [11..14] utime, stime, cutime, cstime. */
+const statFields = (pid: number | string) => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+
+/**
+ * CPU time of a Postgres cluster so far, ms: the postmaster, the backends it
+ * has reaped and the live ones (its children). For rows whose work is in
+ * Postgres (catalogue search), which the product's own CPU does not show.
+ */
+export function clusterCpuMs(postmaster: number): number {
+  const own = statFields(postmaster);
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = statFields(d);
+      if (Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks * 10;
 }

@@ -152,7 +152,7 @@ export function coresOf(pid: number): string {
   return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "?";
 }
 
-async function createDatabase(serverUrl: string, name: string): Promise<string> {
+export async function createDatabase(serverUrl: string, name: string): Promise<string> {
   const c = new pg.Client(serverUrl);
   await c.connect();
   try {
@@ -165,7 +165,7 @@ async function createDatabase(serverUrl: string, name: string): Promise<string> 
   return u.toString();
 }
 
-async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+export async function dropDatabase(serverUrl: string, name: string): Promise<void> {
   const c = new pg.Client(serverUrl);
   await c.connect();
   try {

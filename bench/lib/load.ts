@@ -34,7 +34,8 @@ export function grpcFrame(payload: Uint8Array): Buffer {
 }
 
 export interface H2loadOptions {
-  url: string;
+  /** Several: h2load sends each connection's requests to them in turn (one host and port). */
+  url: string | string[];
   body?: Uint8Array;
   headers?: Record<string, string>;
   connections: number;
@@ -65,7 +66,7 @@ export async function h2load(o: H2loadOptions): Promise<RunResult> {
       args.push("-d", join(dir, "body"));
     }
     const log = join(dir, "log");
-    args.push(`--log-file=${log}`, o.url);
+    args.push(`--log-file=${log}`, ...[o.url].flat());
     const { stdout } = await pinned("h2load", args, (o.seconds + (o.warmupSeconds ?? 0) + 30) * 1000);
     const lines = readFileSync(log, "utf8").trim().split("\n").filter(Boolean).map((l) => l.split("\t"));
     // Status 0: a request that was in flight when the measurement window opened (not an answer).

@@ -65,10 +65,12 @@ export async function waitHealthy(port: number, timeoutMs = 60_000): Promise<num
  * given port; startMs is the time from spawning node to the first answer (a
  * gRPC health check).
  */
-export async function startSystem(port: number, env: Record<string, string>, cores = SERVER_CORE, cwd = root): Promise<Proc & { startMs: number; metricsUrl: string }> {
+export async function startSystem(port: number, env: Record<string, string>, cores = SERVER_CORE, cwd = root, script?: string): Promise<Proc & { startMs: number; metricsUrl: string }> {
   const metricsPort = await freePort();
-  // BENCH_VIA_TSX=1: run the sources through tsx instead (as the tests and the Docker image do).
-  const entry = process.env.BENCH_VIA_TSX ? ["--import", "tsx", "--import", "./platform/telemetry/register.ts", "app/main.ts"] : ["scripts/start.mjs"];
+  // BENCH_VIA_TSX=1: run the sources through tsx instead (as the tests and the Docker image do);
+  // `script`: a bench composition of the product in place of app/main.ts (always through tsx).
+  const viaTsx = (main: string) => ["--import", "tsx", "--import", "./platform/telemetry/register.ts", main];
+  const entry = script ? viaTsx(script) : process.env.BENCH_VIA_TSX ? viaTsx("app/main.ts") : ["scripts/start.mjs"];
   const [cmd, args] = ["taskset", ["-c", cores, process.execPath, ...NODE_FLAGS, ...entry]];
   const t0 = performance.now();
   // BENCH_SERVER_LOG=<file>: the product's stdout (e.g. with BENCH_NODE_FLAGS=--trace-gc) goes there.

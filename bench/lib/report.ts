@@ -1,5 +1,6 @@
-// The rows of a bench run and bench/results/latest.{md,json}: the markdown
-// table (printed too) and the same rows with the machine as JSON.
+// The rows of a bench run and bench/results/latest.{md,json} (only.{md,json}
+// for a BENCH_ONLY run): the markdown table (printed too) and the same rows
+// with the machine as JSON.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -81,7 +82,9 @@ export function writeReport(rows: readonly Row[], { ms, loadBefore, loadAfter, s
   const md = lines.join("\n") + "\n";
   const dir = new URL("../results/", import.meta.url).pathname;
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "latest.md"), md);
-  writeFileSync(join(dir, "latest.json"), JSON.stringify({ machine, runs: RUNS, seconds: SECONDS, warmupSeconds: WARMUP, quick: QUICK, totalSeconds: Math.round(ms / 1000), rows }, null, 2) + "\n");
+  // A BENCH_ONLY run writes only.{md,json} (not committed): it never replaces the whole run's report.
+  const name = process.env.BENCH_ONLY ? "only" : "latest";
+  writeFileSync(join(dir, `${name}.md`), md);
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify({ machine, runs: RUNS, seconds: SECONDS, warmupSeconds: WARMUP, quick: QUICK, totalSeconds: Math.round(ms / 1000), rows }, null, 2) + "\n");
   console.log(md);
 }

@@ -22,3 +22,14 @@ export async function repeat(fn: () => Promise<RunResult>) {
 export const grpcHeaders = { "content-type": "application/grpc", te: "trailers" };
 /** An empty unary gRPC request (Health/Check, GetMe). */
 export const emptyRequest = grpcFrame(new Uint8Array());
+
+/**
+ * BENCH_ONLY=orders,search: only those parts of the run (unset: all). The
+ * baselines run too when a part takes a ratio to them (reads, logins).
+ */
+export const PARTS = ["baselines", "reads", "orders", "search", "logins", "pieces", "start", "events"] as const;
+export type Part = (typeof PARTS)[number];
+const only = (process.env.BENCH_ONLY ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+const unknownPart = only.find((p) => !(PARTS as readonly string[]).includes(p));
+if (unknownPart) throw new Error(`BENCH_ONLY: unknown part "${unknownPart}" (parts: ${PARTS.join(", ")})`);
+export const wants = (...parts: Part[]) => only.length === 0 || parts.some((p) => only.includes(p));

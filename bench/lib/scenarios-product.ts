@@ -1,6 +1,7 @@
 // The product under load: `npm start` against a throwaway Postgres and Redis,
-// its authenticated reads (gRPC, REST, and through Envoy), orders, logins, reads
-// during a login storm, memory, and the pieces of a read (bench/micro.ts).
+// its authenticated reads (gRPC, REST, and through Envoy), orders and catalogue
+// search (scenarios-catalogue.ts), logins, reads during a login storm, memory,
+// and the pieces of a read (bench/micro.ts). BENCH_ONLY picks some of them.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,10 +10,11 @@ import { processCpuMs } from "./cpu.js";
 import { h2load, wrk } from "./load.js";
 import { peakRssMb, pidOf, rssMb, runPinned, startSystem } from "./procs.js";
 import type { Row } from "./report.js";
-import { emptyRequest, grpcHeaders, IN_FLIGHT, log, QUICK, repeat, RUNS, SECONDS, WARMUP } from "./run-settings.js";
+import { emptyRequest, grpcHeaders, IN_FLIGHT, log, QUICK, repeat, RUNS, SECONDS, WARMUP, wants } from "./run-settings.js";
 import type { Baselines } from "./scenarios-baselines.js";
+import { orderRows, searchRows } from "./scenarios-catalogue.js";
 import { throughEnvoy } from "./scenarios-envoy.js";
-import { loginLoad, loginStorm, orderLoad, productInStock, registerUser, rpcErrors } from "./scenarios.js";
+import { loginLoad, loginStorm, registerUser, rpcErrors } from "./scenarios.js";
 import { median as med, summarise, type RunResult } from "./stats.js";
 
 /** Offered load of the latency-under-login-storm check. */
@@ -41,8 +43,8 @@ function benchRateLimits(): string {
   return `domain: acme\ndescriptors:\n  - key: remote_address\n    rate_limit: ${big}\n  - key: user_per_second\n    rate_limit: ${big}\n  - key: user_per_minute\n    rate_limit: ${big}\n  - key: rate_class\n    value: auth\n    descriptors:\n      - key: remote_address\n        rate_limit: ${big}\n`;
 }
 
-/** The product's rows, and the rate "GetMe at half load" offered (0 if it never ran). */
-export async function productScenarios({ grpcJs, httpJson, bcrypt }: Baselines): Promise<{ rows: Row[]; halfRate: number }> {
+/** The product's rows, and the rate "GetMe at half load" offered (0 if it never ran). Baselines: for the reads and logins. */
+export async function productScenarios(b: Baselines | undefined): Promise<{ rows: Row[]; halfRate: number }> {
   const rows: Row[] = [];
   log("system: Postgres + Redis + npm start (app/main.ts)");
   const [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
@@ -69,83 +71,91 @@ export async function productScenarios({ grpcJs, httpJson, bcrypt }: Baselines):
       getMe({ connections: 2, streams: 64, seconds, warmupSeconds, rps: Math.max(1, Math.round(rps / 2)) });
 
     const pid = pidOf(sys);
-    log("scenario: authenticated gRPC read (GetMe), 50 in flight");
-    let e0 = await failedGetMe();
-    const readCpu = cpuPerRequest(pid);
-    const read = await repeat(() => readCpu.measure(() => getMe({ ...IN_FLIGHT, seconds: SECONDS, warmupSeconds: WARMUP }), WARMUP));
-    read.errors += (await failedGetMe()) - e0;
-    const readRatio = read.rps / grpcJs.rps;
-    rows.push({ scenario: "authenticated gRPC read: GetMe (JWT + revocation + Postgres), 50 in flight", ...read, cpuUs: readCpu.median(), ratio: readRatio, ratioOf: "grpc-js", target: ">= 0.5x", met: readRatio >= 0.5 });
+    if (wants("reads")) {
+      const { grpcJs, httpJson } = b!;
+      log("scenario: authenticated gRPC read (GetMe), 50 in flight");
+      let e0 = await failedGetMe();
+      const readCpu = cpuPerRequest(pid);
+      const read = await repeat(() => readCpu.measure(() => getMe({ ...IN_FLIGHT, seconds: SECONDS, warmupSeconds: WARMUP }), WARMUP));
+      read.errors += (await failedGetMe()) - e0;
+      const readRatio = read.rps / grpcJs.rps;
+      rows.push({ scenario: "authenticated gRPC read: GetMe (JWT + revocation + Postgres), 50 in flight", ...read, cpuUs: readCpu.median(), ratio: readRatio, ratioOf: "grpc-js", target: ">= 0.5x", met: readRatio >= 0.5 });
 
-    // Open loop at half the measured maximum.
-    const half = Math.max(1, Math.round(read.rps / 2));
-    halfRate = half;
-    log(`scenario: GetMe at half load (${half} req/s offered)`);
-    e0 = await failedGetMe();
-    const halfLoad = await repeat(() => getMeAt(half, SECONDS, WARMUP));
-    halfLoad.errors += (await failedGetMe()) - e0;
-    rows.push({ scenario: `  GetMe at half load (${half} req/s offered, open loop)`, ...halfLoad, target: "p99 < 10 ms", met: halfLoad.p99Ms < 10 });
+      // Open loop at half the measured maximum.
+      const half = Math.max(1, Math.round(read.rps / 2));
+      halfRate = half;
+      log(`scenario: GetMe at half load (${half} req/s offered)`);
+      e0 = await failedGetMe();
+      const halfLoad = await repeat(() => getMeAt(half, SECONDS, WARMUP));
+      halfLoad.errors += (await failedGetMe()) - e0;
+      rows.push({ scenario: `  GetMe at half load (${half} req/s offered, open loop)`, ...halfLoad, target: "p99 < 10 ms", met: halfLoad.p99Ms < 10 });
 
-    log("scenario: REST read through the embedded edge (GET /v1/users/me)");
-    const restCpu = cpuPerRequest(pid);
-    const rest = await repeat(() => restCpu.measure(() => wrk({ url: `${base}/v1/users/me`, headers: auth, connections: 50, seconds: SECONDS }), 0));
-    const restRatio = rest.rps / httpJson.rps;
-    rows.push({ scenario: "REST read via embedded edge: GET /v1/users/me, 50 connections", ...rest, cpuUs: restCpu.median(), ratio: restRatio, ratioOf: "node:http", target: ">= 0.6x", met: restRatio >= 0.6 });
+      log("scenario: REST read through the embedded edge (GET /v1/users/me)");
+      const restCpu = cpuPerRequest(pid);
+      const rest = await repeat(() => restCpu.measure(() => wrk({ url: `${base}/v1/users/me`, headers: auth, connections: 50, seconds: SECONDS }), 0));
+      const restRatio = rest.rps / httpJson.rps;
+      rows.push({ scenario: "REST read via embedded edge: GET /v1/users/me, 50 connections", ...rest, cpuUs: restCpu.median(), ratio: restRatio, ratioOf: "node:http", target: ">= 0.6x", met: restRatio >= 0.6 });
 
-    // The same two reads through the real Envoy, compared with the direct rows above.
-    rows.push(...(await throughEnvoy(pg.url, redis.url, { getMe: read, rest })));
-
-    log("scenario: create order");
-    const orders = await orderLoad(base, user.accessToken, QUICK ? 3 : SECONDS, 20, await productInStock(base));
-    rows.push({ scenario: "create order with reservation (user check + catalogue Reserve + insert + Hold), one product, 20 in flight, Node client", ...orders, runs: 1 });
-
-    log("scenario: login throughput (bcrypt 12), 4 clients");
-    const logins = await loginLoad(base, user, QUICK ? 4 : 10, 4);
-    const loginRatio = logins.rps / bcrypt;
-    rows.push({ scenario: "login throughput: logins/s (bcrypt 12), 4 clients, nothing else running", ...logins, runs: 1, ratio: loginRatio, ratioOf: "raw bcrypt", target: ">= 0.9x", met: loginRatio >= 0.9 });
-
-    // Tail latency here is noisy (CPU steal, GC): alternate idle and storm
-    // periods RUNS times and compare the medians.
-    log("scenario: read latency idle, then during a login storm (alternating)");
-    const stormSeconds = QUICK ? 4 : 8;
-    await getMeAt(STORM_READ_RPS, 2); // warm-up
-    const idles: RunResult[] = [];
-    const storms: RunResult[] = [];
-    const stormLogins: RunResult[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      idles.push(await getMeAt(STORM_READ_RPS, stormSeconds));
-      const s = await loginStorm(base, user, stormSeconds, () => getMeAt(STORM_READ_RPS, stormSeconds));
-      storms.push(s.reads);
-      stormLogins.push({ rps: s.loginsPerSec, p50Ms: NaN, p99Ms: NaN, errors: s.loginErrors });
+      // The same two reads through the real Envoy, compared with the direct rows above.
+      rows.push(...(await throughEnvoy(pg.url, redis.url, { getMe: read, rest })));
     }
-    const idle = summarise(idles);
-    const stormReads = summarise(storms);
-    const stormLogin = summarise(stormLogins);
-    rows.push({ scenario: `  GetMe idle (${STORM_READ_RPS} req/s offered, open loop)`, ...idle });
-    // Met only if the offered reads were also served (h2load delays requests a slow server cannot take).
-    const stormRatio = stormReads.p99Ms / idle.p99Ms;
-    const served = stormReads.rps >= 0.95 * STORM_READ_RPS;
-    rows.push({
-      scenario: `  GetMe during a login storm (${STORM_READ_RPS} req/s offered, open loop)`,
-      ...stormReads,
-      ratio: stormRatio,
-      ratioOf: "idle p99",
-      target: "p99 < 3x idle, all served",
-      met: stormRatio < 3 && served,
-    });
-    rows.push({ scenario: "  logins/s during those storms (4 clients)", rps: stormLogin.rps, errors: stormLogin.errors, runs: RUNS, ratio: stormLogin.rps / bcrypt, ratioOf: "raw bcrypt" });
+
+    const underTest = { base, pid, token: user.accessToken, pgUrl: pg.url, env };
+    if (wants("orders")) rows.push(...(await orderRows(underTest)));
+    if (wants("search")) rows.push(...(await searchRows(underTest)));
+
+    if (wants("logins")) {
+      const { bcrypt } = b!;
+      log("scenario: login throughput (bcrypt 12), 4 clients");
+      const logins = await loginLoad(base, user, QUICK ? 4 : 10, 4);
+      const loginRatio = logins.rps / bcrypt;
+      rows.push({ scenario: "login throughput: logins/s (bcrypt 12), 4 clients, nothing else running", ...logins, runs: 1, ratio: loginRatio, ratioOf: "raw bcrypt", target: ">= 0.9x", met: loginRatio >= 0.9 });
+
+      // Tail latency here is noisy (CPU steal, GC): alternate idle and storm
+      // periods RUNS times and compare the medians.
+      log("scenario: read latency idle, then during a login storm (alternating)");
+      const stormSeconds = QUICK ? 4 : 8;
+      await getMeAt(STORM_READ_RPS, 2); // warm-up
+      const idles: RunResult[] = [];
+      const storms: RunResult[] = [];
+      const stormLogins: RunResult[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        idles.push(await getMeAt(STORM_READ_RPS, stormSeconds));
+        const s = await loginStorm(base, user, stormSeconds, () => getMeAt(STORM_READ_RPS, stormSeconds));
+        storms.push(s.reads);
+        stormLogins.push({ rps: s.loginsPerSec, p50Ms: NaN, p99Ms: NaN, errors: s.loginErrors });
+      }
+      const idle = summarise(idles);
+      const stormReads = summarise(storms);
+      const stormLogin = summarise(stormLogins);
+      rows.push({ scenario: `  GetMe idle (${STORM_READ_RPS} req/s offered, open loop)`, ...idle });
+      // Met only if the offered reads were also served (h2load delays requests a slow server cannot take).
+      const stormRatio = stormReads.p99Ms / idle.p99Ms;
+      const served = stormReads.rps >= 0.95 * STORM_READ_RPS;
+      rows.push({
+        scenario: `  GetMe during a login storm (${STORM_READ_RPS} req/s offered, open loop)`,
+        ...stormReads,
+        ratio: stormRatio,
+        ratioOf: "idle p99",
+        target: "p99 < 3x idle, all served",
+        met: stormRatio < 3 && served,
+      });
+      rows.push({ scenario: "  logins/s during those storms (4 clients)", rps: stormLogin.rps, errors: stormLogin.errors, runs: RUNS, ratio: stormLogin.rps / bcrypt, ratioOf: "raw bcrypt" });
+    }
 
     const peak = peakRssMb(pidOf(sys));
     rows.push({ scenario: "RSS after start / peak over all scenarios (MB)", note: `${rssRest.toFixed(0)} / ${peak.toFixed(0)}`, target: "< 250 MB", met: peak < 250 });
 
     // What an authenticated read is made of: each piece alone on the server core (bench/micro.ts).
-    log("pieces of an authenticated read, each alone (bench/micro.ts)");
-    const pieces = JSON.parse(await runPinned("bench/micro.ts", [pg.url, redis.url])) as { piece: string; usPerOp: number; opsPerSec: number }[];
-    for (const p of pieces) rows.push({ scenario: `  piece: ${p.piece}`, rps: p.opsPerSec, cpuUs: p.usPerOp });
-    // The metrics of one RPC under each library considered (bench/metrics-cost.ts): why prom-client.
-    log("metrics per RPC: prom-client vs OpenTelemetry's SDK (bench/metrics-cost.ts)");
-    const metricCosts = JSON.parse(await runPinned("bench/metrics-cost.ts", ["--json"])) as { option: string; usPerRpc: number }[];
-    for (const m of metricCosts) rows.push({ scenario: `  metrics per RPC: ${m.option}`, cpuUs: m.usPerRpc });
+    if (wants("pieces")) {
+      log("pieces of an authenticated read, each alone (bench/micro.ts)");
+      const pieces = JSON.parse(await runPinned("bench/micro.ts", [pg.url, redis.url])) as { piece: string; usPerOp: number; opsPerSec: number }[];
+      for (const p of pieces) rows.push({ scenario: `  piece: ${p.piece}`, rps: p.opsPerSec, cpuUs: p.usPerOp });
+      // The metrics of one RPC under each library considered (bench/metrics-cost.ts): why prom-client.
+      log("metrics per RPC: prom-client vs OpenTelemetry's SDK (bench/metrics-cost.ts)");
+      const metricCosts = JSON.parse(await runPinned("bench/metrics-cost.ts", ["--json"])) as { option: string; usPerRpc: number }[];
+      for (const m of metricCosts) rows.push({ scenario: `  metrics per RPC: ${m.option}`, cpuUs: m.usPerRpc });
+    }
   } finally {
     await sys.stop();
     await Promise.all([pg.stop(), redis.stop()]);
