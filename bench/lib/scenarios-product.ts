@@ -100,6 +100,8 @@ export async function productScenarios(b: Baselines | undefined): Promise<{ rows
       rows.push(...(await throughEnvoy(pg.url, redis.url, { getMe: read, rest })));
     }
 
+    // So that the RSS row below can be read with and without the catalogue's rows (100,000 products searched).
+    log(`product peak RSS before the order and search rows: ${peakRssMb(pid).toFixed(0)} MB`);
     const underTest = { base, pid, token: user.accessToken, pgUrl: pg.url, env };
     if (wants("orders")) rows.push(...(await orderRows(underTest)));
     if (wants("search")) rows.push(...(await searchRows(underTest)));
