@@ -46,11 +46,12 @@ export const BUILTIN_CLIENTS: Readonly<Record<string, ClientDefinition>> = {
     scopes: [],
     rateLimit: 60_000,
   },
-  // Calls no other service (the order service calls it: Reserve, Hold, Release, Commit).
+  // The order service calls it (Reserve, Hold, Release, Commit); its reservation sweeper asks
+  // the order service to settle an expired reservation before releasing it.
   catalogue: {
     clientId: "catalogue-service",
-    audiences: [],
-    scopes: [],
+    audiences: ["acme-order"],
+    scopes: ["orders.reservations.settle"],
     rateLimit: 60_000,
   },
 };

@@ -183,30 +183,18 @@ export class ReservationStore {
   }
 
   /**
-   * Release pending reservations past reserved_until, one order per
-   * transaction (each under its order's lock, taken without waiting: an order
-   * another sweeper or caller holds is left to it). Safe with any number of
-   * sweepers at once: an order is released once. Returns the order ids released.
+   * Order ids with a pending reservation past reserved_until, in order-id
+   * order after `after` (a sweep walks them once each), at most `limit`.
    */
-  async releaseExpired(batchSize = 200): Promise<string[]> {
-    const released: string[] = [];
-    for (;;) {
-      const due = await this.db
-        .selectFrom("catalogue.reservations")
-        .select("order_id")
-        .distinct()
-        .where("state", "=", "pending")
-        .where("reserved_until", "<=", sql<Date>`now()`)
-        .limit(batchSize)
-        .execute();
-      let progress = 0;
-      for (const { order_id } of due) {
-        const r = await this.transition(order_id, "expire", { tryOnly: true });
-        if (r.outcome === "changed") released.push(order_id);
-        // Changed, or no longer due (another got there first): either way not selected again.
-        if (r.outcome === "changed" || (r.outcome === "unchanged" && r.rows.length)) progress++;
-      }
-      if (due.length < batchSize || progress === 0) return released;
-    }
+  async dueOrders(after: string | undefined, limit: number): Promise<string[]> {
+    let q = this.db
+      .selectFrom("catalogue.reservations")
+      .select("order_id")
+      .distinct()
+      .where("state", "=", "pending")
+      .where("reserved_until", "<=", sql<Date>`now()`);
+    if (after) q = q.where("order_id", ">", after);
+    const rows = await q.orderBy("order_id").limit(limit).execute();
+    return rows.map((r) => r.order_id);
   }
 }

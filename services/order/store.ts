@@ -158,12 +158,21 @@ export class OrderStore {
    * release the reservation; false when the order exists (keep it).
    */
   async abandon(orderId: string, reason: string): Promise<boolean> {
+    return (await this.settle(orderId, reason)) === undefined;
+  }
+
+  /**
+   * The status of the order with this id if it exists; otherwise the id is
+   * marked abandoned (`reason`), under the lock create() takes, so it can never
+   * be inserted after, and undefined. Idempotent: once marked, always undefined.
+   */
+  async settle(orderId: string, reason: string): Promise<Status | undefined> {
     return this.db.transaction().execute(async (trx) => {
       await lockOrder(trx, orderId);
-      const order = await trx.selectFrom("orders.orders").select("id").where("id", "=", orderId).executeTakeFirst();
-      if (order) return false;
+      const order = await trx.selectFrom("orders.orders").select("status").where("id", "=", orderId).executeTakeFirst();
+      if (order) return order.status;
       await trx.insertInto("orders.abandoned_reservations").values({ order_id: orderId, reason }).onConflict((oc) => oc.doNothing()).execute();
-      return true;
+      return undefined;
     });
   }
 

@@ -2,14 +2,19 @@
 // Reserves for 50 units (exactly 50 succeed, the invariant holds throughout),
 // idempotency by order id, all-or-nothing lines, Release and Commit exactly
 // once when called twice at once, the sweeper releasing expired reservations
-// once with two sweepers at the same moment, and Hold preventing expiry.
+// (of order ids the order service settles as having no order) once with two
+// sweepers at the same moment, and Hold preventing expiry.
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { sql, type Kysely } from "kysely";
 import { ReservationState } from "../../gen/acme/catalogue/v1/catalogue_pb.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { SERVICE_NAMES } from "../../app/services.js";
+import { silentLogger } from "../../platform/logger.js";
+import { loadSecrets } from "../../platform/secrets.js";
 import { ReservationStore } from "../../services/catalogue/reservations.js";
+import { createSweeper } from "../../services/catalogue/sweeper.js";
 import type { CatalogueDb } from "../../services/catalogue/tables.js";
 import { rejectsWith } from "../user/helpers.js";
 import { countsOf, makeProduct, startCatalogueSystem, type CatalogueSystem } from "./support.js";
@@ -17,7 +22,8 @@ import { countsOf, makeProduct, startCatalogueSystem, type CatalogueSystem } fro
 describe("catalogue: reservations", function () {
   this.timeout(60_000);
   let s: CatalogueSystem;
-  before(async () => (s = await startCatalogueSystem()));
+  // With the order service: the sweeper asks it to settle each expired reservation before releasing it.
+  before(async () => (s = await startCatalogueSystem({ services: ["auth", "user", "order", "catalogue"] })));
   after(async () => s?.stop());
   const internal = () => s.t.catalogueInternal(s.orderToken);
   const reserve = (orderId: string, lines: { productId: string; quantity: number }[]) => internal().reserve({ orderId, lines });
@@ -136,15 +142,23 @@ describe("catalogue: reservations", function () {
     // A pending reservation past its time can no longer be held or committed; only released.
     await rejectsWith(internal().hold({ orderId: orders[10] }), Code.FailedPrecondition);
     await rejectsWith(internal().commit({ orderId: orders[10] }), Code.FailedPrecondition);
-    const other = new ReservationStore(s.t.system.db.db as Kysely<CatalogueDb>, 120);
-    const [a, b] = await Promise.all([s.module.sweepNow(), other.releaseExpired()]);
+    // A second instance's sweeper, asking the order service over gRPC with the catalogue's service token.
+    const secrets = loadSecrets(s.t.dataDir, s.t.env, SERVICE_NAMES);
+    const { accessToken } = await s.t.auth().issueServiceToken({ clientId: "catalogue-service", clientSecret: secrets.clientSecrets.catalogue, audience: "acme-order" });
+    const other = createSweeper({
+      store: new ReservationStore(s.t.system.db.db as Kysely<CatalogueDb>, 120),
+      orders: () => s.t.ordersInternal(accessToken),
+      log: silentLogger,
+      intervalMs: 0,
+    });
+    const [a, b] = await Promise.all([s.module.sweepNow(), other.sweep()]);
     const released = [...a, ...b];
     const expected = orders.filter((o) => !held.includes(o));
     assert.equal(released.length, new Set(released).size, "no order released twice");
     assert.deepEqual(new Set(released.filter((o) => orders.includes(o))), new Set(expected));
     assert.ok(!released.includes(live), "an unexpired reservation stays");
     assert.deepEqual(await countsOf(s, p.id), { stock: 100, reserved: held.length * 2 + 1, sold: 0 });
-    assert.deepEqual((await Promise.all([s.module.sweepNow(), other.releaseExpired()])).flat().filter((o) => orders.includes(o)), [], "nothing left to release");
+    assert.deepEqual((await Promise.all([s.module.sweepNow(), other.sweep()])).flat().filter((o) => orders.includes(o)), [], "nothing left to release");
     assert.equal((await internal().release({ orderId: expected[0] })).reservation?.state, ReservationState.RELEASED);
     // The held ones can still be committed.
     assert.equal((await internal().commit({ orderId: held[0] })).changed, true);

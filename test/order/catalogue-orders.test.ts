@@ -12,11 +12,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { sql, type Kysely } from "kysely";
-import { OrderSchema, OrderStatus, type Order } from "../../gen/acme/order/v1/order_pb.js";
+import { OrderInternalService, OrderSchema, OrderStatus, type Order } from "../../gen/acme/order/v1/order_pb.js";
+import type { MemoryBus } from "../../platform/bus/memory.js";
+import { silentLogger } from "../../platform/logger.js";
 import { PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
 import type { CatalogueModule } from "../../services/catalogue/index.js";
+import { createSweeper } from "../../services/catalogue/sweeper.js";
 import { orderIdFor } from "../../services/order/ids.js";
 import type { OrderModule } from "../../services/order/index.js";
 import { OrderStore, type OrderDb } from "../../services/order/store.js";
@@ -25,7 +29,7 @@ import { rest } from "../support/http.js";
 import { line, makeProduct } from "../support/products.js";
 import { startTestSystem, type TestSystem } from "../support/system.js";
 import { eventually, rejectsWith, signUp, signUpAdmin, type TestUser } from "../user/helpers.js";
-import { countsOf, orderServiceToken, reservationState, stockReasons } from "./catalogue-support.js";
+import { catalogueServiceToken, countsOf, orderServiceToken, reservationState, stockReasons } from "./catalogue-support.js";
 
 const mask = { paths: ["status"] };
 
@@ -41,8 +45,9 @@ describe("orders of catalogue products", function () {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "acme-co-"));
-    // Both sweepers only when a test runs them; rate limits relaxed for the 200 concurrent creates.
-    t = await startTestSystem({ env: { RATELIMIT_CONFIG: relaxedRateLimits(dir), ORDER_SWEEP_INTERVAL_MS: "0", CATALOGUE_SWEEP_INTERVAL_MS: "0" } });
+    // Both sweepers only when a test runs them; rate limits relaxed for the 200 concurrent creates;
+    // the outbox relays back off briefly after the bus outage of crash window (c).
+    t = await startTestSystem({ env: { RATELIMIT_CONFIG: relaxedRateLimits(dir), ORDER_SWEEP_INTERVAL_MS: "0", CATALOGUE_SWEEP_INTERVAL_MS: "0", OUTBOX_MAX_BACKOFF_MS: "500" } });
     [admin, alice, bob] = await Promise.all([signUpAdmin(t), signUp(t, "Alice"), signUp(t, "Bob")]);
     orderModule = t.system.modules.find((m) => m.name === "order") as OrderModule;
     catalogueModule = t.system.modules.find((m) => m.name === "catalogue") as CatalogueModule;
@@ -301,6 +306,115 @@ describe("orders of catalogue products", function () {
       });
       await held(orderId);
       assert.deepEqual(await catalogueModule.sweepNow(), []);
+    });
+
+    /** Bob's order inserted as CreateOrder would after Reserve, and then no Hold (a crash). */
+    const commitWithoutHold = async (orderId: string, requestId: string, r: { lines: { productId: string; sku: string; name: string; quantity: number; unitPrice?: { amountMinor: bigint } }[] }) =>
+      new OrderStore(t.system.db.db as Kysely<OrderDb>).create({
+        id: orderId, userId: bob.id, requestId, currency: "EUR", commitBefore: new Date(Date.now() + 60_000),
+        lines: r.lines.map((l) => ({ productId: l.productId, sku: l.sku, name: l.name, quantity: l.quantity, unitPriceMinor: l.unitPrice!.amountMinor, currency: "EUR" })),
+      });
+
+    it("(c) the order committed, Hold lost and OrderCreated not delivered (broker down) past reserved_until: the sweeper asks the order service, finds the order and holds it", async () => {
+      const bus = t.system.bus as MemoryBus;
+      assert.equal(typeof bus.down, "function", "the test system runs the in-process bus");
+      const p = await makeProduct(t, { stock: 10 });
+      const requestId = randomUUID();
+      const orderId = orderIdFor(bob.id, requestId);
+      const r = (await t.catalogueInternal(serviceToken).reserve({ orderId, lines: line(p.id, 2) })).reservation!;
+      bus.down(true);
+      try {
+        await commitWithoutHold(orderId, requestId, r);
+        await sql`update catalogue.reservations set reserved_until = now() - interval '1 second' where order_id = ${orderId}`.execute(t.system.db.db);
+        assert.equal(await reservationState(t, orderId), "pending", "nothing held it: no Hold, no OrderCreated");
+        const [x, y] = await Promise.all([catalogueModule.sweepNow(), catalogueModule.sweepNow()]);
+        assert.ok(![...x, ...y].includes(orderId), "not released");
+        assert.equal(await reservationState(t, orderId), "held", "held: the order exists");
+        assert.deepEqual(await countsOf(t, p.id), { stock: 10, reserved: 2, sold: 0 });
+        assert.deepEqual(await stockReasons(t, orderId), ["reserved"]);
+      } finally {
+        bus.down(false);
+      }
+      // OrderCreated, delivered late, changes nothing; confirming the order sells the units.
+      await confirm(orderId);
+      await eventually("the reservation is committed", async () => (await reservationState(t, orderId)) === "committed");
+      assert.deepEqual(await countsOf(t, p.id), { stock: 10, reserved: 0, sold: 2 });
+      assert.deepEqual(await stockReasons(t, orderId), ["reserved", "committed"]);
+    });
+
+    it("(c') an existing order's expired pending reservation follows its status: CONFIRMED commits, CANCELLED releases, once", async () => {
+      const bus = t.system.bus as MemoryBus;
+      const p = await makeProduct(t, { stock: 10 });
+      const ids: Record<string, string> = {};
+      bus.down(true);
+      try {
+        for (const to of [OrderStatus.CONFIRMED, OrderStatus.CANCELLED]) {
+          const requestId = randomUUID();
+          const orderId = orderIdFor(bob.id, requestId);
+          const r = (await t.catalogueInternal(serviceToken).reserve({ orderId, lines: line(p.id, 1) })).reservation!;
+          await commitWithoutHold(orderId, requestId, r);
+          await t.orders(admin.token).updateOrder({ order: create(OrderSchema, { id: orderId, status: to }), updateMask: mask });
+          await sql`update catalogue.reservations set reserved_until = now() - interval '1 second' where order_id = ${orderId}`.execute(t.system.db.db);
+          ids[OrderStatus[to]] = orderId;
+        }
+        const [x, y] = await Promise.all([catalogueModule.sweepNow(), catalogueModule.sweepNow()]);
+        assert.deepEqual([...x, ...y].filter((id) => Object.values(ids).includes(id)), [ids.CANCELLED], "the cancelled order's units released once");
+        assert.equal(await reservationState(t, ids.CONFIRMED), "committed");
+        assert.equal(await reservationState(t, ids.CANCELLED), "released");
+        assert.deepEqual(await countsOf(t, p.id), { stock: 10, reserved: 0, sold: 1 });
+      } finally {
+        bus.down(false);
+      }
+      // The late events change nothing.
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(await countsOf(t, p.id), { stock: 10, reserved: 0, sold: 1 });
+      assert.deepEqual(await stockReasons(t, ids.CONFIRMED), ["reserved", "committed"]);
+      assert.deepEqual(await stockReasons(t, ids.CANCELLED), ["reserved", "released"]);
+    });
+
+    it("(d) Reserve done, no order: SettleReservation answers no order and marks the id, the sweeper releases; a retry of the request is ABORTED", async () => {
+      const p = await makeProduct(t, { stock: 10 });
+      const requestId = randomUUID();
+      const orderId = orderIdFor(alice.id, requestId);
+      await t.catalogueInternal(serviceToken).reserve({ orderId, lines: line(p.id, 4) });
+      await sql`update catalogue.reservations set reserved_until = now() - interval '1 second' where order_id = ${orderId}`.execute(t.system.db.db);
+      assert.deepEqual(await catalogueModule.sweepNow(), [orderId]);
+      assert.deepEqual(await countsOf(t, p.id), { stock: 10, reserved: 0, sold: 0 });
+      assert.ok(await new OrderStore(t.system.db.db as Kysely<OrderDb>).abandoned(orderId), "the order id is marked abandoned");
+      const e = await rejectsWith(order(alice, p.id, 4, requestId), Code.Aborted);
+      assert.match(e.rawMessage, /new requestId/);
+      assert.deepEqual(await countsOf(t, p.id), { stock: 10, reserved: 0, sold: 0 });
+      // The RPC itself, over gRPC with the catalogue's token: idempotent; an existing order answers its status.
+      const settle = t.ordersInternal(await catalogueServiceToken(t));
+      assert.deepEqual([(await settle.settleReservation({ orderId })).orderExists, (await settle.settleReservation({ orderId })).orderExists], [false, false]);
+      const o = (await order(bob, p.id, 1)).order!;
+      const got = await settle.settleReservation({ orderId: o.id.toUpperCase() });
+      assert.deepEqual([got.orderExists, got.status], [true, OrderStatus.PENDING]);
+      await rejectsWith(settle.settleReservation({ orderId: "nope" }), Code.InvalidArgument, ["orderId"]);
+      // Only the catalogue's scope may ask (the order service's own token may not).
+      const refused = await t.ordersInternal(serviceToken).settleReservation({ orderId }).then(() => assert.fail("the order service's token was accepted"), (err) => ConnectError.from(err));
+      assert.ok([Code.Unauthenticated, Code.PermissionDenied].includes(refused.code), `${Code[refused.code]}: ${refused.rawMessage}`);
+    });
+
+    it("(e) the order service unreachable: the sweeper releases nothing; the reservation waits for a sweep that gets an answer", async () => {
+      const p = await makeProduct(t, { stock: 10 });
+      const orderId = orderIdFor(alice.id, randomUUID());
+      await t.catalogueInternal(serviceToken).reserve({ orderId, lines: line(p.id, 3) });
+      await sql`update catalogue.reservations set reserved_until = now() - interval '1 second' where order_id = ${orderId}`.execute(t.system.db.db);
+      const cut = createSweeper({
+        store: catalogueModule.reservations,
+        // Nothing listens on port 1.
+        orders: () => createClient(OrderInternalService, createGrpcTransport({ baseUrl: "http://127.0.0.1:1", defaultTimeoutMs: 1000 })),
+        log: silentLogger,
+        intervalMs: 0,
+      });
+      assert.deepEqual(await cut.sweep(), []);
+      assert.equal(await reservationState(t, orderId), "pending");
+      assert.deepEqual(await countsOf(t, p.id), { stock: 10, reserved: 3, sold: 0 });
+      assert.deepEqual(await stockReasons(t, orderId), ["reserved"]);
+      // The order service answers again: no order, released.
+      assert.ok((await catalogueModule.sweepNow()).includes(orderId));
+      assert.deepEqual(await countsOf(t, p.id), { stock: 10, reserved: 0, sold: 0 });
     });
   });
 

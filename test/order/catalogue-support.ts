@@ -41,3 +41,10 @@ export async function orderServiceToken(t: TestSystem): Promise<string> {
   const { accessToken } = await t.auth().issueServiceToken({ clientId: "order-service", clientSecret: secrets.clientSecrets.order, audience: "acme-catalogue" });
   return accessToken;
 }
+
+/** A service token of the catalogue service for the order service (scope orders.reservations.settle), as its sweeper holds. */
+export async function catalogueServiceToken(t: TestSystem): Promise<string> {
+  const secrets = loadSecrets(t.dataDir, t.env, SERVICE_NAMES);
+  const { accessToken } = await t.auth().issueServiceToken({ clientId: "catalogue-service", clientSecret: secrets.clientSecrets.catalogue, audience: "acme-order" });
+  return accessToken;
+}
