@@ -39,6 +39,7 @@ import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, un
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { writableError } from "./errors.js";
 import type http from "node:http";
 import type http2 from "node:http2";
 import type { Logger } from "./logger.js";
@@ -115,7 +116,7 @@ export function writeRpcError(req: AnyRequest, res: AnyResponse, protocol: RpcPr
     return;
   }
   const out: Record<string, string> = { ...headers, "content-type": String(req.headers["content-type"] ?? `application/${protocol}`) };
-  setTrailerStatus(new Headers(), err).forEach((v, k) => (out[k] = v));
+  setTrailerStatus(new Headers(), writableError(err)).forEach((v, k) => (out[k] = v));
   const stream = (res as http2.Http2ServerResponse).stream as http2.ServerHttp2Stream | undefined;
   if (stream) {
     // HTTP/2: one HEADERS frame that ends the stream, as gRPC's trailers-only answer must be.
@@ -253,6 +254,9 @@ function ensureAuthority(req: http.IncomingMessage): void {
   } else if (req.headers.host === undefined) req.headers.host = "localhost";
 }
 
+/** The answer to a request that cannot be decoded because one of its strings is not well-formed UTF-16. */
+export const UNDECODABLE = "cannot decode the request: a string holds a lone UTF-16 surrogate";
+
 export function rpcAdapter(opts: AdapterOptions) {
   const router = createConnectRouter({
     interceptors: [markParsed, ...opts.interceptors],
@@ -272,6 +276,12 @@ export function rpcAdapter(opts: AdapterOptions) {
       .then((uRes) => clientFault(uRes, String(req.headers["content-type"] ?? ""), () => values.get(parsedKey)))
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((err: unknown) => {
+        // A request whose JSON holds a lone UTF-16 surrogate: connect's decode error quotes it, and
+        // writing that as grpc-message (encodeURIComponent) throws. The request is at fault.
+        const protocol = rpcProtocolOf(req);
+        if (err instanceof URIError && !values.get(parsedKey) && protocol && !res.headersSent) {
+          return writeRpcError(req, res, protocol, new ConnectError(UNDECODABLE, Code.InvalidArgument), 400);
+        }
         // The client went away mid-answer, or writing failed: nothing left to tell it.
         opts.log.debug("rpc answer not written", { rpc: handler.requestPath, err });
         if (!res.headersSent) {

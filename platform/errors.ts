@@ -180,3 +180,18 @@ export function errorInterceptor(log: Logger): Interceptor {
     }
   };
 }
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The error with a message that can be written as gRPC's grpc-message: a lone
+ * UTF-16 surrogate (from a client's JSON, echoed by a decode error) makes the
+ * percent-encoding (encodeURIComponent, in connect's setTrailerStatus) throw,
+ * and the call would end in a reset instead of its answer. Replaced by U+FFFD.
+ */
+export function writableError(e: ConnectError): ConnectError {
+  if (!LONE_SURROGATE.test(e.rawMessage)) return e;
+  const out = new ConnectError(e.rawMessage.replace(new RegExp(LONE_SURROGATE.source, "g"), "\uFFFD"), e.code, e.metadata, undefined, e.cause);
+  out.details.push(...e.details);
+  return out;
+}

@@ -17,6 +17,7 @@ import type { Socket } from "node:net";
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { writableError } from "./errors.js";
 import { endCall, handlerContext, invokeUnary, type UnarySpec } from "./rpc.js";
 import type { RequestPrelude } from "./http-types.js";
 
@@ -108,7 +109,7 @@ export function grpcUnaryHandler(methods: ReadonlyMap<string, UnarySpec>, opts: 
 
   function fail(stream: http2.ServerHttp2Stream, header: Headers, trailer: Headers, err: unknown): void {
     const e = err instanceof ConnectError ? err : new ConnectError("internal error", Code.Internal, undefined, undefined, err);
-    respond(stream, header, setTrailerStatus(trailer, e));
+    respond(stream, header, setTrailerStatus(trailer, writableError(e)));
   }
 
   async function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, responseHeader: Record<string, string>, spec: UnarySpec, body: Buffer): Promise<void> {

@@ -146,7 +146,11 @@ export function orderHandlers(deps: OrderHandlerDeps): Partial<ServiceImpl<typeo
       if (await store.abandoned(orderId)) throw aborted(RETRY_NEW_KEY);
       const reservation = await reserve(orderId, lines);
       if (reservation.state !== ReservationState.PENDING) {
-        // No order, and a reservation released (given up, or expired and swept) or used by an order since deleted.
+        // Held or committed: a concurrent request with the same id made the order since our first
+        // look (AIP-155: return it). Else no order, and a reservation released (given up, or
+        // expired and swept) or used by an order since deleted.
+        const made = await store.byRequest(me.userId, req.requestId);
+        if (made) return { order: toOrder(made) };
         throw aborted(RETRY_NEW_KEY);
       }
       if (reservation.totals.length !== 1) {

@@ -164,6 +164,20 @@ describe("real edge: the fuzz findings through Envoy", function () {
     assert.ok(json(me).user?.id, show(me));
   });
 
+  it("12. a lone UTF-16 surrogate in a Connect JSON body: 400 invalid_argument, not 500 (the bridge's gRPC answer could not carry the decode error)", async () => {
+    const body = String.raw`{"unitPriceCents":"\ud800"}`;
+    const a = await send("connect", "POST", "/acme.order.v1.OrderService/CreateOrder", { ...auth(), "content-type": "application/json", "connect-protocol-version": "1" }, body);
+    connectError(a, 400, "invalid_argument");
+    // And to the service's own port as gRPC with the JSON codec (what the bridge sends): grpc-status 3.
+    const direct = new Sender(new URL(stack.serviceUrl("order")));
+    try {
+      const g = await direct.send({ proto: "grpc", method: "POST", path: "/acme.order.v1.OrderService/CreateOrder", headers: { ...auth(), "content-type": "application/grpc+json", te: "trailers" }, body: envelope(Buffer.from(body)), what: "finding" });
+      grpcAnswer(g, "3");
+    } finally {
+      direct.close();
+    }
+  });
+
   function grpcAnswerMessage(a: FuzzAnswer): string {
     return a.trailers["grpc-message"] ?? a.headers["grpc-message"] ?? "";
   }
